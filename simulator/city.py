@@ -1,0 +1,262 @@
+"""The whole city at a clock: rows of every exchange table, drawn from the world's
+timelines. Generation and `advance` both project through these functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from contract.regions import is_city_region
+from simulator.cases import CaseFactory
+from simulator.catalogue import DEPARTMENTS, ITEMS
+from simulator.config import CityConfig, substream
+from simulator.defects import dirty_identity_number
+from simulator.registry import Certificates, EntityRecord, Grant, Groups
+from simulator.timeutil import add_months, at, ts
+from simulator.world import ENTITY_TYPES, INDUSTRIES, day_of, make_entities, make_people
+
+CATALOGUE_PUBLISHED = dt.datetime(2024, 12, 1, 9, 0, 0)
+ANNUAL_FACTS_DELIVERED = (5, 31)  # a year's facts arrive on 31 May of the next year
+
+
+@dataclass
+class City:
+    config: CityConfig
+
+    @cached_property
+    def people(self):
+        return make_people(self.config)
+
+    @cached_property
+    def entities(self):
+        return make_entities(self.config, self.people)
+
+    @cached_property
+    def groups(self):
+        return Groups(self.config, self.people)
+
+    @cached_property
+    def certificates(self):
+        return Certificates(self.config, self.people, self.entities, self.groups)
+
+    @cached_property
+    def cases(self):
+        return CaseFactory(self.config, self.people, self.entities, self.certificates)
+
+    # -- case platform: catalogue ---------------------------------------------------------
+    def sxml_rows(self) -> list[tuple]:
+        from simulator.catalogue import BUNDLES
+
+        rows = []
+        for item in ITEMS:
+            rows.append((
+                item.code, item.name, item.item_type, item.dept, DEPARTMENTS[item.dept],
+                item.applicant, item.statutory_days, item.committed_days,
+                _yes(item.high_frequency), _yes(item.fully_online), _yes(item.needs_certificate),
+                item.max_visits, _yes(item.cross_province), item.bundle,
+                BUNDLES.get(item.bundle) if item.bundle else None, ts(CATALOGUE_PUBLISHED), "0",
+            ))
+        return rows
+
+    # -- population base --------------------------------------------------------------------
+    def person_row(self, i: int, day: dt.date) -> tuple | None:
+        p = self.people
+        if p.birth[i] > day.toordinal():
+            return None
+        dead = bool(p.death[i]) and p.death[i] <= day.toordinal()
+        return (p.id_number(i), p.name(i), str(p.sex[i]), f"{day_of(p.birth[i]):%Y%m%d}",
+                p.hukou(i, day), p.phone_text(i), "1" if dead else "0",
+                f"{day_of(p.death[i]):%Y%m%d}" if dead else None)
+
+    def snapshot(self, day: dt.date) -> Iterator[tuple]:
+        for i in range(len(self.people)):
+            row = self.person_row(i, day)
+            if row is not None:
+                yield row
+
+    def snapshot_size(self, day: dt.date) -> int:
+        return int((self.people.birth <= day.toordinal()).sum())
+
+    def group_records(self):
+        for i in self.groups.members:
+            yield from self.groups.records(int(i))
+
+    # -- grants already made -------------------------------------------------------------------
+    def grants(self) -> Iterator[Grant]:
+        yield from self._elderly_allowance()
+        yield from self._disability_subsidies()
+        yield from self._childcare_subsidy()
+        yield from self._enterprise_grants()
+
+    def _months(self) -> list[dt.date]:
+        months, month = [], self.config.start
+        while month < self.config.world_end:
+            months.append(month)
+            month = add_months(month, 1)
+        return months
+
+    def _paid_in_advance(self, region: str) -> bool:
+        return substream(self.config.seed, "advance-payer", region).random() < 0.35
+
+    def _payment_date(self, month: dt.date, region: str) -> dt.date:
+        if self._paid_in_advance(region):
+            return add_months(month, -1).replace(day=25)
+        return add_months(month, 1).replace(day=10)
+
+    def _elderly_allowance(self) -> Iterator[Grant]:
+        p = self.people
+        covered = np.flatnonzero(_coverage(self.config.seed, "GLJT", len(p)) < 0.8)
+        for month in self._months():
+            first = month.toordinal()
+            for i in covered[(p.birth[covered] <= first - 80 * 365) &
+                             ((p.death[covered] == 0) | (p.death[covered] > first))]:
+                age = p.age(int(i), month)
+                region = p.hukou(int(i), month)
+                if age < 80 or not is_city_region(region):
+                    continue
+                amount = 500 if age >= 100 else 200 if age >= 90 else 100
+                yield Grant(f"FFGLJT{month:%Y%m}{i:09d}", "GLJT", f"{month:%Y-%m}",
+                            p.id_number(int(i)), self._payment_date(month, region), amount)
+
+    def _disability_subsidies(self) -> Iterator[Grant]:
+        p, months = self.people, self._months()
+        for i in np.flatnonzero(self.groups.cjr):
+            i = int(i)
+            if _coverage(self.config.seed, f"CJLB{i}", 1)[0] >= 0.7:
+                continue
+            records = self.groups.records(i)
+            for month in months:
+                levels = [r.level for r in records if r.kind == "CJR" and _ongoing(r, month)]
+                poor = any(r.kind == "DB" and _ongoing(r, month) for r in records)
+                region = p.hukou(i, month)
+                if not levels or not p.alive(i, month) or not is_city_region(region):
+                    continue
+                if min(levels) > 2 and not poor:
+                    continue
+                amount = (150 if min(levels) <= 2 else 0) + (100 if poor else 0)
+                yield Grant(f"FFCJLB{month:%Y%m}{i:09d}", "CJLB", f"{month:%Y-%m}",
+                            p.id_number(i), add_months(month, 1).replace(day=12), amount)
+
+    def _childcare_subsidy(self) -> Iterator[Grant]:
+        p = self.people
+        for year in range(max(2025, self.config.start.year), self.config.world_end.year + 1):
+            first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+            young = np.flatnonzero((p.birth > first.toordinal() - 3 * 365) & (p.birth <= last.toordinal()))
+            cover = _coverage(self.config.seed, f"YEBT{year}", len(p))
+            for i in young[cover[young] < 0.6]:
+                i = int(i)
+                born = day_of(p.birth[i])
+                paid = max(born, first) + dt.timedelta(days=30 + int(cover[i] * 1000) % 200)
+                if paid > last or not is_city_region(p.hukou(i, paid)) or not p.alive(i, paid):
+                    continue
+                yield Grant(f"FFYEBT{year}{i:09d}", "YEBT", str(year), p.id_number(i), paid, 3600)
+
+    def _enterprise_grants(self) -> Iterator[Grant]:
+        ents = self.entities
+        for year in range(self.config.start.year, self.config.world_end.year + 1):
+            cover = _coverage(self.config.seed, f"ENT{year}", len(ents))
+            for k in range(len(ents)):
+                if cover[k] >= 0.5 or not _active(ents, k, dt.date(year, 1, 1)):
+                    continue
+                facts = self.annual_facts(k, year - 1)
+                if facts and _stabilisation_eligible(facts) and ENTITY_TYPES[ents.etype[k]] != "GTGSH":
+                    yield Grant(f"FFXWWG{year}{k:09d}", "XWWG", str(year), ents.uscc(k),
+                                dt.date(year, 7, 15) + dt.timedelta(days=int(cover[k] * 150)),
+                                300 * facts[0])
+                if ents.high_tech[k] == year - 1:
+                    yield Grant(f"FFGXJL{year}{k:09d}", "GXJL", str(year), ents.uscc(k),
+                                dt.date(year, 4, 20) + dt.timedelta(days=int(cover[k] * 100)), 100000)
+
+    # -- legal entities --------------------------------------------------------------------------
+    def entity_record(self, k: int) -> EntityRecord:
+        rng = substream(self.config.seed, "entity", k)
+        rep = self.people.id_number(int(self.entities.owner[k]))
+        record = EntityRecord(k, rep, None)
+        if rng.random() < self.config.rate("D4"):
+            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(self.config.rate("D4"), 1e-9)
+            record.raw_rep_id, record.expected_rep_id = dirty_identity_number(rep, rng, unrec)
+        if rng.random() < 0.03:
+            record.raw_rep_id = None  # not recorded (required: false)
+        record.d1 = rng.random() < self.config.rate("D1")
+        if rng.random() < self.config.rate("D3"):
+            record.deleted = at(day_of(self.entities.founded[k]) + dt.timedelta(days=rng.randint(30, 900)), 11 * 3600)
+        if rng.random() < self.config.rate("D7"):
+            record.d7 = "9"
+        return record
+
+    def entity_row(self, record: EntityRecord, clock: dt.datetime) -> tuple | None:
+        ents, k = self.entities, record.index
+        founded = day_of(ents.founded[k])
+        created = at(founded + dt.timedelta(days=1), 9 * 3600 + (k % 600) * 5)
+        if created > clock:
+            return None
+        changed, status, closed = created, "1", None
+        if ents.closed[k] and at(day_of(ents.closed[k]), 16 * 3600) <= clock:
+            closed = day_of(ents.closed[k])
+            status, changed = str(ents.close_kind[k]), at(closed, 16 * 3600)
+        deleted = record.deleted is not None and record.deleted <= clock
+        if deleted:
+            changed = max(changed, record.deleted)
+        capital = float(ents.capital[k]) if ents.capital[k] >= 0 else None
+        return (
+            ents.uscc(k), ents.name(k, self.people), ENTITY_TYPES[ents.etype[k]],
+            self.people.name(int(ents.owner[k])), record.raw_rep_id, founded.isoformat(), capital,
+            INDUSTRIES[ents.industry[k]], ents.xzqh(k), record.d7 or status,
+            closed.isoformat() if closed else None, ts(changed), "1" if deleted else "0",
+        )
+
+    def annual_facts(self, k: int, year: int) -> tuple | None:
+        """(CBRS, YYSR, YFFY, NSZE, CYRS_BD) of year, or None when the entity filed none."""
+        ents = self.entities
+        if not _active(ents, k, dt.date(year, 12, 31)) or day_of(ents.founded[k]).year > year:
+            return None
+        kind = ENTITY_TYPES[ents.etype[k]]
+        rng = substream(self.config.seed, "facts", k, year)
+        if kind == "GTGSH" and rng.random() > 0.2:
+            return None
+        staff = max(0, int(ents.staff[k] * rng.uniform(0.85, 1.15)))
+        layoffs = 0 if rng.random() < 0.65 else max(0, int(staff * rng.uniform(0.0, 0.12)) + rng.randint(0, 2))
+        revenue = round(max(1.0, staff * rng.uniform(20, 80)), 2)
+        research = round(revenue * rng.uniform(0.03, 0.08), 2) if ents.high_tech[k] else round(revenue * rng.uniform(0, 0.01), 2)
+        return (
+            None if rng.random() < 0.02 else staff, revenue, research,
+            round(revenue * rng.uniform(0.01, 0.06), 2), None if rng.random() < 0.03 else layoffs,
+        )
+
+    def facts_rows(self, clock: dt.datetime) -> Iterator[tuple]:
+        latest = clock.year - 1 if (clock.month, clock.day) > ANNUAL_FACTS_DELIVERED else clock.year - 2
+        for k in range(len(self.entities)):
+            for year in range(self.config.start.year - 2, latest + 1):
+                facts = self.annual_facts(k, year)
+                if facts is not None:
+                    yield (self.entities.uscc(k), year, *facts)
+
+
+def _yes(flag: bool) -> str:
+    return "1" if flag else "0"
+
+
+def _coverage(seed: int, label: str, n: int) -> np.ndarray:
+    from simulator.world import np_stream
+
+    return np_stream(seed, "coverage", label).random(n)
+
+
+def _ongoing(record, day: dt.date) -> bool:
+    return record.start <= day and (record.end is None or record.end >= day) and record.deleted is None
+
+
+def _active(ents, k: int, day: dt.date) -> bool:
+    return ents.founded[k] <= day.toordinal() and not (ents.closed[k] and ents.closed[k] <= day.toordinal())
+
+
+def _stabilisation_eligible(facts: tuple) -> bool:
+    staff, *_, layoffs = facts
+    if staff is None or layoffs is None or not 1 <= staff <= 300:
+        return False
+    limit = 200 if staff <= 30 else 55
+    return 1000 * layoffs <= limit * (staff + layoffs)

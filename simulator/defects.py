@@ -1,0 +1,116 @@
+"""Dirty identity values (D4, D5) and the ground-truth manifest beside the data."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+from contract.identity import USCC_ALPHABET, ric_check_char
+
+FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789X"}
+
+
+def _spaced(value: str, rng: random.Random) -> str:
+    cut = sorted(rng.sample(range(1, len(value)), rng.randint(1, 3)))
+    parts = [value[i:j] for i, j in zip([0, *cut], [*cut, len(value)], strict=True)]
+    text = " ".join(parts)
+    return (" " + text) if rng.random() < 0.2 else (text + " " if rng.random() < 0.2 else text)
+
+
+def _full_width(value: str, rng: random.Random) -> str:
+    return "".join(FULL_WIDTH.get(c, c) if rng.random() < 0.7 else c for c in value)
+
+
+def dirty_identity_number(number: str, rng: random.Random, unrecoverable: bool) -> tuple[str, str]:
+    """(raw value written, expected outcome): the normalised number or 'invalid'."""
+    if unrecoverable:
+        if rng.random() < 0.5:
+            wrong = rng.choice([c for c in "0123456789X" if c != number[-1]])
+            return number[:-1] + wrong, "invalid"
+        body = number[:10] + rng.choice(["1300", "0230", "0431", "0000", "1132"]) + number[14:17]
+        return body + ric_check_char(body), "invalid"
+    forms = ["spaces", "full_width", "fifteen"]
+    if number.endswith("X"):
+        forms.append("lower_x")
+    form = rng.choice(forms)
+    if form == "fifteen" and number[6:8] != "19":
+        form = "spaces"
+    if form == "fifteen":
+        raw = number[:6] + number[8:17]
+    elif form == "lower_x":
+        raw = number[:-1] + "x"
+    else:
+        raw = number
+    if form == "full_width" or (form != "fifteen" and rng.random() < 0.25):
+        raw = _full_width(raw, rng)
+    if form == "spaces" or rng.random() < 0.25:
+        raw = _spaced(raw, rng)
+    return raw, number
+
+
+def dirty_uscc(code: str, rng: random.Random) -> tuple[str, str]:
+    form = rng.choice(["lower", "spaces", "lower_spaces", "wrong_check"])
+    if form == "wrong_check":
+        wrong = rng.choice([c for c in USCC_ALPHABET if c != code[-1]])
+        return code[:-1] + wrong, "invalid"
+    raw = code.lower() if "lower" in form else code
+    if raw == code and form == "lower":  # an all-digit code has no lower case: use spaces
+        form = "spaces"
+    if "spaces" in form:
+        raw = _spaced(raw, rng)
+    return raw, code
+
+
+class Manifest:
+    """Ground truth written beside the data (docs/simulator.md, 'Ground truth')."""
+
+    TABLES = {
+        "defects": "system TEXT, table_name TEXT, key TEXT, defect TEXT, column_name TEXT, "
+        "detail TEXT, expected TEXT",
+        "identity_truth": "system TEXT, table_name TEXT, key TEXT, column_name TEXT, "
+        "id_type TEXT, true_id TEXT",
+        "hcp_deliveries": "file_name TEXT, month TEXT, delivered_at TEXT, rows INTEGER, "
+        "in_force INTEGER",
+        "changes": "advance_no INTEGER, clock TEXT, system TEXT, table_name TEXT, key TEXT, "
+        "change TEXT",
+    }
+
+    def __init__(self, path: Path, create: bool = False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path)
+        if create:
+            for name, cols in self.TABLES.items():
+                self.conn.execute(f"DROP TABLE IF EXISTS {name}")
+                self.conn.execute(f"CREATE TABLE {name} ({cols})")
+        self._buffers: dict[str, list[tuple]] = {name: [] for name in self.TABLES}
+
+    def defect(self, system, table, key, defect, column=None, detail=None, expected=None):
+        self._add("defects", (system, table, key, defect, column, detail, expected))
+
+    def identity(self, system, table, key, column, id_type, true_id):
+        self._add("identity_truth", (system, table, key, column, id_type, true_id))
+
+    def delivery(self, file_name, month, delivered_at, rows, in_force):
+        self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))
+
+    def change(self, advance_no, clock, system, table, key, change):
+        self._add("changes", (advance_no, clock, system, table, key, change))
+
+    def _add(self, table: str, row: tuple) -> None:
+        buffer = self._buffers[table]
+        buffer.append(row)
+        if len(buffer) >= 20_000:
+            self.flush()
+
+    def flush(self) -> None:
+        for table, rows in self._buffers.items():
+            if rows:
+                marks = ",".join("?" * len(rows[0]))
+                self.conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+                rows.clear()
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.flush()
+        self.conn.close()

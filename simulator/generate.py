@@ -1,0 +1,610 @@
+"""Build a city (`generate`) and move its clock on (`advance`), writing every system.
+
+Both go through one projection: each record knows its whole timeline, so the rows at the
+new clock are compared with the rows at the previous clock (none, for `generate`) and only
+the differences are written, exactly as a department's exchange database would change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from contract import load_contract
+from simulator import hcp_files
+from simulator.cases import Case, Day
+from simulator.city import City
+from simulator.config import CityConfig, substream
+from simulator.defects import Manifest
+from simulator.hotline_store import open_store, store_path, write_orders
+from simulator.schema import EXCHANGE_SYSTEMS, create_table_sql
+from simulator.tickets import TicketFactory
+from simulator.timeutil import add_months, at, ts
+
+CASE_HORIZON = dt.timedelta(days=120)  # a case's rows stop changing within this span
+TICKET_HORIZON = dt.timedelta(days=90)
+DRIFT_COLUMN = ("case_platform", "bb_jl", "BBRY")  # D11: a column the vendor added
+SYSTEM_OF_TABLE = {t.name: t.system for t in load_contract().tables()}
+
+Progress = Callable[[str, int, int], None]
+
+
+class CityError(RuntimeError):
+    """A city directory that cannot be generated into or advanced."""
+
+
+def _quiet(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+class Exchange:
+    """Writes the exchange databases: inserts in bulk, and replaces a key's rows in place."""
+
+    def __init__(self, out: Path, create: bool, drift: bool):
+        self.conns: dict[str, sqlite3.Connection] = {}
+        self.buffers: dict[str, list[tuple]] = {}
+        (out / "exchange").mkdir(parents=True, exist_ok=True)
+        contract = load_contract()
+        for system in EXCHANGE_SYSTEMS:
+            conn = sqlite3.connect(out / "exchange" / f"{system}.sqlite")
+            self.conns[system] = conn
+            if create:
+                for table in contract.systems[system].tables.values():
+                    extra = (DRIFT_COLUMN[2],) if drift and table.name == DRIFT_COLUMN[1] else ()
+                    conn.execute(create_table_sql(table, "sqlite", extra_columns=extra))
+        self.keys = {t.name: t.key for t in contract.tables()}
+
+    def conn(self, table: str) -> sqlite3.Connection:
+        return self.conns[SYSTEM_OF_TABLE[table]]
+
+    def insert(self, table: str, rows: Iterable[tuple]) -> None:
+        buffer = self.buffers.setdefault(table, [])
+        buffer.extend(rows)
+        if len(buffer) >= 20_000:
+            self._flush(table)
+
+    def _flush(self, table: str) -> None:
+        rows = self.buffers.get(table)
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            self.conn(table).executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            rows.clear()
+
+    def replace_key(self, table: str, key: str, rows: list[tuple]) -> None:
+        self._flush(table)
+        columns = self.keys[table]
+        where = " AND ".join(f'"{c}" = ?' for c in columns)
+        self.conn(table).execute(f"DELETE FROM {table} WHERE {where}", key.split("|"))
+        self.insert(table, rows)
+
+    def clear(self, table: str) -> None:
+        self._flush(table)
+        self.conn(table).execute(f"DELETE FROM {table}")
+
+    def max_value(self, table: str, column: str) -> int:
+        self._flush(table)
+        value = self.conn(table).execute(f'SELECT MAX("{column}") FROM {table}').fetchone()[0]
+        return int(value or 0)
+
+    def close(self) -> None:
+        for table in list(self.buffers):
+            self._flush(table)
+        for conn in self.conns.values():
+            conn.commit()
+            conn.close()
+
+
+class Projection:
+    """Writes what changed between two clocks, with its ground truth."""
+
+    def __init__(self, city: City, out: Path, before: dt.datetime | None, after: dt.datetime,
+                 manifest: Manifest, exchange: Exchange, advance_no: int, progress: Progress):
+        self.city, self.out, self.before, self.after = city, out, before, after
+        self.manifest, self.exchange = manifest, exchange
+        self.advance_no, self.progress = advance_no, progress
+        self.config = city.config
+        self.counts: dict[str, dict[str, int]] = {}
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _changed(self, table: str, key: str, old: tuple | None, new: tuple | None,
+                 rows: list[tuple], truth: Callable[[], None]) -> None:
+        """Write one key's new state and record what happened to it."""
+        if new == old:
+            return
+        if self.before is None:
+            self.exchange.insert(table, rows)
+        else:
+            self.exchange.replace_key(table, key, rows)
+            self.manifest.conn.execute(
+                "DELETE FROM defects WHERE table_name = ? AND key = ? AND defect <> 'D10'",
+                (table, key))
+            self._log(table, key, _kind_of_change(old, new))
+        truth()
+        tally = self.counts.setdefault(table, {"added": 0, "changed": 0, "deleted": 0})
+        tally[_kind_of_change(old, new)] += 1
+
+    def _log(self, table: str, key: str, change: str) -> None:
+        self.manifest.change(self.advance_no, ts(self.after), SYSTEM_OF_TABLE[table], table, key, change)
+
+    def _defect(self, table, key, defect, column=None, detail=None, expected=None) -> None:
+        self.manifest.defect(SYSTEM_OF_TABLE[table], table, key, defect, column, detail, expected)
+
+    def _identity(self, table, key, column, id_type, true_id) -> None:
+        self.manifest.identity(SYSTEM_OF_TABLE[table], table, key, column, id_type, true_id)
+
+    def _old(self, fn, *args):
+        return fn(*args, self.before) if self.before is not None else None
+
+    def _days(self, horizon: dt.timedelta) -> list[dt.date]:
+        first = self.config.start
+        if self.before is not None:
+            first = max(first, (self.before - horizon).date())
+        last = (self.after - dt.timedelta(seconds=1)).date()
+        return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+    # -- case platform ----------------------------------------------------------------------
+    def catalogue(self) -> None:
+        if self.before is None:
+            self.exchange.insert("sxml", self.city.sxml_rows())
+
+    def case_days(self) -> None:
+        days = self._days(CASE_HORIZON)
+        dybh = self.exchange.max_value("dzzz_yyjl", "DYBH") if self.before else 0
+        ratings = _RatingStore(self.out, create=self.before is None)
+        for n, day in enumerate(days, start=1):
+            produced = self.city.cases.day(day)
+            for case in produced.cases:
+                self._case(case)
+            for session in produced.help_sessions:
+                self._help(session)
+            dybh = self._uses(produced, dybh)
+            ratings.add(produced.ratings)
+            self.progress("cases", n, len(days))
+        ratings.close()
+
+    def _case(self, case: Case) -> None:
+        old, new = self._old(case.row, ), case.row(self.after)
+        rows = [new, new] if new and case.d1 else [new] if new else []
+
+        def truth():
+            key = case.sblsh
+            self._identity("bj_jbxx", key, "SQRZJHM", case.id_type, case.id_true)
+            self._case_defects(case, new)
+
+        self._changed("bj_jbxx", case.sblsh, old, new, rows, truth)
+        old_steps = {r[0] for r in case.step_rows(self.before)} if self.before else set()
+        for n, step in enumerate(case.step_rows(self.after), start=1):
+            if step[0] in old_steps:
+                continue
+            copies = 2 if n in case.step_dups else 1
+            self.exchange.insert("bj_gcxx", [step] * copies)
+            if copies == 2:
+                self._defect("bj_gcxx", step[0], "D1", detail="2", expected="one row downstream")
+            if self.before is not None:
+                self._log("bj_gcxx", step[0], "added")
+
+    def _case_defects(self, case: Case, row: tuple) -> None:
+        key = case.sblsh
+        if case.d1:
+            self._defect("bj_jbxx", key, "D1", detail="2", expected="one row downstream")
+        if row[20] == "1":
+            self._defect("bj_jbxx", key, "D3", expected="deleted")
+        if case.id_raw != case.id_true:
+            kind = "D4" if case.id_type == "111" else "D5"
+            self._defect("bj_jbxx", key, kind, "SQRZJHM", case.id_raw, _normalised(case.id_raw, case.id_true))
+        if case.d6 == "SLSJ<SQSJ" and row[10]:
+            self._defect("bj_jbxx", key, "D6", "SLSJ", "SLSJ<SQSJ", "flagged")
+        if case.d6 == "BJSJ<SLSJ" and row[11] and row[10]:
+            self._defect("bj_jbxx", key, "D6", "BJSJ", "BJSJ<SLSJ", "flagged")
+        if case.d7:
+            self._defect("bj_jbxx", key, "D7", "SQFS", case.d7, "quarantined")
+        if case.delay >= dt.timedelta(days=1):
+            self._defect("bj_jbxx", key, "D9", "GXSJ", str(case.delay.days), "late")
+        if any(ch for ch in case.applicant_name if ord(ch) > 0xFFFF or _outside_gbk(ch)):
+            self._defect("bj_jbxx", key, "D14", "SQRMC", case.applicant_name, "preserved")
+
+    def _help(self, session) -> None:
+        drift = self.config.drift_column
+        old, new = self._old(session.row, drift), session.row(self.after, drift)
+        rows = [new, new] if new and session.d1 else [new] if new else []
+
+        def truth():
+            key = session.bbbh
+            if session.id_true:
+                self._identity("bb_jl", key, "SQRZJHM", "111", session.id_true)
+            if session.d1:
+                self._defect("bb_jl", key, "D1", detail="2", expected="one row downstream")
+            if session.id_raw != session.id_true:
+                self._defect("bb_jl", key, "D4", "SQRZJHM", session.id_raw,
+                             _normalised(session.id_raw, session.id_true))
+            if session.d6 and new[5]:
+                self._defect("bb_jl", key, "D6", "SCXYSJ", "SCXYSJ<QQSJ", "flagged")
+            if session.d7:
+                self._defect("bb_jl", key, "D7", "BBQD", session.d7, "quarantined")
+
+        self._changed("bb_jl", session.bbbh, old, new, rows, truth)
+
+    def _uses(self, produced: Day, dybh: int) -> int:
+        for use in produced.uses:
+            visible = use.time <= self.after
+            seen = self.before is not None and use.time <= self.before
+            if not visible or seen:
+                continue
+            dybh += 1
+            key = str(dybh)
+            self.exchange.insert("dzzz_yyjl", [use.row(dybh)])
+            if self.before is not None:
+                self._log("dzzz_yyjl", key, "added")
+            if use.orphan:
+                self._defect("dzzz_yyjl", key, "D8", "SBLSH", use.sblsh, "orphan")
+            if use.d7:
+                self._defect("dzzz_yyjl", key, "D7", "DYFS", use.d7, "quarantined")
+        return dybh
+
+    # -- hotline ------------------------------------------------------------------------------
+    def hotline(self) -> None:
+        factory = TicketFactory(self.config, self.city.people)
+        store = open_store(store_path(self.out), create=self.before is None)
+        days = self._days(TICKET_HORIZON)
+        for n, day in enumerate(days, start=1):
+            changed = []
+            for order in factory.day(day):
+                old, new = self._old(order.row), order.row(self.after)
+                if new == old:
+                    continue
+                changed.append(new)
+                key = order.gdbh
+                if self.before is not None:
+                    self.manifest.conn.execute(
+                        "DELETE FROM defects WHERE table_name = 'work_orders' AND key = ?", (key,))
+                    self._log("work_orders", key, _kind_of_change(old, new))
+                self._identity("work_orders", key, "ldrzjhm", "111",
+                               self.city.people.id_number(order.person))
+                if order.id_raw != order.id_true:
+                    self._defect("work_orders", key, "D4", "ldrzjhm", order.id_raw,
+                                 _normalised(order.id_raw, order.id_true))
+                if order.d7 and new[16]:
+                    self._defect("work_orders", key, "D7", "myd", order.d7, "quarantined")
+            write_orders(store, changed)
+            self.progress("hotline", n, len(days))
+        store.commit()
+        store.close()
+
+    # -- registries ---------------------------------------------------------------------------
+    def certificates(self) -> None:
+        certs = self.city.certificates
+        holders = [("P", i) for i in range(len(self.city.people))] + [
+            ("E", k) for k in range(len(self.city.entities))]
+        for n, (kind, index) in enumerate(holders, start=1):
+            for cert in certs.of_person(index) if kind == "P" else certs.of_entity(index):
+                self._certificate(cert)
+            if n % 2000 == 0 or n == len(holders):
+                self.progress("certificates", n, len(holders))
+
+    def _certificate(self, cert) -> None:
+        certs = self.city.certificates
+        old, new = self._old(certs.row, cert), certs.row(cert, self.after)
+        rows = [new, new] if new and cert.d1 else [new] if new else []
+
+        def truth():
+            key = cert.zzbh
+            kind, index = cert.holder
+            true_id = self.city.people.id_number(index) if kind == "P" else self.city.entities.uscc(index)
+            self._identity("dzzz_zzxx", key, "CZZTDM", "111" if kind == "P" else "001", true_id)
+            if cert.d1:
+                self._defect("dzzz_zzxx", key, "D1", detail="2", expected="one row downstream")
+            if new[11] == "1":
+                self._defect("dzzz_zzxx", key, "D3", expected="deleted")
+            if cert.raw_code:
+                self._defect("dzzz_zzxx", key, "D4" if kind == "P" else "D5", "CZZTDM",
+                             cert.raw_code, cert.expected_code)
+            if cert.d7:
+                self._defect("dzzz_zzxx", key, "D7", "ZZLXDM", cert.d7, "quarantined")
+            if new[9] == "1" and new[8] and new[8] < self.after.date().isoformat():
+                expiry = dt.date.fromisoformat(new[8]) + dt.timedelta(days=1)
+                self._defect("dzzz_zzxx", key, "D13", "ZZZT", new[8], f"expired from {expiry}")
+            if any(_outside_gbk(ch) for ch in new[2]):
+                self._defect("dzzz_zzxx", key, "D14", "CZZTMC", new[2], "preserved")
+
+        self._changed("dzzz_zzxx", cert.zzbh, old, new, rows, truth)
+
+    def groups(self) -> None:
+        people = self.city.people
+        for record in self.city.group_records():
+            id_number = people.id_number(record.person)
+            old, new = self._old(record.row, id_number), record.row(id_number, self.after)
+            rows = [new, new] if new and record.d1 else [new] if new else []
+
+            def truth(record=record, new=new, id_number=id_number):
+                key = record.tsqtbh
+                self._identity("rk_tsqt", key, "GMSFHM", "111", id_number)
+                if record.d1:
+                    self._defect("rk_tsqt", key, "D1", detail="2", expected="one row downstream")
+                if new[7] == "1":
+                    self._defect("rk_tsqt", key, "D3", expected="deleted")
+                if record.d7:
+                    self._defect("rk_tsqt", key, "D7", "QTLX", record.d7, "quarantined")
+
+            self._changed("rk_tsqt", record.tsqtbh, old, new, rows, truth)
+
+    def grants(self) -> None:
+        for grant in self.city.grants():
+            old, new = self._old(grant.row), grant.row(self.after)
+            dup = new is not None and substream(self.config.seed, "d1", grant.ffbh).random() < self.config.rate("D1")
+            rows = [new, new] if dup else [new] if new else []
+
+            def truth(grant=grant, dup=dup):
+                subject_type = "001" if grant.policy in ("XWWG", "GXJL") else "111"
+                self._identity("jf_ffjl", grant.ffbh, "DXDM", subject_type, grant.subject)
+                if dup:
+                    self._defect("jf_ffjl", grant.ffbh, "D1", detail="2", expected="one row downstream")
+
+            self._changed("jf_ffjl", grant.ffbh, old, new, rows, truth)
+
+    def entities(self) -> None:
+        ents = self.city.entities
+        for k in range(len(ents)):
+            record = self.city.entity_record(k)
+            old, new = self._old(self.city.entity_row, record), self.city.entity_row(record, self.after)
+            rows = [new, new] if new and record.d1 else [new] if new else []
+
+            def truth(record=record, new=new, k=k):
+                key = new[0]
+                owner = self.city.people.id_number(int(ents.owner[k]))
+                if record.raw_rep_id is not None:
+                    self._identity("fr_jbxx", key, "FDDBRZJHM", "111", owner)
+                if record.d1:
+                    self._defect("fr_jbxx", key, "D1", detail="2", expected="one row downstream")
+                if new[12] == "1":
+                    self._defect("fr_jbxx", key, "D3", expected="deleted")
+                if record.raw_rep_id not in (None, owner):
+                    self._defect("fr_jbxx", key, "D4", "FDDBRZJHM", record.raw_rep_id,
+                                 record.expected_rep_id)
+                if record.d7:
+                    self._defect("fr_jbxx", key, "D7", "DJZT", record.d7, "quarantined")
+
+            key = new[0] if new else ents.uscc(k)
+            self._changed("fr_jbxx", key, old, new, rows, truth)
+        self._annual_facts()
+
+    def _annual_facts(self) -> None:
+        """fr_ndxx has no change column: the department re-delivers it whole."""
+        new_rows = list(self.city.facts_rows(self.after))
+        if self.before is not None:
+            old_rows = set(self.city.facts_rows(self.before))
+            if set(new_rows) == old_rows:
+                return
+            self.exchange.clear("fr_ndxx")
+            for row in set(new_rows) - old_rows:
+                self._log("fr_ndxx", f"{row[0]}|{row[1]}", "added")
+        self.exchange.insert("fr_ndxx", new_rows)
+
+    # -- population snapshot -------------------------------------------------------------------
+    def population(self) -> None:
+        last_day = (self.after - dt.timedelta(seconds=1)).date()
+        first_day = self.config.start if self.before is None else (self.before - dt.timedelta(seconds=1)).date() + dt.timedelta(days=1)
+        fault = None
+        for day in [first_day + dt.timedelta(days=n) for n in range((last_day - first_day).days + 1)]:
+            fault = self._snapshot_fault(day)
+            if day < last_day or fault == "missing":
+                self._control_row(day, fault, self.city.snapshot_size(day))
+        self._write_snapshot(last_day, fault)
+
+    def _snapshot_fault(self, day: dt.date) -> str | None:
+        rng = substream(self.config.seed, "snapshot-fault", day.isoformat())
+        if self.before is None and day != self.config.start + dt.timedelta(days=40):
+            return None  # the initial history carries one missing day
+        if self.before is None:
+            return "missing" if self.config.rate("D15") > 0 else None
+        if rng.random() >= self.config.rate("D15"):
+            return None
+        return rng.choice(["missing", "count", "shrink"])
+
+    def _control_row(self, day: dt.date, fault: str | None, rows: int) -> None:
+        if fault == "missing":
+            self._defect("jhkz", f"rk_jbxx|{day}", "D15", "SJRQ", "missing",
+                         "previous snapshot stays in force; alert")
+            return
+        done = at(day + dt.timedelta(days=1), 3 * 3600 + 1200)
+        if done <= self.after:
+            self.exchange.insert("jhkz", [("rk_jbxx", day.isoformat(), rows, "1", ts(done))])
+            if self.before is not None:
+                self._log("jhkz", f"rk_jbxx|{day}", "added")
+
+    def _write_snapshot(self, day: dt.date, fault: str | None) -> None:
+        """Replace rk_jbxx with the snapshot of `day` and announce it in jhkz."""
+        old = {r[0]: r for r in self.city.snapshot((self.before - dt.timedelta(seconds=1)).date())} if self.before else {}
+        rows = list(self.city.snapshot(day))
+        if fault == "shrink":
+            rows = rows[: int(len(rows) * 0.92)]
+        if fault == "missing":
+            rows = rows[: len(rows) // 2]  # a half-written delivery, never announced
+        self.exchange.clear("rk_jbxx")
+        self.exchange.insert("rk_jbxx", rows)
+        announced = len(rows) + (7 if fault == "count" else 0)
+        if fault != "missing":
+            done = min(at(day + dt.timedelta(days=1), 3 * 3600 + 1200), self.after - dt.timedelta(minutes=1))
+            self.exchange.insert("jhkz", [("rk_jbxx", day.isoformat(), announced, "1", ts(done))])
+        if fault in ("count", "shrink"):
+            outcome = {"count": "refused: row count differs from JLS",
+                       "shrink": "not applied until an operator confirms"}[fault]
+            self._defect("jhkz", f"rk_jbxx|{day}", "D15", "JLS", fault, outcome)
+        for row in rows:
+            if any(_outside_gbk(ch) for ch in row[1]):
+                self._defect("rk_jbxx", row[0], "D14", "XM", row[1], "preserved")
+        if self.before is not None:
+            self._log("jhkz", f"rk_jbxx|{day}", "added")
+            new = {r[0]: r for r in rows}
+            for key in new.keys() - old.keys():
+                self._log("rk_jbxx", key, "added")
+            for key in old.keys() - new.keys():
+                self._log("rk_jbxx", key, "deleted")
+            for key in old.keys() & new.keys():
+                if old[key] != new[key]:
+                    self._log("rk_jbxx", key, "changed")
+
+    # -- 好差评 drops -------------------------------------------------------------------------
+    def rating_files(self, force_redelivery: bool) -> None:
+        inbox = self.out / "inbox" / "evaluation_hcp"
+        inbox.mkdir(parents=True, exist_ok=True)
+        ratings = _RatingStore(self.out, create=False)
+        due = [d for d in self._deliveries() if (self.before is None or d[1] > self.before) and d[1] <= self.after]
+        if force_redelivery and not any(d[3] for d in due):
+            due.append(self._extra_redelivery())
+        for month, delivered_at, extension, redelivery in sorted(due, key=lambda d: d[1]):
+            self._deliver(inbox, ratings, month, delivered_at, extension, redelivery)
+        ratings.close()
+
+    def _deliveries(self) -> list[tuple]:
+        """(month, delivered_at, extension, is_redelivery) of every scheduled drop."""
+        out = []
+        month = self.config.start
+        while month < self.config.world_end:
+            rng = substream(self.config.seed, "hcp-delivery", month.isoformat())
+            first = at(add_months(month, 1).replace(day=rng.randint(3, 6)), 2 * 3600 + rng.randint(0, 3600))
+            extension = rng.choice(["csv", "xlsx"])
+            out.append((month, first, extension, False))
+            if rng.random() < self.config.rate("redelivery"):
+                again = first + dt.timedelta(days=rng.randint(10, 25))
+                other = {"csv": "xlsx", "xlsx": "csv"}[extension]
+                out.append((month, again, rng.choice([extension, other]), True))
+            month = add_months(month, 1)
+        return out
+
+    def _extra_redelivery(self) -> tuple:
+        """`advance` always brings a re-delivered month: the latest delivered one, corrected."""
+        delivered = [d for d in self._deliveries() if d[1] <= self.before]
+        month, _, extension, _ = delivered[-1]
+        rng = substream(self.config.seed, "hcp-extra", self.advance_no)
+        extension = rng.choice([extension, {"csv": "xlsx", "xlsx": "csv"}[extension]])
+        return (month, self.after - dt.timedelta(minutes=30), extension, True)
+
+    def _deliver(self, inbox, ratings, month, delivered_at, extension, redelivery) -> None:
+        name = hcp_files.file_name(month, extension)
+        rows, truth = [], []
+        excel = extension == "xlsx"
+        for rating in ratings.month(self.city, month, self.before is None):
+            zgzt, done = rating.state(delivered_at)
+            form = hcp_files.effective_form(rating.time_format, excel)
+            row = [rating.pjbh, rating.sblsh, rating.channel,
+                   hcp_files.render_time(rating.time, rating.time_format, excel),
+                   rating.d7 or rating.level, rating.text or None, zgzt, ts(done)]
+            copies = 2 if substream(self.config.seed, "hcp-d1", rating.pjbh, name).random() < self.config.rate("D1") else 1
+            rows.extend([row] * copies)
+            truth.append((rating, form, copies, done))
+        path = inbox / name
+        if excel:
+            hcp_files.write_xlsx(path, month, rows, delivered_at)
+        else:
+            hcp_files.write_csv(path, rows)
+        hcp_files.set_arrival(path, delivered_at)
+        self._record_delivery(name, month, delivered_at, rows, truth)
+
+    def _record_delivery(self, name, month, delivered_at, rows, truth) -> None:
+        conn = self.manifest.conn
+        self.manifest.flush()
+        conn.execute("UPDATE hcp_deliveries SET in_force = 0 WHERE month = ?", (f"{month:%Y%m}",))
+        conn.execute("DELETE FROM defects WHERE table_name = 'hcp_pj' AND detail LIKE ?", (f"{name}|%",))
+        conn.execute("DELETE FROM defects WHERE table_name = 'hcp_pj' AND defect <> 'D10' AND key IN "
+                     "(SELECT key FROM identity_truth WHERE 0)")
+        self.manifest.delivery(name, f"{month:%Y%m}", ts(delivered_at), len(rows), 1)
+        for rating, form, copies, done in truth:
+            key = rating.pjbh
+            self._defect("hcp_pj", key, "D10", "PJSJ", f"{name}|{form}", ts(rating.time))
+            if copies == 2:
+                self._defect("hcp_pj", key, "D1", detail=f"{name}|2", expected="one row downstream")
+            if rating.orphan:
+                self._defect("hcp_pj", key, "D8", "SBLSH", f"{name}|{rating.sblsh}", "orphan")
+            if rating.d7:
+                self._defect("hcp_pj", key, "D7", "PJDJ", f"{name}|{rating.d7}", "quarantined")
+            if rating.d6 and done is not None:
+                self._defect("hcp_pj", key, "D6", "ZGWCSJ", f"{name}|ZGWCSJ<PJSJ", "flagged")
+        if self.before is not None:
+            self._log("hcp_pj", name, "added")
+
+
+class _RatingStore:
+    """Ratings by month, kept while the days stream by, for the monthly drops."""
+
+    COLUMNS = ("pjbh", "sblsh", "channel", "time", "level", "text", "rectified", "unfounded",
+               "form", "orphan", "d6", "d7")
+
+    def __init__(self, out: Path, create: bool):
+        path = out / ".simulator" / "ratings.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if create and path.exists():
+            path.unlink()
+        self.conn = sqlite3.connect(path)
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS ratings (month TEXT, {', '.join(self.COLUMNS)})")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS by_month ON ratings (month)")
+
+    def add(self, ratings) -> None:
+        present = {r[0] for r in self.conn.execute("SELECT pjbh FROM ratings WHERE pjbh IN (%s)" % ",".join("?" * len(ratings)), [r.pjbh for r in ratings])} if ratings else set()
+        self.conn.executemany(
+            f"INSERT INTO ratings VALUES ({','.join('?' * 13)})",
+            [(f"{r.time:%Y%m}", r.pjbh, r.sblsh, r.channel, ts(r.time), r.level, r.text,
+              ts(r.rectified_at), ts(r.unfounded_at), r.time_format, int(r.orphan), int(r.d6), r.d7)
+             for r in ratings if r.pjbh not in present],
+        )
+
+    def month(self, city: City, month: dt.date, complete: bool):
+        from simulator.cases import Rating
+
+        if not complete:  # after an advance the store may lack the month's last days: refill
+            first = month - CASE_HORIZON
+            day = first
+            while day < add_months(month, 1):
+                if day >= city.config.start:
+                    self.add(city.cases.day(day).ratings)
+                day += dt.timedelta(days=1)
+        rows = self.conn.execute(
+            "SELECT * FROM ratings WHERE month = ? ORDER BY time, pjbh", (f"{month:%Y%m}",))
+        for row in rows:
+            values = dict(zip(("month", *self.COLUMNS), row, strict=True))
+            yield Rating(values["pjbh"], values["sblsh"], values["channel"], _dt(values["time"]),
+                         values["level"], values["text"], _dt(values["rectified"]),
+                         _dt(values["unfounded"]), values["form"], bool(values["orphan"]),
+                         bool(values["d6"]), values["d7"])
+
+    def close(self) -> None:
+        self.conn.commit()
+        self.conn.close()
+
+
+def _dt(text: str | None) -> dt.datetime | None:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S") if text else None
+
+
+def _kind_of_change(old: tuple | None, new: tuple | None) -> str:
+    if old is None:
+        return "added"
+    if new is None:
+        return "deleted"
+    return "deleted" if new[-1] == "1" and old[-1] == "0" else "changed"
+
+
+def _outside_gbk(ch: str) -> bool:
+    try:
+        ch.encode("gbk")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _normalised(raw: str | None, true: str | None) -> str:
+    """Expected outcome of a dirty identity value: the clean number, or 'invalid'."""
+    from simulator.defects import FULL_WIDTH
+
+    if raw is None or true is None:
+        return "invalid"
+    text = raw.strip().replace(" ", "")
+    for ascii_char, wide in FULL_WIDTH.items():
+        text = text.replace(wide, ascii_char)
+    text = text.upper()
+    if text == true or (len(text) == 15 and text == true[:6] + true[8:17]):
+        return true
+    return "invalid"

@@ -1,0 +1,115 @@
+"""Entry points behind the CLI: generate a city, advance it, load it into real servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+from simulator.city import City
+from simulator.config import CityConfig
+from simulator.defects import Manifest
+from simulator.generate import CityError, Exchange, Progress, Projection, _quiet
+from simulator.timeutil import at, ts
+
+CITY_FILE = "city.json"
+OUTPUTS = ("city.json", "exchange", "hotline", "inbox", "manifest", ".simulator")
+
+
+def generate_city(config: CityConfig, out: Path, progress: Progress = _quiet) -> dict:
+    out = Path(out)
+    _prepare(out)
+    clock = at(config.end, 0)
+    city = City(config)
+    manifest = Manifest(out / "manifest" / "manifest.sqlite", create=True)
+    exchange = Exchange(out, create=True, drift=config.drift_column)
+    projection = Projection(city, out, None, clock, manifest, exchange, 0, progress)
+    _project(projection, force_redelivery=False)
+    if config.drift_column and config.defects:
+        manifest.defect("case_platform", "bb_jl", "BBRY", "D11", "BBRY", "column added", "recorded")
+    exchange.close()
+    manifest.close()
+    summary = {"config": config.to_json(), "clock": ts(clock), "advances": [],
+               "counts": _row_counts(out)}
+    _write_city_file(out, summary)
+    return summary
+
+
+def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
+    out = Path(out)
+    summary = read_city(out)
+    config = CityConfig.from_json(summary["config"])
+    before = dt.datetime.fromisoformat(summary["clock"])
+    after = before + dt.timedelta(days=days)
+    if days < 1:
+        raise CityError("advance needs --days of at least 1")
+    if after.date() > config.world_end:
+        raise CityError(f"this city was generated for advances up to {config.world_end}; "
+                        f"{after.date()} is beyond: generate it again with more --months")
+    number = len(summary["advances"]) + 1
+    city = City(config)
+    manifest = Manifest(out / "manifest" / "manifest.sqlite")
+    exchange = Exchange(out, create=False, drift=config.drift_column)
+    projection = Projection(city, out, before, after, manifest, exchange, number, progress)
+    _project(projection, force_redelivery=True)
+    exchange.close()
+    manifest.close()
+    summary["clock"] = ts(after)
+    summary["advances"].append({"advance_no": number, "days": days, "clock": ts(after),
+                                "changes": projection.counts})
+    summary["counts"] = _row_counts(out)
+    _write_city_file(out, summary)
+    return summary["advances"][-1]
+
+
+def _project(projection: Projection, force_redelivery: bool) -> None:
+    projection.catalogue()
+    projection.case_days()
+    projection.hotline()
+    projection.certificates()
+    projection.groups()
+    projection.grants()
+    projection.entities()
+    projection.population()
+    projection.rating_files(force_redelivery)
+
+
+def read_city(out: Path) -> dict:
+    path = Path(out) / CITY_FILE
+    if not path.exists():
+        raise CityError(f"{out} holds no generated city (no {CITY_FILE}); run `generate` first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _prepare(out: Path) -> None:
+    """Generate into an empty folder or over an earlier city, never over other files."""
+    if out.exists() and any(out.iterdir()):
+        strangers = [p.name for p in out.iterdir() if p.name not in OUTPUTS]
+        if not (out / CITY_FILE).exists() or strangers:
+            raise CityError(f"{out} is not empty and holds no generated city: choose another --out")
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _row_counts(out: Path) -> dict[str, int]:
+    import sqlite3
+
+    counts = {}
+    for path in sorted((out / "exchange").glob("*.sqlite")) + [out / "hotline" / "work_orders.sqlite"]:
+        conn = sqlite3.connect(path)
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+            counts[name] = conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+        conn.close()
+    counts["hcp_files"] = len(list((out / "inbox" / "evaluation_hcp").glob("好差评_*")))
+    return counts
+
+
+def _write_city_file(out: Path, summary: dict) -> None:
+    text = json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True)
+    (out / CITY_FILE).write_text(text + "\n", encoding="utf-8")
