@@ -136,8 +136,9 @@ class Projection:
     def _identity(self, table, key, column, id_type, true_id) -> None:
         self.manifest.identity(SYSTEM_OF_TABLE[table], table, key, column, id_type, true_id)
 
-    def _old(self, fn, *args):
-        return fn(*args, self.before) if self.before is not None else None
+    def _old(self, row_at: Callable[[dt.datetime], tuple | None]) -> tuple | None:
+        """A record's row at the previous clock (None for a new city)."""
+        return row_at(self.before) if self.before is not None else None
 
     def _days(self, horizon: dt.timedelta) -> list[dt.date]:
         first = self.config.start
@@ -167,7 +168,7 @@ class Projection:
         ratings.close()
 
     def _case(self, case: Case) -> None:
-        old, new = self._old(case.row, ), case.row(self.after)
+        old, new = self._old(case.row), case.row(self.after)
         rows = [new, new] if new and case.d1 else [new] if new else []
 
         def truth():
@@ -209,7 +210,7 @@ class Projection:
 
     def _help(self, session) -> None:
         drift = self.config.drift_column
-        old, new = self._old(session.row, drift), session.row(self.after, drift)
+        old, new = self._old(lambda clock: session.row(clock, drift)), session.row(self.after, drift)
         rows = [new, new] if new and session.d1 else [new] if new else []
 
         def truth():
@@ -287,7 +288,7 @@ class Projection:
 
     def _certificate(self, cert) -> None:
         certs = self.city.certificates
-        old, new = self._old(certs.row, cert), certs.row(cert, self.after)
+        old, new = self._old(lambda clock: certs.row(cert, clock)), certs.row(cert, self.after)
         rows = [new, new] if new and cert.d1 else [new] if new else []
 
         def truth():
@@ -316,7 +317,7 @@ class Projection:
         people = self.city.people
         for record in self.city.group_records():
             id_number = people.id_number(record.person)
-            old, new = self._old(record.row, id_number), record.row(id_number, self.after)
+            old, new = self._old(lambda clock: record.row(id_number, clock)), record.row(id_number, self.after)
             rows = [new, new] if new and record.d1 else [new] if new else []
 
             def truth(record=record, new=new, id_number=id_number):
@@ -349,7 +350,7 @@ class Projection:
         ents = self.city.entities
         for k in range(len(ents)):
             record = self.city.entity_record(k)
-            old, new = self._old(self.city.entity_row, record), self.city.entity_row(record, self.after)
+            old, new = self._old(lambda clock: self.city.entity_row(record, clock)), self.city.entity_row(record, self.after)
             rows = [new, new] if new and record.d1 else [new] if new else []
 
             def truth(record=record, new=new, k=k):

@@ -66,7 +66,7 @@ class TicketFactory:
     def __init__(self, config: CityConfig, people: People):
         self.config, self.people = config, people
         rng = substream(config.seed, "hotline-units")
-        self.unit_on_time = {dept: rng.uniform(0.9, 0.99) for dept in set(HOTLINE_TOPIC_DEPT.values())}
+        self.unit_on_time = {dept: rng.uniform(0.9, 0.99) for dept in sorted(set(HOTLINE_TOPIC_DEPT.values()))}
 
     def day(self, day: dt.date) -> list[WorkOrder]:
         rng = substream(self.config.seed, "tickets", day.isoformat())
