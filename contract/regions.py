@@ -52,8 +52,12 @@ def all_regions() -> tuple[Region, ...]:
             if match:
                 start, end, name = match["start"], match["end"], match["name"]
                 regions.append(
-                    Region(province + suffix, name, int(start) if start else None,
-                           int(end) if end else None)
+                    Region(
+                        province + suffix,
+                        name,
+                        int(start) if start else None,
+                        int(end) if end else None,
+                    )
                 )
             else:
                 regions.append(Region(province + suffix, part, None, None))
@@ -69,7 +73,8 @@ def all_region_codes() -> frozenset[str]:
 def current_city_districts() -> list[Region]:
     """The districts and counties of Ganzhou in force today (3607xx, not 360700/360701)."""
     return [
-        r for r in all_regions()
+        r
+        for r in all_regions()
         if r.code.startswith("3607") and r.code not in {"360700", "360701"} and r.last_year is None
     ]
 
@@ -77,11 +82,12 @@ def current_city_districts() -> list[Region]:
 def historical_city_codes() -> list[Region]:
     """Retired codes of the Ganzhou area: 赣州地区 (3621xx) and the renamed counties."""
     return [
-        r for r in all_regions()
+        r
+        for r in all_regions()
         if (r.code.startswith("3621") or r.code.startswith("3607")) and r.last_year is not None
     ]
 
 
 def is_city_region(code: str | None) -> bool:
-    """"In the city" means a region code beginning 3607."""
+    """ "In the city" means a region code beginning 3607."""
     return bool(code) and code.startswith("3607")

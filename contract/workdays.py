@@ -25,8 +25,9 @@ class WorkdayCalendar:
     def __init__(self, seed: Path = SEED):
         with open(seed, encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-        self._flags = {dt.date.fromisoformat(r["calendar_date"]): r["is_workday"] == "1"
-                       for r in rows}
+        self._flags = {
+            dt.date.fromisoformat(r["calendar_date"]): r["is_workday"] == "1" for r in rows
+        }
         self.first = min(self._flags)
         self.last = max(self._flags)
         self._workdays = sorted(d for d, w in self._flags.items() if w)

@@ -24,8 +24,18 @@ from simulator.world import DISTRICTS, Entities, People
 
 CASES_PER_PERSON_YEAR = 2.0
 HELP_PER_PERSON_YEAR = 0.12
-STATUS_AFTER_STEP = {"SQ": "0", "BZ": "2", "BZWC": "0", "SL": "1", "SC": "1", "JD": "1",
-                     "BJ": "3", "SD": "3", "BSL": "4", "CH": "5"}
+STATUS_AFTER_STEP = {
+    "SQ": "0",
+    "BZ": "2",
+    "BZWC": "0",
+    "SL": "1",
+    "SC": "1",
+    "JD": "1",
+    "BJ": "3",
+    "SD": "3",
+    "BSL": "4",
+    "CH": "5",
+}
 STATUS_STEPS = {"SQ", "BZ", "BZWC", "SL", "BJ", "BSL", "CH"}  # steps that change bj_jbxx
 UNKNOWN_CASE_SEQ = 900_000  # sequence numbers at or above this are never issued
 
@@ -115,17 +125,39 @@ class Case:
         if deleted:
             gxsj = self.deleted_at + self.delay
         return (
-            self.sblsh, self.item.code, self.applicant_type, self.applicant_name, self.id_type,
-            self.id_raw, self.phone, self.d7 or self.channel, self.prefilled, ts(sqsj), ts(slsj),
-            ts(bjsj), STATUS_AFTER_STEP[last.step], self.result if bjsj else None,
-            sum(1 for e in seen if e.step == "BZ"), self.mode, self.cross, self.region,
-            self.instance, ts(gxsj), "1" if deleted else "0",
+            self.sblsh,
+            self.item.code,
+            self.applicant_type,
+            self.applicant_name,
+            self.id_type,
+            self.id_raw,
+            self.phone,
+            self.d7 or self.channel,
+            self.prefilled,
+            ts(sqsj),
+            ts(slsj),
+            ts(bjsj),
+            STATUS_AFTER_STEP[last.step],
+            self.result if bjsj else None,
+            sum(1 for e in seen if e.step == "BZ"),
+            self.mode,
+            self.cross,
+            self.region,
+            self.instance,
+            ts(gxsj),
+            "1" if deleted else "0",
         )
 
     def step_rows(self, clock: dt.datetime) -> list[tuple]:
         return [
-            (f"{self.sblsh}{n:02d}", self.sblsh, e.step, ts(e.time), STEP_OPINIONS[e.step],
-             ts(e.time + self.delay))
+            (
+                f"{self.sblsh}{n:02d}",
+                self.sblsh,
+                e.step,
+                ts(e.time),
+                STEP_OPINIONS[e.step],
+                ts(e.time + self.delay),
+            )
             for n, e in enumerate(self.events, start=1)
             if e.time + self.delay <= clock
         ]
@@ -155,13 +187,22 @@ class HelpSession:
         if self.asked > clock:
             return None
         done = self.ended <= clock
-        response = self.first_response if self.first_response and self.first_response <= clock else None
+        response = (
+            self.first_response if self.first_response and self.first_response <= clock else None
+        )
         if self.d6 and response:
             response = self.asked - dt.timedelta(seconds=95)
         row = (
-            self.bbbh, self.d7 or self.channel, self.id_raw, self.sblsh, ts(self.asked),
-            ts(response), ts(self.ended) if done else None, self.solved if done else None,
-            self.region, ts(self.ended if done else (response or self.asked)),
+            self.bbbh,
+            self.d7 or self.channel,
+            self.id_raw,
+            self.sblsh,
+            ts(self.asked),
+            ts(response),
+            ts(self.ended) if done else None,
+            self.solved if done else None,
+            self.region,
+            ts(self.ended if done else (response or self.asked)),
         )
         return (*row, self.helper) if drift else row
 
@@ -253,29 +294,46 @@ class CaseFactory:
     def _filing(self, rng, day, seq, workday) -> list[Case]:
         """One application: a single case, or a "一件事" instance of several cases."""
         entity = rng.random() < 0.2
-        pool, weights = (self.entity_items, self.entity_weights) if entity else (
-            self.person_items, self.person_weights)
+        pool, weights = (
+            (self.entity_items, self.entity_weights)
+            if entity
+            else (self.person_items, self.person_weights)
+        )
         item = rng.choices(pool, weights)[0]
         bundle_items = [item]
         instance = None
         if item.bundle and rng.random() < 0.6:
-            bundle_items = [i for i in ITEMS if i.bundle == item.bundle and i.applicant == item.applicant]
+            bundle_items = [
+                i for i in ITEMS if i.bundle == item.bundle and i.applicant == item.applicant
+            ]
             instance = f"YJS{day:%Y%m%d}{seq:06d}"
         applicant = self._applicant(rng, day, entity)
         if applicant is None:
             return []
         online = self._online(rng, day, item, applicant["region"])
         channel = self._channel(rng, day, online)
-        moment = online_time(rng, day) if online else (
-            office_time(rng, day) if workday else office_time(rng, day))
+        moment = (
+            online_time(rng, day)
+            if online
+            # halls also open on weekends for 延时/周末服务, at the same hours
+            else office_time(rng, day)
+        )
         cases = []
         for offset, each in enumerate(bundle_items):
-            if instance and rng.random() < 0.08:  # one case of the bundle filed in the hall
-                each_channel = "3"
-            else:
-                each_channel = channel
-            cases.append(self._case(rng, day, seq + offset, each, applicant, each_channel,
-                                    moment + dt.timedelta(minutes=2 * offset), instance))
+            # now and then one case of a bundle is filed in the hall
+            each_channel = "3" if instance and rng.random() < 0.08 else channel
+            cases.append(
+                self._case(
+                    rng,
+                    day,
+                    seq + offset,
+                    each,
+                    applicant,
+                    each_channel,
+                    moment + dt.timedelta(minutes=2 * offset),
+                    instance,
+                )
+            )
         return cases
 
     def _applicant(self, rng, day, entity) -> dict | None:
@@ -286,9 +344,16 @@ class CaseFactory:
                 i = rng.randrange(len(ents))
                 if ents.founded[i] > cutoff or (ents.closed[i] and ents.closed[i] <= cutoff):
                     continue
-                return {"type": "2", "name": ents.name(i, people), "id_type": "001",
-                        "id": ents.uscc(i), "phone": people.phone_text(int(ents.owner[i])),
-                        "region": ents.xzqh(i), "person": None, "entity": i}
+                return {
+                    "type": "2",
+                    "name": ents.name(i, people),
+                    "id_type": "001",
+                    "id": ents.uscc(i),
+                    "phone": people.phone_text(int(ents.owner[i])),
+                    "region": ents.xzqh(i),
+                    "person": None,
+                    "entity": i,
+                }
             i = rng.randrange(len(people))
             if people.birth[i] > cutoff - 365 * 16 and rng.random() < 0.9:
                 continue  # children rarely apply themselves (parents do)
@@ -300,12 +365,26 @@ class CaseFactory:
             if foreign:
                 kind = rng.choice(["414", "516", "511"])
                 number = {"414": "E", "516": "H", "511": ""}[kind] + f"{rng.randrange(10**8):08d}"
-                return {"type": "1", "name": people.name(i), "id_type": kind, "id": number,
-                        "phone": people.phone_text(i), "region": region, "person": None,
-                        "entity": None}
-            return {"type": "1", "name": people.name(i), "id_type": "111",
-                    "id": people.id_number(i), "phone": people.phone_text(i), "region": region,
-                    "person": i, "entity": None}
+                return {
+                    "type": "1",
+                    "name": people.name(i),
+                    "id_type": kind,
+                    "id": number,
+                    "phone": people.phone_text(i),
+                    "region": region,
+                    "person": None,
+                    "entity": None,
+                }
+            return {
+                "type": "1",
+                "name": people.name(i),
+                "id_type": "111",
+                "id": people.id_number(i),
+                "phone": people.phone_text(i),
+                "region": region,
+                "person": i,
+                "entity": None,
+            }
         return None
 
     def _online(self, rng, day, item: Item, region: str) -> bool:
@@ -335,18 +414,36 @@ class CaseFactory:
         elif applicant["id_type"] == "001" and rng.random() < config.rate("D5"):
             id_raw, _ = dirty_uscc(id_raw, rng)
         online = channel in ("1", "2")
-        prefill = "1" if online and item.high_frequency and rng.random() < profile.prefill_rate else (
-            "1" if online and rng.random() < 0.2 else "0")
+        prefill = (
+            "1"
+            if online and item.high_frequency and rng.random() < profile.prefill_rate
+            else ("1" if online and rng.random() < 0.2 else "0")
+        )
         events, result = self._timeline(rng, moment, item, online, profile)
         late = rng.random() < config.rate("D9")
-        delay = dt.timedelta(days=rng.randint(1, 10)) if late else dt.timedelta(minutes=rng.randint(1, 20))
+        delay = (
+            dt.timedelta(days=rng.randint(1, 10))
+            if late
+            else dt.timedelta(minutes=rng.randint(1, 20))
+        )
         case = Case(
-            sblsh=sblsh, item=item, applicant_type=applicant["type"],
-            applicant_name=applicant["name"], id_type=applicant["id_type"], id_true=applicant["id"],
-            id_raw=id_raw, phone=applicant["phone"], channel=channel, prefilled=prefill,
+            sblsh=sblsh,
+            item=item,
+            applicant_type=applicant["type"],
+            applicant_name=applicant["name"],
+            id_type=applicant["id_type"],
+            id_true=applicant["id"],
+            id_raw=id_raw,
+            phone=applicant["phone"],
+            channel=channel,
+            prefilled=prefill,
             mode=rng.choices(["1", "2", "3"], [0.9, 0.07, 0.03])[0],
-            cross=self._cross(rng, item), region=region, instance=instance, events=events,
-            result=result, delay=delay,
+            cross=self._cross(rng, item),
+            region=region,
+            instance=instance,
+            events=events,
+            result=result,
+            delay=delay,
         )
         case.applicant = applicant  # type: ignore[attr-defined]
         self._defects(rng, case)
@@ -368,14 +465,20 @@ class CaseFactory:
         if rng.random() < profile.correction_rate:
             corrections = 1 if rng.random() < 0.8 else 2
         for _ in range(corrections):
-            now = next_office_time(rng, now) if online else now + dt.timedelta(minutes=rng.randint(5, 40))
+            now = (
+                next_office_time(rng, now)
+                if online
+                else now + dt.timedelta(minutes=rng.randint(5, 40))
+            )
             events.append(Event("BZ", now))
             now = now + dt.timedelta(hours=rng.randint(2, 96))
             events.append(Event("BZWC", now))
         if rng.random() < 0.015:
             events.append(Event("BSL", next_office_time(rng, now)))
             return events, None
-        accepted = next_office_time(rng, now) if online else now + dt.timedelta(minutes=rng.randint(3, 30))
+        accepted = (
+            next_office_time(rng, now) if online else now + dt.timedelta(minutes=rng.randint(3, 30))
+        )
         events.append(Event("SL", accepted))
         finished = self._finish_time(rng, accepted, item, profile)
         review = accepted + (finished - accepted) * rng.uniform(0.2, 0.6)
@@ -393,8 +496,11 @@ class CaseFactory:
             if not late:
                 return accepted + dt.timedelta(minutes=rng.randint(5, 90))
             return office_time(rng, cal.add_workdays(accepted.date(), 1))
-        days = item.committed_days + rng.randint(1, 5) if late else rng.randint(
-            max(0, item.committed_days // 3), item.committed_days)
+        days = (
+            item.committed_days + rng.randint(1, 5)
+            if late
+            else rng.randint(max(0, item.committed_days // 3), item.committed_days)
+        )
         day = cal.add_workdays(accepted.date(), days)
         moment = office_time(rng, day)
         return max(moment, accepted + dt.timedelta(minutes=20))
@@ -405,26 +511,40 @@ class CaseFactory:
         if rng.random() < config.rate("D3"):
             case.deleted_at = case.events[-1].time + dt.timedelta(days=rng.randint(1, 20))
         if rng.random() < config.rate("D6"):
-            case.d6 = "SLSJ<SQSJ" if case.time_of("SL") and rng.random() < 0.5 else (
-                "BJSJ<SLSJ" if case.time_of("BJ") else None)
+            case.d6 = (
+                "SLSJ<SQSJ"
+                if case.time_of("SL") and rng.random() < 0.5
+                else ("BJSJ<SLSJ" if case.time_of("BJ") else None)
+            )
         if rng.random() < config.rate("D7"):
             case.d7 = rng.choice(["9", "0", "6"])
-        case.step_dups = {n for n in range(1, len(case.events) + 1) if rng.random() < config.rate("D1")}
+        case.step_dups = {
+            n for n in range(1, len(case.events) + 1) if rng.random() < config.rate("D1")
+        }
 
     # -- things attached to a case ---------------------------------------------------------
     def _attach(self, rng, case: Case, out: Day) -> None:
         self._use(rng, case, out)
         if rng.random() < 0.05:
-            out.help_sessions.append(self._help(rng, case.events[0].time - dt.timedelta(minutes=rng.randint(2, 30)),
-                                                case.region, case))
+            out.help_sessions.append(
+                self._help(
+                    rng,
+                    case.events[0].time - dt.timedelta(minutes=rng.randint(2, 30)),
+                    case.region,
+                    case,
+                )
+            )
         finished = case.time_of("BJ")
         if finished and rng.random() < 0.5:
             out.ratings.append(self._rating(rng, case, finished))
 
     def _use(self, rng, case: Case, out: Day) -> None:
         applicant = case.applicant  # type: ignore[attr-defined]
-        holder = ("P", applicant["person"]) if applicant["person"] is not None else (
-            ("E", applicant["entity"]) if applicant["entity"] is not None else None)
+        holder = (
+            ("P", applicant["person"])
+            if applicant["person"] is not None
+            else (("E", applicant["entity"]) if applicant["entity"] is not None else None)
+        )
         if holder is None:
             return
         accepted = case.time_of("SL") or case.events[0].time
@@ -452,15 +572,24 @@ class CaseFactory:
         id_true = case.id_true if case and case.id_type == "111" else None
         id_raw = id_true
         if id_true and rng.random() < self.config.rate("D4"):
-            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(self.config.rate("D4"), 1e-9)
+            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(
+                self.config.rate("D4"), 1e-9
+            )
             id_raw, _ = dirty_identity_number(id_true, rng, unrec)
         if id_true and rng.random() < 0.15:
             id_true = id_raw = None  # asked without logging in
         number = f"BB{asked:%Y%m%d%H%M%S}{rng.randrange(10**6):06d}"
         session = HelpSession(
-            bbbh=number, channel=channel, id_raw=id_raw, id_true=id_true,
-            sblsh=case.sblsh if case else None, asked=asked, first_response=response,
-            ended=ended, solved="1" if rng.random() < 0.905 else "0", region=region,
+            bbbh=number,
+            channel=channel,
+            id_raw=id_raw,
+            id_true=id_true,
+            sblsh=case.sblsh if case else None,
+            asked=asked,
+            first_response=response,
+            ended=ended,
+            solved="1" if rng.random() < 0.905 else "0",
+            region=region,
             helper=f"帮办员{rng.randint(1, 60):03d}",
         )
         session.d1 = rng.random() < self.config.rate("D1")
@@ -479,8 +608,13 @@ class CaseFactory:
         profile = self.profiles[case.item.dept]
         when = finished + dt.timedelta(minutes=rng.randint(10, 7 * 24 * 60))
         draw = rng.random()
-        level = "1" if draw < profile.bad_rating_rate / 3 else (
-            "2" if draw < profile.bad_rating_rate else rng.choices("345", [0.04, 0.2, 0.76])[0])
+        level = (
+            "1"
+            if draw < profile.bad_rating_rate / 3
+            else (
+                "2" if draw < profile.bad_rating_rate else rng.choices("345", [0.04, 0.2, 0.76])[0]
+            )
+        )
         return self._rating_from(rng, f"PJ{case.sblsh}", case.sblsh, case.channel, when, level)
 
     def _rating_from(self, rng, pjbh, sblsh, channel, when, level) -> Rating:
@@ -496,8 +630,17 @@ class CaseFactory:
         time_format = rng.choice(["slash", "dash", "compact", "excel"])
         if time_format == "slash":
             when = when.replace(second=0)
-        rating = Rating(pjbh, sblsh, channel if channel in "12345" else "3", when, level,
-                        rng.choice(RATING_TEXT[level]), rectified, unfounded, time_format)
+        rating = Rating(
+            pjbh,
+            sblsh,
+            channel if channel in "12345" else "3",
+            when,
+            level,
+            rng.choice(RATING_TEXT[level]),
+            rectified,
+            unfounded,
+            time_format,
+        )
         rating.d6 = rectified is not None and rng.random() < self.config.rate("D6") * 20
         if rng.random() < self.config.rate("D7"):
             rating.d7 = "0"
@@ -507,15 +650,25 @@ class CaseFactory:
         """References to cases that do not exist (D8) in ratings and certificate uses."""
         n_ratings = sum(1 for _ in out.ratings)
         for _ in range(_binomial(rng, n_ratings, self.config.rate("D8"))):
-            sblsh = f"{rng.choice(DISTRICTS)}{day:%Y%m%d}{UNKNOWN_CASE_SEQ + rng.randrange(99_999):06d}"
+            sblsh = (
+                f"{rng.choice(DISTRICTS)}{day:%Y%m%d}{UNKNOWN_CASE_SEQ + rng.randrange(99_999):06d}"
+            )
             when = online_time(rng, day) + dt.timedelta(days=rng.randint(1, 5))
-            rating = self._rating_from(rng, f"PJ{sblsh}", sblsh, rng.choice("123"), when,
-                                       rng.choices("345", [0.04, 0.2, 0.76])[0])
+            rating = self._rating_from(
+                rng,
+                f"PJ{sblsh}",
+                sblsh,
+                rng.choice("123"),
+                when,
+                rng.choices("345", [0.04, 0.2, 0.76])[0],
+            )
             rating.orphan = True
             out.ratings.append(rating)
         for _ in range(_binomial(rng, len(out.uses), self.config.rate("D8"))):
             template = rng.choice(out.uses)
-            sblsh = f"{rng.choice(DISTRICTS)}{day:%Y%m%d}{UNKNOWN_CASE_SEQ + rng.randrange(99_999):06d}"
+            sblsh = (
+                f"{rng.choice(DISTRICTS)}{day:%Y%m%d}{UNKNOWN_CASE_SEQ + rng.randrange(99_999):06d}"
+            )
             use = CertificateUse(template.zzbh, sblsh, template.time + dt.timedelta(minutes=7), "1")
             use.orphan = True
             out.uses.append(use)

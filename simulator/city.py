@@ -53,13 +53,27 @@ class City:
 
         rows = []
         for item in ITEMS:
-            rows.append((
-                item.code, item.name, item.item_type, item.dept, DEPARTMENTS[item.dept],
-                item.applicant, item.statutory_days, item.committed_days,
-                _yes(item.high_frequency), _yes(item.fully_online), _yes(item.needs_certificate),
-                item.max_visits, _yes(item.cross_province), item.bundle,
-                BUNDLES.get(item.bundle) if item.bundle else None, ts(CATALOGUE_PUBLISHED), "0",
-            ))
+            rows.append(
+                (
+                    item.code,
+                    item.name,
+                    item.item_type,
+                    item.dept,
+                    DEPARTMENTS[item.dept],
+                    item.applicant,
+                    item.statutory_days,
+                    item.committed_days,
+                    _yes(item.high_frequency),
+                    _yes(item.fully_online),
+                    _yes(item.needs_certificate),
+                    item.max_visits,
+                    _yes(item.cross_province),
+                    item.bundle,
+                    BUNDLES.get(item.bundle) if item.bundle else None,
+                    ts(CATALOGUE_PUBLISHED),
+                    "0",
+                )
+            )
         return rows
 
     # -- population base --------------------------------------------------------------------
@@ -68,9 +82,16 @@ class City:
         if p.birth[i] > day.toordinal():
             return None
         dead = bool(p.death[i]) and p.death[i] <= day.toordinal()
-        return (p.id_number(i), p.name(i), str(p.sex[i]), f"{day_of(p.birth[i]):%Y%m%d}",
-                p.hukou(i, day), p.phone_text(i), "1" if dead else "0",
-                f"{day_of(p.death[i]):%Y%m%d}" if dead else None)
+        return (
+            p.id_number(i),
+            p.name(i),
+            str(p.sex[i]),
+            f"{day_of(p.birth[i]):%Y%m%d}",
+            p.hukou(i, day),
+            p.phone_text(i),
+            "1" if dead else "0",
+            f"{day_of(p.death[i]):%Y%m%d}" if dead else None,
+        )
 
     def snapshot(self, day: dt.date) -> Iterator[tuple]:
         for i in range(len(self.people)):
@@ -112,15 +133,23 @@ class City:
         covered = np.flatnonzero(_coverage(self.config.seed, "GLJT", len(p)) < 0.8)
         for month in self._months():
             first = month.toordinal()
-            for i in covered[(p.birth[covered] <= first - 80 * 365) &
-                             ((p.death[covered] == 0) | (p.death[covered] > first))]:
+            for i in covered[
+                (p.birth[covered] <= first - 80 * 365)
+                & ((p.death[covered] == 0) | (p.death[covered] > first))
+            ]:
                 age = p.age(int(i), month)
                 region = p.hukou(int(i), month)
                 if age < 80 or not is_city_region(region):
                     continue
                 amount = 500 if age >= 100 else 200 if age >= 90 else 100
-                yield Grant(f"FFGLJT{month:%Y%m}{i:09d}", "GLJT", f"{month:%Y-%m}",
-                            p.id_number(int(i)), self._payment_date(month, region), amount)
+                yield Grant(
+                    f"FFGLJT{month:%Y%m}{i:09d}",
+                    "GLJT",
+                    f"{month:%Y-%m}",
+                    p.id_number(int(i)),
+                    self._payment_date(month, region),
+                    amount,
+                )
 
     def _disability_subsidies(self) -> Iterator[Grant]:
         p, months = self.people, self._months()
@@ -138,14 +167,22 @@ class City:
                 if min(levels) > 2 and not poor:
                     continue
                 amount = (150 if min(levels) <= 2 else 0) + (100 if poor else 0)
-                yield Grant(f"FFCJLB{month:%Y%m}{i:09d}", "CJLB", f"{month:%Y-%m}",
-                            p.id_number(i), add_months(month, 1).replace(day=12), amount)
+                yield Grant(
+                    f"FFCJLB{month:%Y%m}{i:09d}",
+                    "CJLB",
+                    f"{month:%Y-%m}",
+                    p.id_number(i),
+                    add_months(month, 1).replace(day=12),
+                    amount,
+                )
 
     def _childcare_subsidy(self) -> Iterator[Grant]:
         p = self.people
         for year in range(max(2025, self.config.start.year), self.config.world_end.year + 1):
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-            young = np.flatnonzero((p.birth > first.toordinal() - 3 * 365) & (p.birth <= last.toordinal()))
+            young = np.flatnonzero(
+                (p.birth > first.toordinal() - 3 * 365) & (p.birth <= last.toordinal())
+            )
             cover = _coverage(self.config.seed, f"YEBT{year}", len(p))
             for i in young[cover[young] < 0.6]:
                 i = int(i)
@@ -163,13 +200,28 @@ class City:
                 if cover[k] >= 0.5 or not _active(ents, k, dt.date(year, 1, 1)):
                     continue
                 facts = self.annual_facts(k, year - 1)
-                if facts and _stabilisation_eligible(facts) and ENTITY_TYPES[ents.etype[k]] != "GTGSH":
-                    yield Grant(f"FFXWWG{year}{k:09d}", "XWWG", str(year), ents.uscc(k),
-                                dt.date(year, 7, 15) + dt.timedelta(days=int(cover[k] * 150)),
-                                300 * facts[0])
+                if (
+                    facts
+                    and _stabilisation_eligible(facts)
+                    and ENTITY_TYPES[ents.etype[k]] != "GTGSH"
+                ):
+                    yield Grant(
+                        f"FFXWWG{year}{k:09d}",
+                        "XWWG",
+                        str(year),
+                        ents.uscc(k),
+                        dt.date(year, 7, 15) + dt.timedelta(days=int(cover[k] * 150)),
+                        300 * facts[0],
+                    )
                 if ents.high_tech[k] == year - 1:
-                    yield Grant(f"FFGXJL{year}{k:09d}", "GXJL", str(year), ents.uscc(k),
-                                dt.date(year, 4, 20) + dt.timedelta(days=int(cover[k] * 100)), 100000)
+                    yield Grant(
+                        f"FFGXJL{year}{k:09d}",
+                        "GXJL",
+                        str(year),
+                        ents.uscc(k),
+                        dt.date(year, 4, 20) + dt.timedelta(days=int(cover[k] * 100)),
+                        100000,
+                    )
 
     # -- legal entities --------------------------------------------------------------------------
     def entity_record(self, k: int) -> EntityRecord:
@@ -177,13 +229,18 @@ class City:
         rep = self.people.id_number(int(self.entities.owner[k]))
         record = EntityRecord(k, rep, None)
         if rng.random() < self.config.rate("D4"):
-            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(self.config.rate("D4"), 1e-9)
+            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(
+                self.config.rate("D4"), 1e-9
+            )
             record.raw_rep_id, record.expected_rep_id = dirty_identity_number(rep, rng, unrec)
         if rng.random() < 0.03:
             record.raw_rep_id = None  # not recorded (required: false)
         record.d1 = rng.random() < self.config.rate("D1")
         if rng.random() < self.config.rate("D3"):
-            record.deleted = at(day_of(self.entities.founded[k]) + dt.timedelta(days=rng.randint(30, 900)), 11 * 3600)
+            record.deleted = at(
+                day_of(self.entities.founded[k]) + dt.timedelta(days=rng.randint(30, 900)),
+                11 * 3600,
+            )
         if rng.random() < self.config.rate("D7"):
             record.d7 = "9"
         return record
@@ -203,10 +260,19 @@ class City:
             changed = max(changed, record.deleted)
         capital = float(ents.capital[k]) if ents.capital[k] >= 0 else None
         return (
-            ents.uscc(k), ents.name(k, self.people), ENTITY_TYPES[ents.etype[k]],
-            self.people.name(int(ents.owner[k])), record.raw_rep_id, founded.isoformat(), capital,
-            INDUSTRIES[ents.industry[k]], ents.xzqh(k), record.d7 or status,
-            closed.isoformat() if closed else None, ts(changed), "1" if deleted else "0",
+            ents.uscc(k),
+            ents.name(k, self.people),
+            ENTITY_TYPES[ents.etype[k]],
+            self.people.name(int(ents.owner[k])),
+            record.raw_rep_id,
+            founded.isoformat(),
+            capital,
+            INDUSTRIES[ents.industry[k]],
+            ents.xzqh(k),
+            record.d7 or status,
+            closed.isoformat() if closed else None,
+            ts(changed),
+            "1" if deleted else "0",
         )
 
     def annual_facts(self, k: int, year: int) -> tuple | None:
@@ -219,16 +285,29 @@ class City:
         if kind == "GTGSH" and rng.random() > 0.2:
             return None
         staff = max(0, int(ents.staff[k] * rng.uniform(0.85, 1.15)))
-        layoffs = 0 if rng.random() < 0.65 else max(0, int(staff * rng.uniform(0.0, 0.12)) + rng.randint(0, 2))
+        layoffs = (
+            0
+            if rng.random() < 0.65
+            else max(0, int(staff * rng.uniform(0.0, 0.12)) + rng.randint(0, 2))
+        )
         revenue = round(max(1.0, staff * rng.uniform(20, 80)), 2)
-        research = round(revenue * rng.uniform(0.03, 0.08), 2) if ents.high_tech[k] else round(revenue * rng.uniform(0, 0.01), 2)
+        research = (
+            round(revenue * rng.uniform(0.03, 0.08), 2)
+            if ents.high_tech[k]
+            else round(revenue * rng.uniform(0, 0.01), 2)
+        )
         return (
-            None if rng.random() < 0.02 else staff, revenue, research,
-            round(revenue * rng.uniform(0.01, 0.06), 2), None if rng.random() < 0.03 else layoffs,
+            None if rng.random() < 0.02 else staff,
+            revenue,
+            research,
+            round(revenue * rng.uniform(0.01, 0.06), 2),
+            None if rng.random() < 0.03 else layoffs,
         )
 
     def facts_rows(self, clock: dt.datetime) -> Iterator[tuple]:
-        latest = clock.year - 1 if (clock.month, clock.day) > ANNUAL_FACTS_DELIVERED else clock.year - 2
+        latest = (
+            clock.year - 1 if (clock.month, clock.day) > ANNUAL_FACTS_DELIVERED else clock.year - 2
+        )
         for k in range(len(self.entities)):
             for year in range(self.config.start.year - 2, latest + 1):
                 facts = self.annual_facts(k, year)
@@ -247,11 +326,15 @@ def _coverage(seed: int, label: str, n: int) -> np.ndarray:
 
 
 def _ongoing(record, day: dt.date) -> bool:
-    return record.start <= day and (record.end is None or record.end >= day) and record.deleted is None
+    return (
+        record.start <= day and (record.end is None or record.end >= day) and record.deleted is None
+    )
 
 
 def _active(ents, k: int, day: dt.date) -> bool:
-    return ents.founded[k] <= day.toordinal() and not (ents.closed[k] and ents.closed[k] <= day.toordinal())
+    return ents.founded[k] <= day.toordinal() and not (
+        ents.closed[k] and ents.closed[k] <= day.toordinal()
+    )
 
 
 def _stabilisation_eligible(facts: tuple) -> bool:

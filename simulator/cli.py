@@ -25,7 +25,8 @@ def _rate(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     if name not in DEFAULT_RATES or not value:
         raise argparse.ArgumentTypeError(
-            f"expected DEFECT=RATE with DEFECT one of {', '.join(DEFAULT_RATES)}: {text!r}")
+            f"expected DEFECT=RATE with DEFECT one of {', '.join(DEFAULT_RATES)}: {text!r}"
+        )
     rate = float(value)
     if not 0 <= rate <= 1:
         raise argparse.ArgumentTypeError(f"a rate is between 0 and 1: {text!r}")
@@ -42,12 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=dt.date(2025, 1, 1))
     gen.add_argument("--months", type=int, default=22)
     gen.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    gen.add_argument("--defects", choices=["on", "off"], default="on",
-                     help="inject the defects of defects.md (default on)")
-    gen.add_argument("--rate", type=_rate, action="append", default=[],
-                     help="override a defect rate, e.g. --rate D4=0.1 (repeatable)")
-    gen.add_argument("--target", action="append", default=[], metavar="SYSTEM=URL",
-                     help="also load SYSTEM into a real database (postgresql://… or mysql+pymysql://…)")
+    gen.add_argument(
+        "--defects",
+        choices=["on", "off"],
+        default="on",
+        help="inject the defects of defects.md (default on)",
+    )
+    gen.add_argument(
+        "--rate",
+        type=_rate,
+        action="append",
+        default=[],
+        help="override a defect rate, e.g. --rate D4=0.1 (repeatable)",
+    )
+    gen.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="SYSTEM=URL",
+        help="also load SYSTEM into a real database (postgresql://… or mysql+pymysql://…)",
+    )
 
     adv = sub.add_parser("advance", help="move the city's clock on and record what changed")
     adv.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -62,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--out", type=Path, default=DEFAULT_OUT)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--token", default=os.environ.get("HOTLINE_API_TOKEN"),
-                       help="bearer token (default: $HOTLINE_API_TOKEN)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("HOTLINE_API_TOKEN"),
+        help="bearer token (default: $HOTLINE_API_TOKEN)",
+    )
     serve.add_argument("--error-rate", type=float, default=DEFAULT_RATES["D12"])
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--verbose", action="store_true")
@@ -105,11 +123,19 @@ def _generate(args) -> int:
     targets = parse_targets(args.target)
     rates = dict(DEFAULT_RATES)
     rates.update(dict(args.rate))
-    config = CityConfig(people=args.people, seed=args.seed, start=args.start,
-                        months=args.months, rates=rates, defects=args.defects == "on")
+    config = CityConfig(
+        people=args.people,
+        seed=args.seed,
+        start=args.start,
+        months=args.months,
+        rates=rates,
+        defects=args.defects == "on",
+    )
     started = time.monotonic()
-    print(f"generating {args.people:,} people, {args.start} + {args.months} months → {args.out}",
-          file=sys.stderr)
+    print(
+        f"generating {args.people:,} people, {args.start} + {args.months} months → {args.out}",
+        file=sys.stderr,
+    )
     summary = generate_city(config, args.out, _Progress())
     _print_counts(summary["counts"], time.monotonic() - started)
     if targets:
@@ -125,7 +151,9 @@ def _advance(args) -> int:
     result = advance_city(args.out, args.days, _Progress())
     print(f"clock now {result['clock']}", file=sys.stderr)
     for table, tally in sorted(result["changes"].items()):
-        print(f"  {table:<12} " + ", ".join(f"{k} {v:,}" for k, v in tally.items()), file=sys.stderr)
+        print(
+            f"  {table:<12} " + ", ".join(f"{k} {v:,}" for k, v in tally.items()), file=sys.stderr
+        )
     for system, url in targets.items():
         sync_changes(args.out, system, url, _changes_of(args.out, system, result["advance_no"]))
     return 0
@@ -135,8 +163,11 @@ def _changes_of(out: Path, system: str, advance_no: int) -> list[tuple[str, str,
     import sqlite3
 
     conn = sqlite3.connect(Path(out) / "manifest" / "manifest.sqlite")
-    rows = conn.execute("SELECT table_name, key, change FROM changes WHERE advance_no = ? "
-                        "AND system = ? AND table_name <> 'hcp_pj'", (advance_no, system)).fetchall()
+    rows = conn.execute(
+        "SELECT table_name, key, change FROM changes WHERE advance_no = ? "
+        "AND system = ? AND table_name <> 'hcp_pj'",
+        (advance_no, system),
+    ).fetchall()
     conn.close()
     return rows
 
@@ -156,15 +187,25 @@ def _serve(args) -> int:
 
     if not args.token:
         raise ValueError("serve-hotline needs --token or $HOTLINE_API_TOKEN")
-    serve_forever(store_path(args.out), host=args.host, port=args.port, token=args.token,
-                  error_rate=args.error_rate, seed=args.seed, verbose=args.verbose)
+    serve_forever(
+        store_path(args.out),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        error_rate=args.error_rate,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
     return 0
 
 
 def _print_counts(counts: dict[str, int], seconds: float) -> None:
     total = sum(v for k, v in counts.items() if k != "hcp_files")
-    print(f"done in {seconds:.1f} s: {total:,} rows ({total / max(seconds, 1e-9):,.0f} rows/s), "
-          f"{counts.get('hcp_files', 0)} 好差评 files", file=sys.stderr)
+    print(
+        f"done in {seconds:.1f} s: {total:,} rows ({total / max(seconds, 1e-9):,.0f} rows/s), "
+        f"{counts.get('hcp_files', 0)} 好差评 files",
+        file=sys.stderr,
+    )
     for table, count in counts.items():
         print(f"  {table:<12} {count:>12,}", file=sys.stderr)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from pathlib import Path
+from typing import ClassVar
 
 from contract.identity import USCC_ALPHABET, ric_check_char
 
@@ -65,7 +66,7 @@ def dirty_uscc(code: str, rng: random.Random) -> tuple[str, str]:
 class Manifest:
     """Ground truth written beside the data (docs/simulator.md, 'Ground truth')."""
 
-    TABLES = {
+    TABLES: ClassVar[dict[str, str]] = {
         "defects": "system TEXT, table_name TEXT, key TEXT, defect TEXT, column_name TEXT, "
         "detail TEXT, expected TEXT",
         "identity_truth": "system TEXT, table_name TEXT, key TEXT, column_name TEXT, "

@@ -8,8 +8,7 @@ the differences are written, exactly as a department's exchange database would c
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
+import functools
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,7 +17,7 @@ from contract import load_contract
 from simulator import hcp_files
 from simulator.cases import Case, Day
 from simulator.city import City
-from simulator.config import CityConfig, substream
+from simulator.config import substream
 from simulator.defects import Manifest
 from simulator.hotline_store import open_store, store_path, write_orders
 from simulator.schema import EXCHANGE_SYSTEMS, create_table_sql
@@ -101,8 +100,17 @@ class Exchange:
 class Projection:
     """Writes what changed between two clocks, with its ground truth."""
 
-    def __init__(self, city: City, out: Path, before: dt.datetime | None, after: dt.datetime,
-                 manifest: Manifest, exchange: Exchange, advance_no: int, progress: Progress):
+    def __init__(
+        self,
+        city: City,
+        out: Path,
+        before: dt.datetime | None,
+        after: dt.datetime,
+        manifest: Manifest,
+        exchange: Exchange,
+        advance_no: int,
+        progress: Progress,
+    ):
         self.city, self.out, self.before, self.after = city, out, before, after
         self.manifest, self.exchange = manifest, exchange
         self.advance_no, self.progress = advance_no, progress
@@ -110,8 +118,15 @@ class Projection:
         self.counts: dict[str, dict[str, int]] = {}
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _changed(self, table: str, key: str, old: tuple | None, new: tuple | None,
-                 rows: list[tuple], truth: Callable[[], None]) -> None:
+    def _changed(
+        self,
+        table: str,
+        key: str,
+        old: tuple | None,
+        new: tuple | None,
+        rows: list[tuple],
+        truth: Callable[[], None],
+    ) -> None:
         """Write one key's new state and record what happened to it."""
         if new == old:
             return
@@ -121,14 +136,17 @@ class Projection:
             self.exchange.replace_key(table, key, rows)
             self.manifest.conn.execute(
                 "DELETE FROM defects WHERE table_name = ? AND key = ? AND defect <> 'D10'",
-                (table, key))
+                (table, key),
+            )
             self._log(table, key, _kind_of_change(old, new))
         truth()
         tally = self.counts.setdefault(table, {"added": 0, "changed": 0, "deleted": 0})
         tally[_kind_of_change(old, new)] += 1
 
     def _log(self, table: str, key: str, change: str) -> None:
-        self.manifest.change(self.advance_no, ts(self.after), SYSTEM_OF_TABLE[table], table, key, change)
+        self.manifest.change(
+            self.advance_no, ts(self.after), SYSTEM_OF_TABLE[table], table, key, change
+        )
 
     def _defect(self, table, key, defect, column=None, detail=None, expected=None) -> None:
         self.manifest.defect(SYSTEM_OF_TABLE[table], table, key, defect, column, detail, expected)
@@ -196,7 +214,9 @@ class Projection:
             self._defect("bj_jbxx", key, "D3", expected="deleted")
         if case.id_raw != case.id_true:
             kind = "D4" if case.id_type == "111" else "D5"
-            self._defect("bj_jbxx", key, kind, "SQRZJHM", case.id_raw, _normalised(case.id_raw, case.id_true))
+            self._defect(
+                "bj_jbxx", key, kind, "SQRZJHM", case.id_raw, _normalised(case.id_raw, case.id_true)
+            )
         if case.d6 == "SLSJ<SQSJ" and row[10]:
             self._defect("bj_jbxx", key, "D6", "SLSJ", "SLSJ<SQSJ", "flagged")
         if case.d6 == "BJSJ<SLSJ" and row[11] and row[10]:
@@ -210,7 +230,10 @@ class Projection:
 
     def _help(self, session) -> None:
         drift = self.config.drift_column
-        old, new = self._old(lambda clock: session.row(clock, drift)), session.row(self.after, drift)
+        old, new = (
+            self._old(lambda clock: session.row(clock, drift)),
+            session.row(self.after, drift),
+        )
         rows = [new, new] if new and session.d1 else [new] if new else []
 
         def truth():
@@ -220,8 +243,14 @@ class Projection:
             if session.d1:
                 self._defect("bb_jl", key, "D1", detail="2", expected="one row downstream")
             if session.id_raw != session.id_true:
-                self._defect("bb_jl", key, "D4", "SQRZJHM", session.id_raw,
-                             _normalised(session.id_raw, session.id_true))
+                self._defect(
+                    "bb_jl",
+                    key,
+                    "D4",
+                    "SQRZJHM",
+                    session.id_raw,
+                    _normalised(session.id_raw, session.id_true),
+                )
             if session.d6 and new[5]:
                 self._defect("bb_jl", key, "D6", "SCXYSJ", "SCXYSJ<QQSJ", "flagged")
             if session.d7:
@@ -261,13 +290,21 @@ class Projection:
                 key = order.gdbh
                 if self.before is not None:
                     self.manifest.conn.execute(
-                        "DELETE FROM defects WHERE table_name = 'work_orders' AND key = ?", (key,))
+                        "DELETE FROM defects WHERE table_name = 'work_orders' AND key = ?", (key,)
+                    )
                     self._log("work_orders", key, _kind_of_change(old, new))
-                self._identity("work_orders", key, "ldrzjhm", "111",
-                               self.city.people.id_number(order.person))
+                self._identity(
+                    "work_orders", key, "ldrzjhm", "111", self.city.people.id_number(order.person)
+                )
                 if order.id_raw != order.id_true:
-                    self._defect("work_orders", key, "D4", "ldrzjhm", order.id_raw,
-                                 _normalised(order.id_raw, order.id_true))
+                    self._defect(
+                        "work_orders",
+                        key,
+                        "D4",
+                        "ldrzjhm",
+                        order.id_raw,
+                        _normalised(order.id_raw, order.id_true),
+                    )
                 if order.d7 and new[16]:
                     self._defect("work_orders", key, "D7", "myd", order.d7, "quarantined")
             write_orders(store, changed)
@@ -279,7 +316,8 @@ class Projection:
     def certificates(self) -> None:
         certs = self.city.certificates
         holders = [("P", i) for i in range(len(self.city.people))] + [
-            ("E", k) for k in range(len(self.city.entities))]
+            ("E", k) for k in range(len(self.city.entities))
+        ]
         for n, (kind, index) in enumerate(holders, start=1):
             for cert in certs.of_person(index) if kind == "P" else certs.of_entity(index):
                 self._certificate(cert)
@@ -294,15 +332,23 @@ class Projection:
         def truth():
             key = cert.zzbh
             kind, index = cert.holder
-            true_id = self.city.people.id_number(index) if kind == "P" else self.city.entities.uscc(index)
+            true_id = (
+                self.city.people.id_number(index) if kind == "P" else self.city.entities.uscc(index)
+            )
             self._identity("dzzz_zzxx", key, "CZZTDM", "111" if kind == "P" else "001", true_id)
             if cert.d1:
                 self._defect("dzzz_zzxx", key, "D1", detail="2", expected="one row downstream")
             if new[11] == "1":
                 self._defect("dzzz_zzxx", key, "D3", expected="deleted")
             if cert.raw_code:
-                self._defect("dzzz_zzxx", key, "D4" if kind == "P" else "D5", "CZZTDM",
-                             cert.raw_code, cert.expected_code)
+                self._defect(
+                    "dzzz_zzxx",
+                    key,
+                    "D4" if kind == "P" else "D5",
+                    "CZZTDM",
+                    cert.raw_code,
+                    cert.expected_code,
+                )
             if cert.d7:
                 self._defect("dzzz_zzxx", key, "D7", "ZZLXDM", cert.d7, "quarantined")
             if new[9] == "1" and new[8] and new[8] < self.after.date().isoformat():
@@ -317,7 +363,10 @@ class Projection:
         people = self.city.people
         for record in self.city.group_records():
             id_number = people.id_number(record.person)
-            old, new = self._old(lambda clock: record.row(id_number, clock)), record.row(id_number, self.after)
+            old, new = (
+                self._old(functools.partial(record.row, id_number)),
+                record.row(id_number, self.after),
+            )
             rows = [new, new] if new and record.d1 else [new] if new else []
 
             def truth(record=record, new=new, id_number=id_number):
@@ -335,14 +384,18 @@ class Projection:
     def grants(self) -> None:
         for grant in self.city.grants():
             old, new = self._old(grant.row), grant.row(self.after)
-            dup = new is not None and substream(self.config.seed, "d1", grant.ffbh).random() < self.config.rate("D1")
+            dup = new is not None and substream(
+                self.config.seed, "d1", grant.ffbh
+            ).random() < self.config.rate("D1")
             rows = [new, new] if dup else [new] if new else []
 
             def truth(grant=grant, dup=dup):
                 subject_type = "001" if grant.policy in ("XWWG", "GXJL") else "111"
                 self._identity("jf_ffjl", grant.ffbh, "DXDM", subject_type, grant.subject)
                 if dup:
-                    self._defect("jf_ffjl", grant.ffbh, "D1", detail="2", expected="one row downstream")
+                    self._defect(
+                        "jf_ffjl", grant.ffbh, "D1", detail="2", expected="one row downstream"
+                    )
 
             self._changed("jf_ffjl", grant.ffbh, old, new, rows, truth)
 
@@ -350,7 +403,10 @@ class Projection:
         ents = self.city.entities
         for k in range(len(ents)):
             record = self.city.entity_record(k)
-            old, new = self._old(lambda clock: self.city.entity_row(record, clock)), self.city.entity_row(record, self.after)
+            old, new = (
+                self._old(functools.partial(self.city.entity_row, record)),
+                self.city.entity_row(record, self.after),
+            )
             rows = [new, new] if new and record.d1 else [new] if new else []
 
             def truth(record=record, new=new, k=k):
@@ -363,8 +419,9 @@ class Projection:
                 if new[12] == "1":
                     self._defect("fr_jbxx", key, "D3", expected="deleted")
                 if record.raw_rep_id not in (None, owner):
-                    self._defect("fr_jbxx", key, "D4", "FDDBRZJHM", record.raw_rep_id,
-                                 record.expected_rep_id)
+                    self._defect(
+                        "fr_jbxx", key, "D4", "FDDBRZJHM", record.raw_rep_id, record.expected_rep_id
+                    )
                 if record.d7:
                     self._defect("fr_jbxx", key, "D7", "DJZT", record.d7, "quarantined")
 
@@ -387,9 +444,15 @@ class Projection:
     # -- population snapshot -------------------------------------------------------------------
     def population(self) -> None:
         last_day = (self.after - dt.timedelta(seconds=1)).date()
-        first_day = self.config.start if self.before is None else (self.before - dt.timedelta(seconds=1)).date() + dt.timedelta(days=1)
+        first_day = (
+            self.config.start
+            if self.before is None
+            else (self.before - dt.timedelta(seconds=1)).date() + dt.timedelta(days=1)
+        )
         fault = None
-        for day in [first_day + dt.timedelta(days=n) for n in range((last_day - first_day).days + 1)]:
+        for day in [
+            first_day + dt.timedelta(days=n) for n in range((last_day - first_day).days + 1)
+        ]:
             fault = self._snapshot_fault(day)
             if day < last_day or fault == "missing":
                 self._control_row(day, fault, self.city.snapshot_size(day))
@@ -407,8 +470,14 @@ class Projection:
 
     def _control_row(self, day: dt.date, fault: str | None, rows: int) -> None:
         if fault == "missing":
-            self._defect("jhkz", f"rk_jbxx|{day}", "D15", "SJRQ", "missing",
-                         "previous snapshot stays in force; alert")
+            self._defect(
+                "jhkz",
+                f"rk_jbxx|{day}",
+                "D15",
+                "SJRQ",
+                "missing",
+                "previous snapshot stays in force; alert",
+            )
             return
         done = at(day + dt.timedelta(days=1), 3 * 3600 + 1200)
         if done <= self.after:
@@ -418,7 +487,11 @@ class Projection:
 
     def _write_snapshot(self, day: dt.date, fault: str | None) -> None:
         """Replace rk_jbxx with the snapshot of `day` and announce it in jhkz."""
-        old = {r[0]: r for r in self.city.snapshot((self.before - dt.timedelta(seconds=1)).date())} if self.before else {}
+        old = (
+            {r[0]: r for r in self.city.snapshot((self.before - dt.timedelta(seconds=1)).date())}
+            if self.before
+            else {}
+        )
         rows = list(self.city.snapshot(day))
         if fault == "shrink":
             rows = rows[: int(len(rows) * 0.92)]
@@ -428,11 +501,16 @@ class Projection:
         self.exchange.insert("rk_jbxx", rows)
         announced = len(rows) + (7 if fault == "count" else 0)
         if fault != "missing":
-            done = min(at(day + dt.timedelta(days=1), 3 * 3600 + 1200), self.after - dt.timedelta(minutes=1))
+            done = min(
+                at(day + dt.timedelta(days=1), 3 * 3600 + 1200),
+                self.after - dt.timedelta(minutes=1),
+            )
             self.exchange.insert("jhkz", [("rk_jbxx", day.isoformat(), announced, "1", ts(done))])
         if fault in ("count", "shrink"):
-            outcome = {"count": "refused: row count differs from JLS",
-                       "shrink": "not applied until an operator confirms"}[fault]
+            outcome = {
+                "count": "refused: row count differs from JLS",
+                "shrink": "not applied until an operator confirms",
+            }[fault]
             self._defect("jhkz", f"rk_jbxx|{day}", "D15", "JLS", fault, outcome)
         for row in rows:
             if any(_outside_gbk(ch) for ch in row[1]):
@@ -453,7 +531,11 @@ class Projection:
         inbox = self.out / "inbox" / "evaluation_hcp"
         inbox.mkdir(parents=True, exist_ok=True)
         ratings = _RatingStore(self.out, create=False)
-        due = [d for d in self._deliveries() if (self.before is None or d[1] > self.before) and d[1] <= self.after]
+        due = [
+            d
+            for d in self._deliveries()
+            if (self.before is None or d[1] > self.before) and d[1] <= self.after
+        ]
         if force_redelivery and not any(d[3] for d in due):
             due.append(self._extra_redelivery())
         for month, delivered_at, extension, redelivery in sorted(due, key=lambda d: d[1]):
@@ -466,7 +548,9 @@ class Projection:
         month = self.config.start
         while month < self.config.world_end:
             rng = substream(self.config.seed, "hcp-delivery", month.isoformat())
-            first = at(add_months(month, 1).replace(day=rng.randint(3, 6)), 2 * 3600 + rng.randint(0, 3600))
+            first = at(
+                add_months(month, 1).replace(day=rng.randint(3, 6)), 2 * 3600 + rng.randint(0, 3600)
+            )
             extension = rng.choice(["csv", "xlsx"])
             out.append((month, first, extension, False))
             if rng.random() < self.config.rate("redelivery"):
@@ -491,10 +575,22 @@ class Projection:
         for rating in ratings.month(self.city, month, self.before is None):
             zgzt, done = rating.state(delivered_at)
             form = hcp_files.effective_form(rating.time_format, excel)
-            row = [rating.pjbh, rating.sblsh, rating.channel,
-                   hcp_files.render_time(rating.time, rating.time_format, excel),
-                   rating.d7 or rating.level, rating.text or None, zgzt, ts(done)]
-            copies = 2 if substream(self.config.seed, "hcp-d1", rating.pjbh, name).random() < self.config.rate("D1") else 1
+            row = [
+                rating.pjbh,
+                rating.sblsh,
+                rating.channel,
+                hcp_files.render_time(rating.time, rating.time_format, excel),
+                rating.d7 or rating.level,
+                rating.text or None,
+                zgzt,
+                ts(done),
+            ]
+            copies = (
+                2
+                if substream(self.config.seed, "hcp-d1", rating.pjbh, name).random()
+                < self.config.rate("D1")
+                else 1
+            )
             rows.extend([row] * copies)
             truth.append((rating, form, copies, done))
         path = inbox / name
@@ -509,9 +605,13 @@ class Projection:
         conn = self.manifest.conn
         self.manifest.flush()
         conn.execute("UPDATE hcp_deliveries SET in_force = 0 WHERE month = ?", (f"{month:%Y%m}",))
-        conn.execute("DELETE FROM defects WHERE table_name = 'hcp_pj' AND detail LIKE ?", (f"{name}|%",))
-        conn.execute("DELETE FROM defects WHERE table_name = 'hcp_pj' AND defect <> 'D10' AND key IN "
-                     "(SELECT key FROM identity_truth WHERE 0)")
+        conn.execute(
+            "DELETE FROM defects WHERE table_name = 'hcp_pj' AND detail LIKE ?", (f"{name}|%",)
+        )
+        conn.execute(
+            "DELETE FROM defects WHERE table_name = 'hcp_pj' AND defect <> 'D10' AND key IN "
+            "(SELECT key FROM identity_truth WHERE 0)"
+        )
         self.manifest.delivery(name, f"{month:%Y%m}", ts(delivered_at), len(rows), 1)
         for rating, form, copies, done in truth:
             key = rating.pjbh
@@ -531,8 +631,20 @@ class Projection:
 class _RatingStore:
     """Ratings by month, kept while the days stream by, for the monthly drops."""
 
-    COLUMNS = ("pjbh", "sblsh", "channel", "time", "level", "text", "rectified", "unfounded",
-               "form", "orphan", "d6", "d7")
+    COLUMNS = (
+        "pjbh",
+        "sblsh",
+        "channel",
+        "time",
+        "level",
+        "text",
+        "rectified",
+        "unfounded",
+        "form",
+        "orphan",
+        "d6",
+        "d7",
+    )
 
     def __init__(self, out: Path, create: bool):
         path = out / ".simulator" / "ratings.sqlite"
@@ -540,16 +652,46 @@ class _RatingStore:
         if create and path.exists():
             path.unlink()
         self.conn = sqlite3.connect(path)
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS ratings (month TEXT, {', '.join(self.COLUMNS)})")
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS ratings (month TEXT, {', '.join(self.COLUMNS)})"
+        )
         self.conn.execute("CREATE INDEX IF NOT EXISTS by_month ON ratings (month)")
 
     def add(self, ratings) -> None:
-        present = {r[0] for r in self.conn.execute("SELECT pjbh FROM ratings WHERE pjbh IN (%s)" % ",".join("?" * len(ratings)), [r.pjbh for r in ratings])} if ratings else set()
+        present = (
+            {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT pjbh FROM ratings WHERE pjbh IN ({})".format(
+                        ",".join("?" * len(ratings))
+                    ),
+                    [r.pjbh for r in ratings],
+                )
+            }
+            if ratings
+            else set()
+        )
         self.conn.executemany(
             f"INSERT INTO ratings VALUES ({','.join('?' * 13)})",
-            [(f"{r.time:%Y%m}", r.pjbh, r.sblsh, r.channel, ts(r.time), r.level, r.text,
-              ts(r.rectified_at), ts(r.unfounded_at), r.time_format, int(r.orphan), int(r.d6), r.d7)
-             for r in ratings if r.pjbh not in present],
+            [
+                (
+                    f"{r.time:%Y%m}",
+                    r.pjbh,
+                    r.sblsh,
+                    r.channel,
+                    ts(r.time),
+                    r.level,
+                    r.text,
+                    ts(r.rectified_at),
+                    ts(r.unfounded_at),
+                    r.time_format,
+                    int(r.orphan),
+                    int(r.d6),
+                    r.d7,
+                )
+                for r in ratings
+                if r.pjbh not in present
+            ],
         )
 
     def month(self, city: City, month: dt.date, complete: bool):
@@ -563,13 +705,24 @@ class _RatingStore:
                     self.add(city.cases.day(day).ratings)
                 day += dt.timedelta(days=1)
         rows = self.conn.execute(
-            "SELECT * FROM ratings WHERE month = ? ORDER BY time, pjbh", (f"{month:%Y%m}",))
+            "SELECT * FROM ratings WHERE month = ? ORDER BY time, pjbh", (f"{month:%Y%m}",)
+        )
         for row in rows:
             values = dict(zip(("month", *self.COLUMNS), row, strict=True))
-            yield Rating(values["pjbh"], values["sblsh"], values["channel"], _dt(values["time"]),
-                         values["level"], values["text"], _dt(values["rectified"]),
-                         _dt(values["unfounded"]), values["form"], bool(values["orphan"]),
-                         bool(values["d6"]), values["d7"])
+            yield Rating(
+                values["pjbh"],
+                values["sblsh"],
+                values["channel"],
+                _dt(values["time"]),
+                values["level"],
+                values["text"],
+                _dt(values["rectified"]),
+                _dt(values["unfounded"]),
+                values["form"],
+                bool(values["orphan"]),
+                bool(values["d6"]),
+                values["d7"],
+            )
 
     def close(self) -> None:
         self.conn.commit()

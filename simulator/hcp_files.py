@@ -56,7 +56,9 @@ def write_xlsx(path: Path, month: dt.date, rows: list[list], created: dt.datetim
     sheet = book.add_worksheet("明细")
     title = book.add_format({"bold": True, "align": "center"})
     columns = headers()
-    sheet.merge_range(0, 0, 0, len(columns) - 1, f"{month.year}年{month.month}月政务服务好差评明细", title)
+    sheet.merge_range(
+        0, 0, 0, len(columns) - 1, f"{month.year}年{month.month}月政务服务好差评明细", title
+    )
     sheet.write_row(1, 0, columns)
     for r, row in enumerate(rows, start=2):
         for c, value in enumerate(row):

@@ -9,15 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from contract.regions import is_city_region
 from simulator.config import CityConfig, substream
 from simulator.defects import dirty_identity_number, dirty_uscc
-from simulator.timeutil import add_months, at, ts
+from simulator.timeutil import at, ts
 from simulator.world import (
     DISTRICT_NAMES,
     DISTRICTS,
     ENTITY_TYPES,
-    INDUSTRIES,
     Entities,
     People,
     day_of,
@@ -52,8 +50,11 @@ class Certificate:
         return max(at(self.issued, 10 * 3600 + hash_minutes(self.zzbh) * 60), LIBRARY_MIGRATION)
 
     def valid_on(self, day: dt.date) -> bool:
-        return (self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
-                and (self.cancelled is None or day < self.cancelled))
+        return (
+            self.valid_from <= day
+            and (self.valid_to is None or day <= self.valid_to)
+            and (self.cancelled is None or day < self.cancelled)
+        )
 
     def status(self, clock: dt.datetime) -> tuple[str, dt.datetime]:
         status, changed = "1", self.pushed()
@@ -89,8 +90,16 @@ class Certificates:
             number += 1
             if issued >= end:
                 return None
-            cert = Certificate(f"{kind}P{i:09d}{number:02d}", kind, ("P", i), issued, issued,
-                               valid_to, issuer, **extra)
+            cert = Certificate(
+                f"{kind}P{i:09d}{number:02d}",
+                kind,
+                ("P", i),
+                issued,
+                issued,
+                valid_to,
+                issuer,
+                **extra,
+            )
             certs.append(cert)
             return cert
 
@@ -101,13 +110,26 @@ class Certificates:
         adult = _years_after(born, 18)
         if rng.random() < 0.45 and adult < end:
             first = adult + dt.timedelta(days=rng.randint(0, 8000))
-            add("JSZ", first, _years_after(first, 6) - dt.timedelta(days=1), "赣州市公安局交通警察支队")
+            add(
+                "JSZ",
+                first,
+                _years_after(first, 6) - dt.timedelta(days=1),
+                "赣州市公安局交通警察支队",
+            )
         if rng.random() < 0.6:
-            add("JHZ", _years_after(born, 22) + dt.timedelta(days=rng.randint(0, 3000)), None,
-                f"{district}民政局")
+            add(
+                "JHZ",
+                _years_after(born, 22) + dt.timedelta(days=rng.randint(0, 3000)),
+                None,
+                f"{district}民政局",
+            )
         if rng.random() < 0.4:
-            add("BDCQZ", _years_after(born, 28) + dt.timedelta(days=rng.randint(0, 7000)), None,
-                "赣州市不动产登记中心")
+            add(
+                "BDCQZ",
+                _years_after(born, 28) + dt.timedelta(days=rng.randint(0, 7000)),
+                None,
+                "赣州市不动产登记中心",
+            )
         for start, _ in self.groups.disability_periods(i):
             if rng.random() < 0.92:
                 valid_to = _years_after(start, rng.choice([5, 10])) - dt.timedelta(days=1)
@@ -120,7 +142,9 @@ class Certificates:
         return [c for c in certs if c.issued < end]
 
     def _identity_cards(self, rng, i, born, add) -> None:
-        issued = max(_years_after(born, 16), dt.date(1995, 1, 1)) + dt.timedelta(days=rng.randint(0, 400))
+        issued = max(_years_after(born, 16), dt.date(1995, 1, 1)) + dt.timedelta(
+            days=rng.randint(0, 400)
+        )
         previous = None
         while issued < self.config.world_end:
             age = (issued - born).days // 365
@@ -141,22 +165,49 @@ class Certificates:
         founded = day_of(ents.founded[k])
         district = DISTRICT_NAMES[DISTRICTS[ents.district[k]]]
         closed = day_of(ents.closed[k]) if ents.closed[k] else None
-        certs = [Certificate(f"YYZZE{k:09d}01", "YYZZ", ("E", k), founded, founded, None,
-                             f"{district}市场监督管理局", cancelled=closed)]
+        certs = [
+            Certificate(
+                f"YYZZE{k:09d}01",
+                "YYZZ",
+                ("E", k),
+                founded,
+                founded,
+                None,
+                f"{district}市场监督管理局",
+                cancelled=closed,
+            )
+        ]
         if ENTITY_TYPES[ents.etype[k]] in ("GTGSH", "YXGS") and rng.random() < 0.2:
             issued = founded + dt.timedelta(days=rng.randint(10, 200))
             number = 1
             while issued < self.config.world_end:
                 valid_to = _years_after(issued, 5) - dt.timedelta(days=1)
-                certs.append(Certificate(f"SPJYE{k:09d}{number:02d}", "SPJY", ("E", k), issued,
-                                         issued, valid_to, f"{district}市场监督管理局",
-                                         cancelled=closed))
+                certs.append(
+                    Certificate(
+                        f"SPJYE{k:09d}{number:02d}",
+                        "SPJY",
+                        ("E", k),
+                        issued,
+                        issued,
+                        valid_to,
+                        f"{district}市场监督管理局",
+                        cancelled=closed,
+                    )
+                )
                 issued, number = valid_to + dt.timedelta(days=rng.randint(-30, 30)), number + 1
         if ents.high_tech[k]:
             issued = dt.date(int(ents.high_tech[k]), rng.randint(10, 12), rng.randint(1, 28))
-            certs.append(Certificate(f"GXJSE{k:09d}01", "GXJS", ("E", k), issued, issued,
-                                     _years_after(issued, 3) - dt.timedelta(days=1),
-                                     "江西省科学技术厅"))
+            certs.append(
+                Certificate(
+                    f"GXJSE{k:09d}01",
+                    "GXJS",
+                    ("E", k),
+                    issued,
+                    issued,
+                    _years_after(issued, 3) - dt.timedelta(days=1),
+                    "江西省科学技术厅",
+                )
+            )
         self._defects(rng, certs, ents.uscc(k), "001")
         return [c for c in certs if c.issued < self.config.world_end]
 
@@ -170,7 +221,9 @@ class Certificates:
             if rng.random() < config.rate("D7"):
                 cert.d7 = "9"
             if code_type == "111" and rng.random() < config.rate("D4"):
-                unrec = rng.random() < config.rate("D4_unrecoverable") / max(config.rate("D4"), 1e-9)
+                unrec = rng.random() < config.rate("D4_unrecoverable") / max(
+                    config.rate("D4"), 1e-9
+                )
                 cert.raw_code, cert.expected_code = dirty_identity_number(code, rng, unrec)
             elif code_type == "001" and rng.random() < config.rate("D5"):
                 cert.raw_code, cert.expected_code = dirty_uscc(code, rng)
@@ -195,11 +248,23 @@ class Certificates:
         if kind == "P":
             name, code_type, code = self.people.name(index), "111", self.people.id_number(index)
         else:
-            name, code_type, code = self.entities.name(index, self.people), "001", self.entities.uscc(index)
+            name, code_type, code = (
+                self.entities.name(index, self.people),
+                "001",
+                self.entities.uscc(index),
+            )
         return (
-            cert.zzbh, cert.d7 or cert.kind, name, code_type, cert.raw_code or code, cert.issuer,
-            cert.issued.isoformat(), cert.valid_from.isoformat(),
-            cert.valid_to.isoformat() if cert.valid_to else None, status, ts(changed),
+            cert.zzbh,
+            cert.d7 or cert.kind,
+            name,
+            code_type,
+            cert.raw_code or code,
+            cert.issuer,
+            cert.issued.isoformat(),
+            cert.valid_from.isoformat(),
+            cert.valid_to.isoformat() if cert.valid_to else None,
+            status,
+            ts(changed),
             "1" if deleted else "0",
         )
 
@@ -235,9 +300,16 @@ class GroupRecord:
         deleted = self.deleted is not None and self.deleted <= clock
         if deleted:
             changed = max(changed, self.deleted)
-        return (self.tsqtbh, id_number, self.d7 or self.kind, self.level,
-                self.start.isoformat(), end.isoformat() if end else None, ts(changed),
-                "1" if deleted else "0")
+        return (
+            self.tsqtbh,
+            id_number,
+            self.d7 or self.kind,
+            self.level,
+            self.start.isoformat(),
+            end.isoformat() if end else None,
+            ts(changed),
+            "1" if deleted else "0",
+        )
 
 
 class Groups:
@@ -269,18 +341,26 @@ class Groups:
             if death and (end is None or end > death) and start < death:
                 end = death
             known = end + dt.timedelta(days=rng.randint(1, 20)) if end else None
-            out.append(GroupRecord(f"TS{i:09d}{len(out) + 1:02d}", i, kind, level, start, end, known))
+            out.append(
+                GroupRecord(f"TS{i:09d}{len(out) + 1:02d}", i, kind, level, start, end, known)
+            )
 
         if self.cjr[i]:
             start = earliest + dt.timedelta(days=rng.randrange(span))
             level = rng.choices([1, 2, 3, 4], [0.15, 0.25, 0.3, 0.3])[0]
             if rng.random() < 0.15 and (self.config.world_end - start).days > 400:
-                reassessed = start + dt.timedelta(days=rng.randint(200, (self.config.world_end - start).days - 1))
+                reassessed = start + dt.timedelta(
+                    days=rng.randint(200, (self.config.world_end - start).days - 1)
+                )
                 add("CJR", level, start, reassessed - dt.timedelta(days=1))
                 add("CJR", max(1, level - 1), reassessed, None)
             else:
                 add("CJR", level, start, None)
-        for kind, member, ends in (("DB", self.db, 0.3), ("TK", self.tk, 0.05), ("YF", self.yf, 0.0)):
+        for kind, member, ends in (
+            ("DB", self.db, 0.3),
+            ("TK", self.tk, 0.05),
+            ("YF", self.yf, 0.0),
+        ):
             if member[i]:
                 start = earliest + dt.timedelta(days=rng.randrange(span))
                 end = None
@@ -290,7 +370,9 @@ class Groups:
         for record in out:
             record.d1 = rng.random() < self.config.rate("D1")
             if rng.random() < self.config.rate("D3"):
-                record.deleted = at(record.start + dt.timedelta(days=rng.randint(10, 300)), 16 * 3600)
+                record.deleted = at(
+                    record.start + dt.timedelta(days=rng.randint(10, 300)), 16 * 3600
+                )
             if rng.random() < self.config.rate("D7"):
                 record.d7 = "XX"
         return out
@@ -317,8 +399,15 @@ class Grant:
     def row(self, clock: dt.datetime) -> tuple | None:
         if self.pushed() > clock:
             return None
-        return (self.ffbh, self.policy, self.period, self.subject, self.paid.isoformat(),
-                round(self.amount, 2), ts(self.pushed()))
+        return (
+            self.ffbh,
+            self.policy,
+            self.period,
+            self.subject,
+            self.paid.isoformat(),
+            round(self.amount, 2),
+            ts(self.pushed()),
+        )
 
 
 @dataclass

@@ -30,8 +30,12 @@ def generate_city(config: CityConfig, out: Path, progress: Progress = _quiet) ->
         manifest.defect("case_platform", "bb_jl", "BBRY", "D11", "BBRY", "column added", "recorded")
     exchange.close()
     manifest.close()
-    summary = {"config": config.to_json(), "clock": ts(clock), "advances": [],
-               "counts": _row_counts(out)}
+    summary = {
+        "config": config.to_json(),
+        "clock": ts(clock),
+        "advances": [],
+        "counts": _row_counts(out),
+    }
     _write_city_file(out, summary)
     return summary
 
@@ -45,8 +49,10 @@ def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
     if days < 1:
         raise CityError("advance needs --days of at least 1")
     if after.date() > config.world_end:
-        raise CityError(f"this city was generated for advances up to {config.world_end}; "
-                        f"{after.date()} is beyond: generate it again with more --months")
+        raise CityError(
+            f"this city was generated for advances up to {config.world_end}; "
+            f"{after.date()} is beyond: generate it again with more --months"
+        )
     number = len(summary["advances"]) + 1
     city = City(config)
     manifest = Manifest(out / "manifest" / "manifest.sqlite")
@@ -56,8 +62,9 @@ def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
     exchange.close()
     manifest.close()
     summary["clock"] = ts(after)
-    summary["advances"].append({"advance_no": number, "days": days, "clock": ts(after),
-                                "changes": projection.counts})
+    summary["advances"].append(
+        {"advance_no": number, "days": days, "clock": ts(after), "changes": projection.counts}
+    )
     summary["counts"] = _row_counts(out)
     _write_city_file(out, summary)
     return summary["advances"][-1]
@@ -101,9 +108,12 @@ def _row_counts(out: Path) -> dict[str, int]:
     import sqlite3
 
     counts = {}
-    for path in sorted((out / "exchange").glob("*.sqlite")) + [out / "hotline" / "work_orders.sqlite"]:
+    stores = [*sorted((out / "exchange").glob("*.sqlite")), out / "hotline" / "work_orders.sqlite"]
+    for path in stores:
         conn = sqlite3.connect(path)
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+        ):
             counts[name] = conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
         conn.close()
     counts["hcp_files"] = len(list((out / "inbox" / "evaluation_hcp").glob("好差评_*")))

@@ -32,15 +32,20 @@ def column_sql_type(column: Column, dialect: str) -> str:
         return {"sqlite": "TEXT", "postgresql": "TIMESTAMP", "mysql": "DATETIME"}[dialect]
     if kind == "code":
         return "VARCHAR(16)" if dialect != "sqlite" else "TEXT"
-    length = max(column.length or 64, 64) if column.length and column.length <= 18 else column.length
+    length = (
+        max(column.length or 64, 64) if column.length and column.length <= 18 else column.length
+    )
     return f"VARCHAR({length})" if dialect != "sqlite" else "TEXT"
 
 
-def create_table_sql(table: Table, dialect: str, name: str | None = None,
-                     extra_columns: tuple[str, ...] = ()) -> str:
+def create_table_sql(
+    table: Table, dialect: str, name: str | None = None, extra_columns: tuple[str, ...] = ()
+) -> str:
     cols = [f"{_quote(c.name, dialect)} {column_sql_type(c, dialect)}" for c in table.columns]
-    cols += [f"{_quote(c, dialect)} {'TEXT' if dialect == 'sqlite' else 'VARCHAR(200)'}"
-             for c in extra_columns]
+    cols += [
+        f"{_quote(c, dialect)} {'TEXT' if dialect == 'sqlite' else 'VARCHAR(200)'}"
+        for c in extra_columns
+    ]
     return f"CREATE TABLE {name or table.name} ({', '.join(cols)})"
 
 

@@ -14,8 +14,14 @@ from simulator.world import DISTRICTS, People
 
 TICKETS_PER_PERSON_YEAR = 0.6
 DEADLINE_WORKDAYS = {"1": 3, "2": 10, "3": 5, "4": 15, "5": 5, "6": 10}
-APPEALS = {"1": "咨询{}相关政策", "2": "投诉{}办理不及时", "3": "求助:{}问题无人处理",
-           "4": "建议优化{}服务流程", "5": "表扬{}窗口工作人员", "6": "举报{}违规行为"}
+APPEALS = {
+    "1": "咨询{}相关政策",
+    "2": "投诉{}办理不及时",
+    "3": "求助:{}问题无人处理",
+    "4": "建议优化{}服务流程",
+    "5": "表扬{}窗口工作人员",
+    "6": "举报{}违规行为",
+}
 
 
 @dataclass
@@ -54,11 +60,24 @@ class WorkOrder:
         if called_back:
             status, updated = "4", self.callback
         return (
-            self.gdbh, ts(self.called), self.phone, self.name, self.id_raw, self.appeal, self.topic,
-            self.text, self.unit, self.region, "1" if self.direct else "0", ts(dispatched),
-            ts(self.deadline) if dispatched else None, ts(finished), status,
+            self.gdbh,
+            ts(self.called),
+            self.phone,
+            self.name,
+            self.id_raw,
+            self.appeal,
+            self.topic,
+            self.text,
+            self.unit,
+            self.region,
+            "1" if self.direct else "0",
+            ts(dispatched),
+            ts(self.deadline) if dispatched else None,
+            ts(finished),
+            status,
             self.solved if called_back else None,
-            (self.d7 or self.satisfaction) if called_back else None, ts(updated),
+            (self.d7 or self.satisfaction) if called_back else None,
+            ts(updated),
         )
 
 
@@ -66,7 +85,9 @@ class TicketFactory:
     def __init__(self, config: CityConfig, people: People):
         self.config, self.people = config, people
         rng = substream(config.seed, "hotline-units")
-        self.unit_on_time = {dept: rng.uniform(0.9, 0.99) for dept in sorted(set(HOTLINE_TOPIC_DEPT.values()))}
+        self.unit_on_time = {
+            dept: rng.uniform(0.9, 0.99) for dept in sorted(set(HOTLINE_TOPIC_DEPT.values()))
+        }
 
     def day(self, day: dt.date) -> list[WorkOrder]:
         rng = substream(self.config.seed, "tickets", day.isoformat())
@@ -80,7 +101,7 @@ class TicketFactory:
         called = online_time(rng, day)
         appeal = rng.choices("123456", [50, 15, 15, 10, 3, 7])[0]
         topic = rng.choice(HOTLINE_TOPICS)
-        direct = appeal in "15" and rng.random() < 0.8 or appeal == "4" and rng.random() < 0.3
+        direct = (appeal in "15" and rng.random() < 0.8) or (appeal == "4" and rng.random() < 0.3)
         unit = None if direct else HOTLINE_TOPIC_DEPT[topic]
         known = people.birth[i] <= day.toordinal() - 16 * 365
         id_true = people.id_number(i) if known and rng.random() < 0.4 else None
@@ -104,13 +125,28 @@ class TicketFactory:
             callback_day = calendar().add_workdays(finished.date(), rng.randint(1, 3))
             callback = at(callback_day, 9 * 3600 + rng.randint(0, 8 * 3600))
         solved = "1" if rng.random() < 0.91 else "0"
-        satisfaction = rng.choices("123", [0.78, 0.14, 0.08] if solved == "1" else [0.2, 0.3, 0.5])[0]
+        satisfaction = rng.choices("123", [0.78, 0.14, 0.08] if solved == "1" else [0.2, 0.3, 0.5])[
+            0
+        ]
         order = WorkOrder(
-            gdbh=f"GD{day:%Y%m%d}{n:06d}", called=called, phone=phone,
-            name=people.name(i) if rng.random() < 0.7 else None, id_raw=id_raw, id_true=id_true,
-            appeal=appeal, topic=topic, text=APPEALS[appeal].format(topic), unit=unit,
-            region=region, direct=direct, dispatched=dispatched, deadline=deadline,
-            finished=finished, callback=callback, solved=solved, satisfaction=satisfaction,
+            gdbh=f"GD{day:%Y%m%d}{n:06d}",
+            called=called,
+            phone=phone,
+            name=people.name(i) if rng.random() < 0.7 else None,
+            id_raw=id_raw,
+            id_true=id_true,
+            appeal=appeal,
+            topic=topic,
+            text=APPEALS[appeal].format(topic),
+            unit=unit,
+            region=region,
+            direct=direct,
+            dispatched=dispatched,
+            deadline=deadline,
+            finished=finished,
+            callback=callback,
+            solved=solved,
+            satisfaction=satisfaction,
         )
         order.person = i  # type: ignore[attr-defined]
         if rng.random() < config.rate("D7"):

@@ -27,8 +27,9 @@ def office_time(rng: random.Random, day: dt.date) -> dt.datetime:
 
 def online_time(rng: random.Random, day: dt.date) -> dt.datetime:
     """A moment when people use the online channels: mostly daytime and evening."""
-    hour = rng.choices(range(24), weights=[1, 1, 1, 1, 1, 1, 2, 4, 7, 9, 9, 8, 6, 6, 8, 9, 9, 8,
-                                           7, 7, 8, 7, 5, 3])[0]
+    hour = rng.choices(
+        range(24), weights=[1, 1, 1, 1, 1, 1, 2, 4, 7, 9, 9, 8, 6, 6, 8, 9, 9, 8, 7, 7, 8, 7, 5, 3]
+    )[0]
     return at(day, hour * 3600 + rng.random() * 3600)
 
 

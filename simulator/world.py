@@ -28,11 +28,20 @@ PREDECESSORS = {
     "360702": [(1997, "362101")],
     "360703": [(1994, "362122"), (1997, "362103"), (2012, "360782")],
     "360704": [(1997, "362121"), (2015, "360721")],
-    "360722": [(1997, "362123")], "360723": [(1997, "362124")], "360724": [(1997, "362125")],
-    "360725": [(1997, "362126")], "360726": [(1997, "362127")], "360728": [(1997, "362129")],
-    "360729": [(1997, "362130")], "360730": [(1997, "362131")], "360731": [(1997, "362132")],
-    "360732": [(1997, "362133")], "360733": [(1997, "362135")], "360734": [(1997, "362136")],
-    "360735": [(1997, "362137")], "360781": [(1993, "362134"), (1997, "362102")],
+    "360722": [(1997, "362123")],
+    "360723": [(1997, "362124")],
+    "360724": [(1997, "362125")],
+    "360725": [(1997, "362126")],
+    "360726": [(1997, "362127")],
+    "360728": [(1997, "362129")],
+    "360729": [(1997, "362130")],
+    "360730": [(1997, "362131")],
+    "360731": [(1997, "362132")],
+    "360732": [(1997, "362133")],
+    "360733": [(1997, "362135")],
+    "360734": [(1997, "362136")],
+    "360735": [(1997, "362137")],
+    "360781": [(1993, "362134"), (1997, "362102")],
     "360783": [(1997, "362128"), (2019, "360727")],
 }
 # Identity numbers issued elsewhere (people who moved in): 南昌, 萍乡, 深圳, 广州 districts.
@@ -40,8 +49,16 @@ ELSEWHERE = ["360102", "360302", "440303", "440106"]
 # Hukou codes outside the city for people who moved away.
 OUTSIDE_HUKOU = ["360102", "361002", "440304", "350203"]
 
-AGE_BANDS = [(-1, 0, 1.1), (0, 15, 1.4), (15, 60, 1.35), (60, 70, 1.1), (70, 80, 0.65),
-             (80, 90, 0.25), (90, 100, 0.05), (100, 105, 0.003)]
+AGE_BANDS = [
+    (-1, 0, 1.1),
+    (0, 15, 1.4),
+    (15, 60, 1.35),
+    (60, 70, 1.1),
+    (70, 80, 0.65),
+    (80, 90, 0.25),
+    (90, 100, 0.05),
+    (100, 105, 0.003),
+]
 EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
@@ -152,21 +169,33 @@ def make_people(config: CityConfig) -> People:
     id_region = _issuing_regions(rng, birth_years, district)
     seq = _assign_sequences(rng, id_region, birth, sex)
     rare = np.where(rng.random(n) < config.rate("D14"), rng.integers(0, len(RARE_CHARS), n), -1)
-    phone_prefix = rng.choice([130, 133, 135, 136, 138, 139, 150, 152, 158, 177, 180, 186, 189, 199], n)
+    phone_prefix = rng.choice(
+        [130, 133, 135, 136, 138, 139, 150, 152, 158, 177, 180, 186, 189, 199], n
+    )
     phone = phone_prefix * 10**8 + rng.integers(0, 10**8, n)
     phone[(rng.random(n) < 0.08) | (ages < 10)] = 0
     return People(
-        birth=birth, sex=sex, district=district.astype(np.int8), id_region=id_region, seq=seq,
+        birth=birth,
+        sex=sex,
+        district=district.astype(np.int8),
+        id_region=id_region,
+        seq=seq,
         surname=rng.integers(0, len(SURNAMES), n).astype(np.int16),
         given1=rng.integers(0, len(GIVEN_CHARS), n).astype(np.int16),
-        given2=np.where(rng.random(n) < 0.7, rng.integers(0, len(GIVEN_CHARS), n), -1).astype(np.int16),
-        rare=rare.astype(np.int8), phone=phone,
-        death=_deaths(rng, ages, birth, config), **_moves(rng, n, config),
+        given2=np.where(rng.random(n) < 0.7, rng.integers(0, len(GIVEN_CHARS), n), -1).astype(
+            np.int16
+        ),
+        rare=rare.astype(np.int8),
+        phone=phone,
+        death=_deaths(rng, ages, birth, config),
+        **_moves(rng, n, config),
     )
 
 
 def _deaths(rng, ages, birth, config) -> np.ndarray:
-    yearly = np.select([ages < 50, ages < 65, ages < 80, ages < 90], [0.001, 0.006, 0.025, 0.07], 0.16)
+    yearly = np.select(
+        [ages < 50, ages < 65, ages < 80, ages < 90], [0.001, 0.006, 0.025, 0.07], 0.16
+    )
     lo = config.start.toordinal() - 730
     hi = config.world_end.toordinal()
     dies = rng.random(len(ages)) < yearly * (hi - lo) / 365.25
@@ -179,7 +208,11 @@ def _moves(rng, n, config) -> dict[str, np.ndarray]:
     hi = config.world_end.toordinal()
     moves = rng.random(n) < 0.02
     early = rng.random(n) < 0.75  # most moved away before the data starts
-    date = np.where(early, lo + rng.integers(0, 3000, n), config.start.toordinal() + rng.integers(0, hi - config.start.toordinal(), n))
+    date = np.where(
+        early,
+        lo + rng.integers(0, 3000, n),
+        config.start.toordinal() + rng.integers(0, hi - config.start.toordinal(), n),
+    )
     inside = rng.random(n) < 0.4  # moved to another district of the city
     target = np.where(
         inside,
@@ -191,8 +224,26 @@ def _moves(rng, n, config) -> dict[str, np.ndarray]:
 
 ENTITY_TYPES = ["GTGSH", "YXGS", "GFGS", "NMHZS", "QT"]
 ENTITY_TYPE_P = [0.64, 0.30, 0.01, 0.04, 0.01]
-INDUSTRIES = ["A0111", "C1331", "C3911", "C3985", "E4710", "F5126", "F5261", "G5430", "H6210",
-              "H6110", "I6513", "K7020", "L7212", "M7320", "O8010", "C2710", "C3072", "I6450"]
+INDUSTRIES = [
+    "A0111",
+    "C1331",
+    "C3911",
+    "C3985",
+    "E4710",
+    "F5126",
+    "F5261",
+    "G5430",
+    "H6210",
+    "H6110",
+    "I6513",
+    "K7020",
+    "L7212",
+    "M7320",
+    "O8010",
+    "C2710",
+    "C3072",
+    "I6450",
+]
 SHOP_WORDS = ["商行", "便利店", "餐馆", "五金店", "服装店", "农资店", "理发店", "电器维修部"]
 FIRM_WORDS = ["科技", "实业", "贸易", "建设", "电子", "新材料", "农业", "物流", "食品", "医药"]
 
@@ -226,10 +277,18 @@ class Entities:
         place = DISTRICT_NAMES[DISTRICTS[self.district[i]]]
         kind = ENTITY_TYPES[self.etype[i]]
         if kind == "GTGSH":
-            return f"{place}{people.name(int(self.owner[i]))}{SHOP_WORDS[self.word[i] % len(SHOP_WORDS)]}"
+            shop = SHOP_WORDS[self.word[i] % len(SHOP_WORDS)]
+            return f"{place}{people.name(int(self.owner[i]))}{shop}"
         firm = FIRM_WORDS[self.word[i] % len(FIRM_WORDS)]
-        brand = SURNAMES[self.word[i] % len(SURNAMES)] + GIVEN_CHARS[self.word[i] % len(GIVEN_CHARS)]
-        suffix = {"YXGS": "有限公司", "GFGS": "股份有限公司", "NMHZS": "农民专业合作社", "QT": "中心"}[kind]
+        brand = (
+            SURNAMES[self.word[i] % len(SURNAMES)] + GIVEN_CHARS[self.word[i] % len(GIVEN_CHARS)]
+        )
+        suffix = {
+            "YXGS": "有限公司",
+            "GFGS": "股份有限公司",
+            "NMHZS": "农民专业合作社",
+            "QT": "中心",
+        }[kind]
         return f"赣州{brand}{firm}{suffix}"
 
     def xzqh(self, i: int) -> str:
@@ -263,12 +322,29 @@ def make_entities(config: CityConfig, people: People) -> Entities:
     for _ in range(m):
         body = "".join(alphabet[k] for k in rng.integers(0, 31, 8))
         org_codes.append(body + org_code_check_char(body))
-    high_tech = np.where(company & (rng.random(m) < 0.05), rng.integers(config.start.year - 3, config.end.year + 1, m), 0)
-    staff = np.where(company | (etype == 3), np.maximum(1, rng.lognormal(2.3, 1.1, m)).astype(int), rng.integers(0, 4, m))
+    high_tech = np.where(
+        company & (rng.random(m) < 0.05),
+        rng.integers(config.start.year - 3, config.end.year + 1, m),
+        0,
+    )
+    staff = np.where(
+        company | (etype == 3),
+        np.maximum(1, rng.lognormal(2.3, 1.1, m)).astype(int),
+        rng.integers(0, 4, m),
+    )
     return Entities(
-        etype=etype, district=district, founded=founded, closed=closed,
-        close_kind=np.where(rng.random(m) < 0.8, 2, 3), owner=owner,
-        industry=rng.integers(0, len(INDUSTRIES), m), capital=capital, org_code=org_codes,
-        uscc_region=uscc_region, word=rng.integers(0, 10_000, m), high_tech=high_tech,
-        staff=staff, outside=rng.random(m) < 0.005,
+        etype=etype,
+        district=district,
+        founded=founded,
+        closed=closed,
+        close_kind=np.where(rng.random(m) < 0.8, 2, 3),
+        owner=owner,
+        industry=rng.integers(0, len(INDUSTRIES), m),
+        capital=capital,
+        org_code=org_codes,
+        uscc_region=uscc_region,
+        word=rng.integers(0, 10_000, m),
+        high_tech=high_tech,
+        staff=staff,
+        outside=rng.random(m) < 0.005,
     )

@@ -1,0 +1,82 @@
+# Government-service data platform. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := 3.11
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null)
+VENV := .venv
+SUPERSET_VENV := .venv-superset
+CITY ?= data/city
+PEOPLE ?= 5000
+SEED ?= 20250101
+BENCH_PEOPLE ?= 1000000
+export UV_PYTHON := $(PYTHON_VERSION)
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: uv
+uv:
+	@if [ -z "$(UV)" ]; then echo "installing uv $(UV_VERSION) with pip"; \
+		python3 -m pip install --quiet "uv==$(UV_VERSION)"; fi
+
+.PHONY: install
+install: uv $(VENV)/.installed $(SUPERSET_VENV)/.installed ## create both environments from the lock files (idempotent)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	uv sync --frozen
+	@touch $@
+
+$(SUPERSET_VENV)/.installed: superset/requirements.lock
+	uv venv --allow-existing $(SUPERSET_VENV) --python $(PYTHON_VERSION)
+	uv pip install --quiet --python $(SUPERSET_VENV)/bin/python -r superset/requirements.lock
+	@touch $@
+
+.PHONY: lock
+lock: uv ## re-resolve the lock files after changing dependencies
+	uv lock
+	uv pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
+
+.PHONY: demo
+demo: install ## generate the demo city of Ganzhou and show what its systems hold
+	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
+	$(VENV)/bin/python -m simulator.demo --out $(CITY)
+
+.PHONY: city
+city: install ## (re)generate the demo city only: make city PEOPLE=20000 CITY=data/big
+	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
+
+.PHONY: advance
+advance: install ## move the demo city's clock on: make advance DAYS=3
+	$(VENV)/bin/python -m simulator advance --out $(CITY) --days $(or $(DAYS),1)
+
+.PHONY: test
+test: install ## run every test (unit, then integration against the local services)
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+
+.PHONY: test-unit
+test-unit: install ## run the fast tests only
+	$(VENV)/bin/python -m pytest tests/unit -q
+
+.PHONY: lint
+lint: install ## ruff (lint and format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: fmt
+fmt: install ## format and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: bench
+bench: bench-simulator ## every benchmark (prints figures, asserts nothing)
+
+.PHONY: bench-simulator
+bench-simulator: install ## simulator rows/s, peak RSS and disk for BENCH_PEOPLE (default 1,000,000)
+	$(VENV)/bin/python -m bench.simulator --people $(BENCH_PEOPLE)
+
+.PHONY: clean
+clean: ## remove generated cities and caches (keeps the environments)
+	rm -rf data .pytest_cache .ruff_cache

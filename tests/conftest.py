@@ -1,0 +1,62 @@
+"""Shared fixtures: small generated cities (thousands of people, never more)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from simulator.config import DEFAULT_RATES, CityConfig
+from simulator.run import generate_city
+
+SMALL = 1500
+
+
+def small_config(**overrides) -> CityConfig:
+    rates = dict(DEFAULT_RATES)
+    rates.update(overrides.pop("rates", {}))
+    return CityConfig(
+        people=overrides.pop("people", SMALL),
+        seed=overrides.pop("seed", 7),
+        start=overrides.pop("start", dt.date(2025, 1, 1)),
+        months=overrides.pop("months", 22),
+        rates=rates,
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory) -> Path:
+    """A city at the default defect rates (read-only: tests must not change it)."""
+    out = tmp_path_factory.mktemp("city")
+    generate_city(small_config(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dirty_city(tmp_path_factory) -> Path:
+    """A city with raised defect rates, so that every defect occurs many times."""
+    out = tmp_path_factory.mktemp("dirty")
+    rates = {
+        "D1": 0.05,
+        "D3": 0.03,
+        "D4": 0.1,
+        "D4_unrecoverable": 0.03,
+        "D5": 0.2,
+        "D6": 0.03,
+        "D7": 0.02,
+        "D8": 0.05,
+        "D13": 0.3,
+        "D14": 0.01,
+    }
+    generate_city(small_config(people=1200, seed=11, months=14, rates=rates), out)
+    return out
+
+
+@pytest.fixture
+def fresh_city(tmp_path) -> Path:
+    """A city of one's own, for tests that advance it."""
+    out = tmp_path / "city"
+    generate_city(small_config(people=800, seed=3, months=10), out)
+    return out

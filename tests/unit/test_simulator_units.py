@@ -1,0 +1,115 @@
+"""Small parts of the simulator: dirty identity values, configuration, the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum.cn import ric, uscc
+
+from contract.identity import org_code_check_char, ric_check_char, uscc_check_char
+from simulator.cli import build_parser, main
+from simulator.config import CityConfig, substream
+from simulator.defects import dirty_identity_number, dirty_uscc
+
+
+def _number(region: str, born: dt.date, seq: int) -> str:
+    body = f"{region}{born:%Y%m%d}{seq:03d}"
+    return body + ric_check_char(body)
+
+
+def _clean(raw: str) -> str:
+    text = "".join(chr(ord(c) - 0xFEE0) if "０" <= c <= "Ｚ" else c for c in raw)
+    return text.replace(" ", "").upper()
+
+
+births = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2026, 10, 31))
+
+
+@given(births, st.integers(0, 999), st.integers(0, 2**32), st.booleans())
+def test_dirty_identity_numbers_say_truly_what_normalisation_gives(born, seq, seed, unrecoverable):
+    number = _number("362132", born, seq)
+    raw, expected = dirty_identity_number(number, random.Random(seed), unrecoverable)
+    assert raw != number
+    text = _clean(raw)
+    if len(text) == 15:
+        text = text[:6] + "19" + text[6:] + ric.calc_check_digit(text[:6] + "19" + text[6:] + "0")
+    if unrecoverable:
+        assert expected == "invalid"
+        born_ok = True
+        try:
+            dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+        except ValueError:
+            born_ok = False
+        assert not born_ok or ric.calc_check_digit(text) != text[-1]
+    else:
+        assert expected == number == text
+
+
+@given(
+    st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8),
+    st.integers(0, 2**32),
+)
+def test_dirty_uscc_say_truly_what_normalisation_gives(org, seed):
+    body = f"91360702{org}{org_code_check_char(org)}"
+    code = body + uscc_check_char(body)
+    assert uscc.calc_check_digit(code[:-1]) == code[-1]
+    raw, expected = dirty_uscc(code, random.Random(seed))
+    assert raw != code
+    if expected == "invalid":
+        assert uscc.calc_check_digit(raw[:-1]) != raw[-1]
+    else:
+        assert _clean(raw) == code == expected
+
+
+def test_substreams_are_reproducible_and_independent():
+    assert substream(1, "a", 2).random() == substream(1, "a", 2).random()
+    assert substream(1, "a", 2).random() != substream(1, "a", 3).random()
+
+
+def test_default_range_ends_before_the_calendar_seed_does():
+    config = CityConfig()
+    assert config.end == dt.date(2026, 11, 1)
+    assert config.world_end == dt.date(2027, 11, 1)
+    assert CityConfig(defects=False).rate("D4") == 0.0
+
+
+def test_the_command_line_refuses_bad_rates(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--rate", "D99=0.1"])
+    assert "DEFECT one of" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_folder_that_is_not_a_city(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["generate", "--people", "50", "--months", "1", "--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_advance_needs_a_city(tmp_path, capsys):
+    assert main(["advance", "--out", str(tmp_path)]) == 2
+    assert re.search(r"no generated city", capsys.readouterr().err)
+
+
+def test_bad_targets_are_named(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "generate",
+                "--people",
+                "50",
+                "--months",
+                "1",
+                "--out",
+                str(tmp_path / "c"),
+                "--target",
+                "nowhere=postgresql://x/y",
+            ]
+        )
+        == 2
+    )
+    assert "nowhere" in capsys.readouterr().err
