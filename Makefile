@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 PYTHON_VERSION := 3.11
 UV_VERSION := 0.13.9
-UV := $(shell command -v uv 2>/dev/null)
+# uv through the interpreter: works right after `pip install uv`, before any shim exists
+UV := python3 -m uv
 VENV := .venv
 SUPERSET_VENV := .venv-superset
 CITY ?= data/city
@@ -19,25 +20,25 @@ help: ## list the targets
 
 .PHONY: uv
 uv:
-	@if [ -z "$(UV)" ]; then echo "installing uv $(UV_VERSION) with pip"; \
-		python3 -m pip install --quiet "uv==$(UV_VERSION)"; fi
+	@python3 -m uv --version >/dev/null 2>&1 || { echo "installing uv $(UV_VERSION) with pip"; \
+		python3 -m pip install --quiet "uv==$(UV_VERSION)"; }
 
 .PHONY: install
 install: uv $(VENV)/.installed $(SUPERSET_VENV)/.installed ## create both environments from the lock files (idempotent)
 
 $(VENV)/.installed: pyproject.toml uv.lock
-	uv sync --frozen
+	$(UV) sync --frozen
 	@touch $@
 
 $(SUPERSET_VENV)/.installed: superset/requirements.lock
-	uv venv --allow-existing $(SUPERSET_VENV) --python $(PYTHON_VERSION)
-	uv pip install --quiet --python $(SUPERSET_VENV)/bin/python -r superset/requirements.lock
+	$(UV) venv --allow-existing $(SUPERSET_VENV) --python $(PYTHON_VERSION)
+	$(UV) pip install --quiet --python $(SUPERSET_VENV)/bin/python -r superset/requirements.lock
 	@touch $@
 
 .PHONY: lock
 lock: uv ## re-resolve the lock files after changing dependencies
-	uv lock
-	uv pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
+	$(UV) lock
+	$(UV) pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
 
 .PHONY: demo
 demo: install ## generate the demo city of Ganzhou and show what its systems hold

@@ -22,7 +22,7 @@ from simulator.timeutil import (
 )
 from simulator.world import DISTRICTS, Entities, People
 
-CASES_PER_PERSON_YEAR = 2.0
+CASES_PER_PERSON_YEAR = 1.6  # sources: 1.5-4; the L tier's 15 M/year for 10 M people
 HELP_PER_PERSON_YEAR = 0.12
 STATUS_AFTER_STEP = {
     "SQ": "0",
@@ -155,7 +155,7 @@ class Case:
                 self.sblsh,
                 e.step,
                 ts(e.time),
-                STEP_OPINIONS[e.step],
+                STEP_OPINIONS.get(e.step),
                 ts(e.time + self.delay),
             )
             for n, e in enumerate(self.events, start=1)

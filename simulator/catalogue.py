@@ -588,16 +588,11 @@ HOTLINE_TOPIC_DEPT = {
     "市场监管": "SJ",
 }
 
+# Opinions are written where an officer decides something; other steps carry none.
 STEP_OPINIONS = {
-    "SQ": "申请人提交申请",
     "BZ": "材料不齐全,请补正",
-    "BZWC": "申请人已补正材料",
-    "SL": "材料齐全,予以受理",
     "BSL": "不属于本机关职权范围,不予受理",
-    "SC": "审查通过",
     "JD": "准予办理",
-    "BJ": "办结",
-    "SD": "已送达",
     "CH": "申请人主动撤回",
 }
 RATING_TEXT = {

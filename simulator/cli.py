@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     adv.add_argument("--out", type=Path, default=DEFAULT_OUT)
     adv.add_argument("--days", type=int, default=1)
     adv.add_argument("--target", action="append", default=[], metavar="SYSTEM=URL")
+    adv.add_argument(
+        "--drift",
+        metavar="KIND:TABLE.COLUMN",
+        help="schema drift (D11) until the next advance: added, renamed or missing",
+    )
 
     load = sub.add_parser("load", help="copy the exchange databases into real servers")
     load.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -148,7 +153,7 @@ def _advance(args) -> int:
     from simulator.targets import parse_targets, sync_changes
 
     targets = parse_targets(args.target)
-    result = advance_city(args.out, args.days, _Progress())
+    result = advance_city(args.out, args.days, _Progress(), drift=args.drift)
     print(f"clock now {result['clock']}", file=sys.stderr)
     for table, tally in sorted(result["changes"].items()):
         print(

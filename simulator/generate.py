@@ -486,45 +486,47 @@ class Projection:
                 self._log("jhkz", f"rk_jbxx|{day}", "added")
 
     def _write_snapshot(self, day: dt.date, fault: str | None) -> None:
-        """Replace rk_jbxx with the snapshot of `day` and announce it in jhkz."""
-        old = (
-            {r[0]: r for r in self.city.snapshot((self.before - dt.timedelta(seconds=1)).date())}
-            if self.before
-            else {}
-        )
-        rows = list(self.city.snapshot(day))
-        if fault == "shrink":
-            rows = rows[: int(len(rows) * 0.92)]
-        if fault == "missing":
-            rows = rows[: len(rows) // 2]  # a half-written delivery, never announced
+        """Replace rk_jbxx with the snapshot of `day` and announce it in jhkz (streamed: a
+        city of millions never holds its snapshot in memory)."""
+        size = self.city.snapshot_size(day)
+        limit = {"shrink": int(size * 0.92), "missing": size // 2}.get(fault, size)
+        previous = (self.before - dt.timedelta(seconds=1)).date() if self.before else None
         self.exchange.clear("rk_jbxx")
-        self.exchange.insert("rk_jbxx", rows)
-        announced = len(rows) + (7 if fault == "count" else 0)
+        written = 0
+        for i in range(len(self.city.people)):
+            row = self.city.person_row(i, day) if written < limit else None
+            old = self.city.person_row(i, previous) if previous else None
+            if row is not None:
+                written += 1
+                self.exchange.insert("rk_jbxx", [row])
+                if any(_outside_gbk(ch) for ch in row[1]):
+                    self._defect("rk_jbxx", row[0], "D14", "XM", row[1], "preserved")
+            if previous and old != row:
+                key = (row or old)[0]
+                self._log(
+                    "rk_jbxx",
+                    key,
+                    "added" if old is None else "deleted" if row is None else "changed",
+                )
+        self._announce(day, fault, written)
+
+    def _announce(self, day: dt.date, fault: str | None, written: int) -> None:
+        """The jhkz row written last; a half-written (missing) delivery gets none."""
         if fault != "missing":
+            announced = written + (7 if fault == "count" else 0)
             done = min(
                 at(day + dt.timedelta(days=1), 3 * 3600 + 1200),
                 self.after - dt.timedelta(minutes=1),
             )
             self.exchange.insert("jhkz", [("rk_jbxx", day.isoformat(), announced, "1", ts(done))])
+            if self.before is not None:
+                self._log("jhkz", f"rk_jbxx|{day}", "added")
         if fault in ("count", "shrink"):
             outcome = {
                 "count": "refused: row count differs from JLS",
                 "shrink": "not applied until an operator confirms",
             }[fault]
             self._defect("jhkz", f"rk_jbxx|{day}", "D15", "JLS", fault, outcome)
-        for row in rows:
-            if any(_outside_gbk(ch) for ch in row[1]):
-                self._defect("rk_jbxx", row[0], "D14", "XM", row[1], "preserved")
-        if self.before is not None:
-            self._log("jhkz", f"rk_jbxx|{day}", "added")
-            new = {r[0]: r for r in rows}
-            for key in new.keys() - old.keys():
-                self._log("rk_jbxx", key, "added")
-            for key in old.keys() - new.keys():
-                self._log("rk_jbxx", key, "deleted")
-            for key in old.keys() & new.keys():
-                if old[key] != new[key]:
-                    self._log("rk_jbxx", key, "changed")
 
     # -- 好差评 drops -------------------------------------------------------------------------
     def rating_files(self, force_redelivery: bool) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from simulator.city import City
 from simulator.config import CityConfig
 from simulator.defects import Manifest
+from simulator.drift import apply, parse_drift, undo
 from simulator.generate import CityError, Exchange, Progress, Projection, _quiet
 from simulator.timeutil import at, ts
 
@@ -40,7 +41,9 @@ def generate_city(config: CityConfig, out: Path, progress: Progress = _quiet) ->
     return summary
 
 
-def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
+def advance_city(
+    out: Path, days: int, progress: Progress = _quiet, drift: str | None = None
+) -> dict:
     out = Path(out)
     summary = read_city(out)
     config = CityConfig.from_json(summary["config"])
@@ -54,12 +57,18 @@ def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
             f"{after.date()} is beyond: generate it again with more --months"
         )
     number = len(summary["advances"]) + 1
+    wanted = parse_drift(drift) if drift else None
+    if summary.get("drift"):  # the department repaired last time's drift
+        undo(out, parse_drift(summary.pop("drift")))
     city = City(config)
     manifest = Manifest(out / "manifest" / "manifest.sqlite")
     exchange = Exchange(out, create=False, drift=config.drift_column)
     projection = Projection(city, out, before, after, manifest, exchange, number, progress)
     _project(projection, force_redelivery=True)
     exchange.close()
+    if wanted:  # after the day's rows are in: the export changes shape from now on
+        _apply_drift(out, wanted, manifest)
+        summary["drift"] = wanted.text
     manifest.close()
     summary["clock"] = ts(after)
     summary["advances"].append(
@@ -68,6 +77,19 @@ def advance_city(out: Path, days: int, progress: Progress = _quiet) -> dict:
     summary["counts"] = _row_counts(out)
     _write_city_file(out, summary)
     return summary["advances"][-1]
+
+
+def _apply_drift(out: Path, drift, manifest: Manifest) -> None:
+    manifest.conn.commit()
+    apply(out, drift)
+    expected = (
+        "recorded; the load goes on"
+        if drift.kind == "added"
+        else (f"{drift.system} fails its whole load naming {drift.table}.{drift.column}")
+    )
+    manifest.defect(
+        drift.system, drift.table, drift.table, "D11", drift.column, drift.kind, expected
+    )
 
 
 def _project(projection: Projection, force_redelivery: bool) -> None:

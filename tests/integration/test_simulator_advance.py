@@ -205,3 +205,45 @@ def test_generate_and_advance_deliver_into_postgresql_and_mariadb(tmp_path, pg_u
     assert_counts_equal()
     _run("advance", "--out", str(out), "--days", "3", *targets)
     assert_counts_equal()
+
+
+def _columns(city, system, table) -> list[str]:
+    conn = sqlite3.connect(city / scan.SYSTEM_FILES[system])
+    names = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    conn.close()
+    return names
+
+
+@pytest.mark.parametrize(
+    ("drift", "expect"),
+    [
+        ("renamed:bj_jbxx.SQFS", "SQFS_NEW"),
+        ("missing:bj_jbxx.SQFS", None),
+        ("added:bj_jbxx.BZ", "BZ"),
+    ],
+)
+def test_schema_drift_lasts_one_advance_and_is_recorded(fresh_city, drift, expect):
+    contract_columns = CONTRACT.table("bj_jbxx").column_names
+    before = scan.rows(fresh_city, "case_platform", "bj_jbxx")
+    advance_city(fresh_city, 1, drift=drift)
+    columns = _columns(fresh_city, "case_platform", "bj_jbxx")
+    assert ("SQFS" in columns) == drift.startswith("added")
+    assert expect is None or expect in columns
+    listed = scan.manifest(
+        fresh_city,
+        "SELECT column_name, detail, expected FROM defects WHERE defect = 'D11' "
+        "AND table_name = 'bj_jbxx'",
+    )
+    assert listed and listed[-1][1] == drift.split(":")[0]
+    assert ("fails its whole load" in listed[-1][2]) == (not drift.startswith("added"))
+    advance_city(fresh_city, 1)  # the department repairs its export
+    assert _columns(fresh_city, "case_platform", "bj_jbxx") == contract_columns
+    after = {r["SBLSH"]: r for r in scan.rows(fresh_city, "case_platform", "bj_jbxx")}
+    assert all(after[r["SBLSH"]]["SQFS"] is not None for r in before)
+
+
+def test_bad_drift_is_refused_with_its_reason(fresh_city):
+    with pytest.raises(ValueError, match="no column"):
+        advance_city(fresh_city, 1, drift="missing:bj_jbxx.NOPE")
+    with pytest.raises(ValueError, match="KIND"):
+        advance_city(fresh_city, 1, drift="vanished:bj_jbxx.SQFS")
