@@ -321,7 +321,7 @@ class CaseFactory:
         cases = []
         for offset, each in enumerate(bundle_items):
             # now and then one case of a bundle is filed in the hall
-            each_channel = "3" if instance and rng.random() < 0.08 else channel
+            each_channel = "3" if instance and rng.random() < 0.04 else channel
             cases.append(
                 self._case(
                     rng,
@@ -389,10 +389,10 @@ class CaseFactory:
 
     def _online(self, rng, day, item: Item, region: str) -> bool:
         progress = (day - self.config.start).days / max(1, self.span)
-        p = 0.885 + 0.08 * progress + self.profiles[item.dept].online_offset
+        p = 0.93 + 0.06 * progress + self.profiles[item.dept].online_offset
         p += self.district_offsets.get(region, 0.0)
-        if not item.fully_online:
-            p -= 0.25
+        if not item.fully_online:  # some steps need a visit: fewer apply online
+            p -= 0.12
         return rng.random() < min(0.995, p)
 
     def _channel(self, rng, day, online) -> str:

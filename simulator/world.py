@@ -299,6 +299,17 @@ class Entities:
         return [ENTITY_TYPES[t] for t in self.etype]
 
 
+def _high_tech_years(rng, company: np.ndarray, config: CityConfig) -> np.ndarray:
+    """The year each high-tech enterprise was certified (0: never): about 2 % of companies a
+    year, and at least two a year even in a small city, so that GXJL always has candidates."""
+    years = np.zeros(len(company), dtype=np.int64)
+    for year in range(config.start.year - 3, config.world_end.year + 1):
+        free = np.flatnonzero(company & (years == 0))
+        take = min(len(free), max(2, round(company.sum() * 0.02)))
+        years[rng.choice(free, size=take, replace=False)] = year
+    return years
+
+
 def make_entities(config: CityConfig, people: People) -> Entities:
     rng = np_stream(config.seed, "entities", config.people)
     m = max(20, round(config.people * 0.1))
@@ -322,11 +333,7 @@ def make_entities(config: CityConfig, people: People) -> Entities:
     for _ in range(m):
         body = "".join(alphabet[k] for k in rng.integers(0, 31, 8))
         org_codes.append(body + org_code_check_char(body))
-    high_tech = np.where(
-        company & (rng.random(m) < 0.05),
-        rng.integers(config.start.year - 3, config.end.year + 1, m),
-        0,
-    )
+    high_tech = _high_tech_years(rng, company, config)
     staff = np.where(
         company | (etype == 3),
         np.maximum(1, rng.lognormal(2.3, 1.1, m)).astype(int),
