@@ -9,7 +9,6 @@ import datetime as dt
 import pytest
 
 from contract.workdays import calendar
-
 from tests.integration import scan
 
 pytestmark = pytest.mark.integration
