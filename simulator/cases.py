@@ -12,7 +12,7 @@ from functools import cache
 from contract.workdays import calendar
 from simulator.catalogue import DEPARTMENTS, ITEMS, RATING_TEXT, STEP_OPINIONS, Item
 from simulator.config import CityConfig, substream
-from simulator.defects import dirty_identity_number, dirty_uscc
+from simulator.defects import dirty_uscc, maybe_dirty_identity
 from simulator.timeutil import (
     at,
     next_office_time,
@@ -103,6 +103,7 @@ class Case:
     d6: str | None = None
     d7: str | None = None
     step_dups: set[int] = field(default_factory=set)
+    applicant: dict = field(default_factory=dict)  # who filed it (person or entity index)
 
     def visible(self, clock: dt.datetime) -> list[Event]:
         return [e for e in self.events if e.time + self.delay <= clock]
@@ -408,9 +409,8 @@ class CaseFactory:
             region = "360700"
         sblsh = f"{region}{day:%Y%m%d}{seq:06d}"
         id_raw = applicant["id"]
-        if applicant["id_type"] == "111" and rng.random() < config.rate("D4"):
-            unrec = rng.random() < config.rate("D4_unrecoverable") / max(config.rate("D4"), 1e-9)
-            id_raw, _ = dirty_identity_number(id_raw, rng, unrec)
+        if applicant["id_type"] == "111":
+            id_raw, _ = maybe_dirty_identity(id_raw, rng, config)
         elif applicant["id_type"] == "001" and rng.random() < config.rate("D5"):
             id_raw, _ = dirty_uscc(id_raw, rng)
         online = channel in ("1", "2")
@@ -444,8 +444,8 @@ class CaseFactory:
             events=events,
             result=result,
             delay=delay,
+            applicant=applicant,
         )
-        case.applicant = applicant  # type: ignore[attr-defined]
         self._defects(rng, case)
         return case
 
@@ -539,7 +539,7 @@ class CaseFactory:
             out.ratings.append(self._rating(rng, case, finished))
 
     def _use(self, rng, case: Case, out: Day) -> None:
-        applicant = case.applicant  # type: ignore[attr-defined]
+        applicant = case.applicant
         holder = (
             ("P", applicant["person"])
             if applicant["person"] is not None
@@ -570,12 +570,7 @@ class CaseFactory:
         response = asked + dt.timedelta(seconds=wait) if answered else None
         ended = (response or asked) + dt.timedelta(minutes=rng.randint(2, 40))
         id_true = case.id_true if case and case.id_type == "111" else None
-        id_raw = id_true
-        if id_true and rng.random() < self.config.rate("D4"):
-            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(
-                self.config.rate("D4"), 1e-9
-            )
-            id_raw, _ = dirty_identity_number(id_true, rng, unrec)
+        id_raw = maybe_dirty_identity(id_true, rng, self.config)[0] if id_true else None
         if id_true and rng.random() < 0.15:
             id_true = id_raw = None  # asked without logging in
         number = f"BB{asked:%Y%m%d%H%M%S}{rng.randrange(10**6):06d}"

@@ -14,7 +14,7 @@ from contract.regions import is_city_region
 from simulator.cases import CaseFactory
 from simulator.catalogue import DEPARTMENTS, ITEMS
 from simulator.config import CityConfig, substream
-from simulator.defects import dirty_identity_number
+from simulator.defects import maybe_dirty_identity
 from simulator.registry import Certificates, EntityRecord, Grant, Groups
 from simulator.timeutil import add_months, at, ts
 from simulator.world import ENTITY_TYPES, INDUSTRIES, day_of, make_entities, make_people
@@ -227,12 +227,7 @@ class City:
     def entity_record(self, k: int) -> EntityRecord:
         rng = substream(self.config.seed, "entity", k)
         rep = self.people.id_number(int(self.entities.owner[k]))
-        record = EntityRecord(k, rep, None)
-        if rng.random() < self.config.rate("D4"):
-            unrec = rng.random() < self.config.rate("D4_unrecoverable") / max(
-                self.config.rate("D4"), 1e-9
-            )
-            record.raw_rep_id, record.expected_rep_id = dirty_identity_number(rep, rng, unrec)
+        record = EntityRecord(k, *maybe_dirty_identity(rep, rng, self.config))
         if rng.random() < 0.03:
             record.raw_rep_id = None  # not recorded (required: false)
         record.d1 = rng.random() < self.config.rate("D1")

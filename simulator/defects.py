@@ -50,6 +50,15 @@ def dirty_identity_number(number: str, rng: random.Random, unrecoverable: bool) 
     return raw, number
 
 
+def maybe_dirty_identity(number: str, rng: random.Random, config) -> tuple[str, str | None]:
+    """At the D4 rates of `config`: (value as written, expected outcome), or (number, None)
+    when the value is left clean."""
+    if rng.random() >= config.rate("D4"):
+        return number, None
+    share = config.rate("D4_unrecoverable") / config.rate("D4")
+    return dirty_identity_number(number, rng, rng.random() < share)
+
+
 def dirty_uscc(code: str, rng: random.Random) -> tuple[str, str]:
     form = rng.choice(["lower", "spaces", "lower_spaces", "wrong_check"])
     if form == "wrong_check":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.config import CityConfig, substream
-from simulator.defects import dirty_identity_number, dirty_uscc
+from simulator.defects import dirty_uscc, maybe_dirty_identity
 from simulator.timeutil import at, ts
 from simulator.world import (
     DISTRICT_NAMES,
@@ -220,11 +220,10 @@ class Certificates:
                 cert.deleted = cert.pushed() + dt.timedelta(days=rng.randint(1, 400))
             if rng.random() < config.rate("D7"):
                 cert.d7 = "9"
-            if code_type == "111" and rng.random() < config.rate("D4"):
-                unrec = rng.random() < config.rate("D4_unrecoverable") / max(
-                    config.rate("D4"), 1e-9
-                )
-                cert.raw_code, cert.expected_code = dirty_identity_number(code, rng, unrec)
+            if code_type == "111":
+                raw, expected = maybe_dirty_identity(code, rng, config)
+                if expected is not None:
+                    cert.raw_code, cert.expected_code = raw, expected
             elif code_type == "001" and rng.random() < config.rate("D5"):
                 cert.raw_code, cert.expected_code = dirty_uscc(code, rng)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from contract.workdays import calendar
 from simulator.catalogue import HOTLINE_TOPIC_DEPT, HOTLINE_TOPICS
 from simulator.config import CityConfig, substream
-from simulator.defects import dirty_identity_number
+from simulator.defects import maybe_dirty_identity
 from simulator.timeutil import at, online_time, ts, workday_deadline
 from simulator.world import DISTRICTS, People
 
@@ -45,6 +45,7 @@ class WorkOrder:
     solved: str | None
     satisfaction: str | None
     d7: str | None = None
+    person: int = -1  # the caller, for the identity ground truth
 
     def row(self, clock: dt.datetime) -> tuple | None:
         if self.called > clock:
@@ -105,10 +106,7 @@ class TicketFactory:
         unit = None if direct else HOTLINE_TOPIC_DEPT[topic]
         known = people.birth[i] <= day.toordinal() - 16 * 365
         id_true = people.id_number(i) if known and rng.random() < 0.4 else None
-        id_raw = id_true
-        if id_true and rng.random() < config.rate("D4"):
-            unrec = rng.random() < config.rate("D4_unrecoverable") / max(config.rate("D4"), 1e-9)
-            id_raw, _ = dirty_identity_number(id_true, rng, unrec)
+        id_raw = maybe_dirty_identity(id_true, rng, config)[0] if id_true else None
         phone = people.phone_text(i) or f"0797{rng.randrange(10**7):07d}"
         region = people.hukou(i, day)
         if not region.startswith("3607"):
@@ -147,8 +145,8 @@ class TicketFactory:
             callback=callback,
             solved=solved,
             satisfaction=satisfaction,
+            person=i,
         )
-        order.person = i  # type: ignore[attr-defined]
         if rng.random() < config.rate("D7"):
             order.d7 = "0"
         return order

@@ -20,6 +20,17 @@ SYSTEM_FILES = {
     "legal_entity_base": "exchange/legal_entity_base.sqlite",
     "hotline_12345": "hotline/work_orders.sqlite",
 }
+# The spec's Chinese headers (sources.yaml headers_zh), written out here on purpose.
+HCP_HEADERS = [
+    "评价编号",
+    "申办流水号",
+    "评价渠道",
+    "评价时间",
+    "评价等级",
+    "评价内容",
+    "整改状态",
+    "整改完成时间",
+]
 HCP_COLUMNS = ["PJBH", "SBLSH", "PJQD", "PJSJ", "PJDJ", "PJNR", "ZGZT", "ZGWCSJ"]
 
 
@@ -62,16 +73,7 @@ def read_drop(path: Path) -> list[dict]:
         header, data = sheet[1], [r for r in sheet[2:] if r[0] != "合计"]
     names = dict(
         zip(
-            [
-                "评价编号",
-                "申办流水号",
-                "评价渠道",
-                "评价时间",
-                "评价等级",
-                "评价内容",
-                "整改状态",
-                "整改完成时间",
-            ],
+            HCP_HEADERS,
             HCP_COLUMNS,
             strict=False,
         )

@@ -175,16 +175,7 @@ def test_another_seed_gives_another_city(tmp_path):
 def test_drops_open_and_have_title_and_footer_where_the_spec_puts_them(city):
     drops = sorted((city / "inbox" / "evaluation_hcp").iterdir())
     assert {p.suffix for p in drops} == {".csv", ".xlsx"}
-    headers = [
-        "评价编号",
-        "申办流水号",
-        "评价渠道",
-        "评价时间",
-        "评价等级",
-        "评价内容",
-        "整改状态",
-        "整改完成时间",
-    ]
+    headers = scan.HCP_HEADERS
     for path in drops:
         assert re.fullmatch(r"好差评_\d{6}\.(csv|xlsx)", path.name)
         month = path.name[4:10]
