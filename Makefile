@@ -13,6 +13,8 @@ PEOPLE ?= 5000
 SEED ?= 20250101
 BENCH_PEOPLE ?= 1000000
 export UV_PYTHON := $(PYTHON_VERSION)
+# Trust the machine's certificate store (a TLS-inspecting proxy may sit before the registry).
+export UV_SYSTEM_CERTS ?= true
 
 .PHONY: help
 help: ## list the targets

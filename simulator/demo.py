@@ -32,7 +32,7 @@ def _system_table(out: Path, counts: dict[str, int]) -> Table:
             shown = (
                 f"{rows:,}" + (" files" if name == "hcp_pj" else "") if rows is not None else "-"
             )
-            table.add_row(system.name, system.name_zh, name, shown)
+            table.add_row(system.name, system.name_zh.split(" (")[0], name, shown)
     return table
 
 
