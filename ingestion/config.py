@@ -1,0 +1,124 @@
+"""The sources configuration (ingestion/sources.yaml by default), checked at load."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from contract import load_contract
+from ingestion.settings import environment
+
+DELIVERIES = ("database", "api", "files")
+MODES = ("incremental", "full", "snapshot", "file")
+_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The sources file says something the platform cannot do."""
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    name: str
+    key: tuple[str, ...]
+    cursor: str | None = None
+    mode: str = "incremental"
+    control: str | None = None  # for snapshots: the table announcing complete deliveries
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    name: str
+    delivery: str
+    schedule: str
+    tables: dict[str, TableConfig]
+    url: str | None = None
+    schema: str | None = None  # the exchange schema on PostgreSQL (qzk_zw, qzk_rk)
+    base_url: str | None = None
+    token_env: str | None = None
+    inbox: Path | None = None
+    page_size: int = 1000
+    max_attempts: int = 5
+    options: dict = field(default_factory=dict)
+
+
+def expand(text: str, env: dict[str, str] | None = None) -> str:
+    env = environment() if env is None else env
+
+    def value(match: re.Match) -> str:
+        name, default = match["name"], match["default"]
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"the sources file needs the environment variable {name}")
+
+    return _VAR.sub(value, text)
+
+
+def _table(system: str, name: str, raw: dict) -> TableConfig:
+    contract = load_contract()
+    if name not in contract.systems[system].tables:
+        raise ConfigError(f"{system}.{name} is not a table of {system} in the contract")
+    mode = raw.get("mode", "incremental")
+    if mode not in MODES:
+        raise ConfigError(f"{system}.{name}: mode {mode!r} is not one of {', '.join(MODES)}")
+    cursor = raw.get("cursor")
+    if mode == "incremental" and not cursor:
+        raise ConfigError(f"{system}.{name}: an incremental table needs a cursor column")
+    columns = contract.systems[system].tables[name].column_names
+    for column in [*raw.get("key", []), *([cursor] if cursor else [])]:
+        if column not in columns:
+            raise ConfigError(f"{system}.{name}: {column} is not a column of the table")
+    return TableConfig(name, tuple(raw["key"]), cursor, mode, raw.get("control"))
+
+
+def load_sources(path: Path, env: dict[str, str] | None = None) -> dict[str, SystemConfig]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no sources file at {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    contract = load_contract()
+    systems = {}
+    for name, spec in (raw.get("systems") or {}).items():
+        if name not in contract.systems:
+            raise ConfigError(
+                f"{path}: {name} is not a system of the contract ({', '.join(contract.systems)})"
+            )
+        delivery = spec.get("delivery")
+        if delivery not in DELIVERIES:
+            raise ConfigError(f"{path}: {name}.delivery must be one of {', '.join(DELIVERIES)}")
+        tables = {t: _table(name, t, tspec) for t, tspec in spec.get("tables", {}).items()}
+        systems[name] = SystemConfig(
+            name=name,
+            delivery=delivery,
+            schedule=spec.get("schedule", "@daily"),
+            tables=tables,
+            url=expand(spec["url"], env) if spec.get("url") else None,
+            schema=spec.get("schema"),
+            base_url=expand(spec["base_url"], env) if spec.get("base_url") else None,
+            token_env=spec.get("token_env"),
+            inbox=Path(expand(spec["inbox"], env)) if spec.get("inbox") else None,
+            page_size=int(spec.get("page_size", 1000)),
+            max_attempts=int(spec.get("max_attempts", 5)),
+        )
+        _check_delivery(path, systems[name])
+    return systems
+
+
+def _check_delivery(path: Path, system: SystemConfig) -> None:
+    needs = {
+        "database": system.url,
+        "api": system.base_url and system.token_env,
+        "files": system.inbox,
+    }[system.delivery]
+    if not needs:
+        what = {"database": "url", "api": "base_url and token_env", "files": "inbox"}[
+            system.delivery
+        ]
+        raise ConfigError(
+            f"{path}: {system.name} is delivered by {system.delivery} and needs {what}"
+        )

@@ -1,0 +1,1 @@
+"""Connectors: one per departmental system, each yielding a Batch per source table."""

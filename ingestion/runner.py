@@ -1,0 +1,196 @@
+"""One ingestion run: every configured system, each in its own transaction.
+
+A system's load either lands completely (rows, quarantine, drift log, files, watermarks and
+load audit together) or not at all; a failing system is recorded with its reason and an
+alert, and the other systems still load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingestion.batch import Batch
+from ingestion.config import SystemConfig, load_sources
+from ingestion.landing import TableResult, land, now
+from ingestion.snapshot import load_snapshot
+from ingestion.warehouse import writer
+
+Progress = Callable[[str, str, int], None]
+
+
+@dataclass
+class LoadResult:
+    system: str
+    load_id: str
+    status: str = "running"  # ok | failed
+    message: str | None = None
+    seconds: float = 0.0
+    tables: list[TableResult] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(t.rows_read for t in self.tables)
+
+    @property
+    def rows_new(self) -> int:
+        return sum(t.rows_new_versions for t in self.tables)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(t.rows_quarantined for t in self.tables)
+
+    @property
+    def drift(self) -> list[str]:
+        return [f"{t.table}: {d}" for t in self.tables for d in t.drift]
+
+
+def make_connector(config: SystemConfig, progress: Progress | None = None):
+    if config.delivery == "database":
+        from ingestion.connectors.sql import SqlConnector
+
+        return SqlConnector(config)
+    if config.delivery == "api":
+        from ingestion.connectors.hotline import HotlineConnector
+
+        return HotlineConnector(config, progress=_table_progress(config.name, progress))
+    from ingestion.connectors.hcp_files import FileDropConnector
+
+    return FileDropConnector(config)
+
+
+def _table_progress(system: str, progress: Progress | None):
+    if progress is None:
+        return None
+    return lambda table, rows: progress(system, table, rows)
+
+
+def watermarks(conn, system: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT table_name, value FROM meta.watermarks WHERE system = ?", [system]
+    ).fetchall()
+    return dict(rows)
+
+
+def known_files(conn, system: str) -> dict[str, dict]:
+    rows = conn.execute(
+        "SELECT file_name, size, sha256, arrival FROM meta.files WHERE system = ? "
+        "ORDER BY recorded_at",
+        [system],
+    ).fetchall()
+    return {
+        name: {"size": size, "sha256": sha, "arrival": arrival} for name, size, sha, arrival in rows
+    }
+
+
+def _save_watermark(conn, batch: Batch, config: SystemConfig, load_id: str) -> None:
+    table = config.tables[batch.table]
+    if table.mode != "incremental" or batch.watermark is None:
+        return
+    conn.execute(
+        "DELETE FROM meta.watermarks WHERE system = ? AND table_name = ?",
+        [batch.system, batch.table],
+    )
+    conn.execute(
+        "INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?)",
+        [batch.system, batch.table, table.cursor, batch.watermark, load_id, now()],
+    )
+
+
+def _record_file(conn, batch: Batch, load_id: str) -> None:
+    d = batch.details
+    conn.execute(
+        "INSERT INTO meta.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch.system,
+            d["file_name"],
+            d["month"],
+            d["size"],
+            d["sha256"],
+            d["arrival"],
+            batch.frame.height,
+            load_id,
+            now(),
+        ],
+    )
+
+
+def _extract(connector, config: SystemConfig, conn):
+    if config.delivery == "files":
+        return connector.extract(watermarks(conn, config.name), known_files(conn, config.name))
+    return connector.extract(watermarks(conn, config.name))
+
+
+def load_system(
+    conn, config: SystemConfig, as_of: dt.date | None = None, progress: Progress | None = None
+) -> LoadResult:
+    started, clock = now(), time.monotonic()
+    result = LoadResult(
+        config.name, f"{config.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    )
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        connector = make_connector(config, progress)
+        marks = watermarks(conn, config.name)
+        for batch in _extract(connector, config, conn):
+            table = land(conn, batch, result.load_id, marks.get(batch.table))
+            _save_watermark(conn, batch, config, result.load_id)
+            if batch.mode == "file":
+                _record_file(conn, batch, result.load_id)
+            result.tables.append(table)
+            if progress:
+                progress(config.name, batch.table, table.rows_read)
+        for table in config.tables.values():
+            if table.mode == "snapshot":
+                result.tables.append(load_snapshot(conn, connector, table, result.load_id, as_of))
+        _finish(conn, result, started, "ok", None, clock)
+        conn.execute("COMMIT")
+    except Exception as exc:  # any failure rolls the whole system back, never half-written
+        conn.execute("ROLLBACK")
+        result.tables = []
+        _fail(conn, result, started, exc, clock)
+    return result
+
+
+def _finish(
+    conn, result: LoadResult, started, status: str, message: str | None, clock: float
+) -> None:
+    result.status, result.message = status, message
+    result.seconds = time.monotonic() - clock
+    conn.execute(
+        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?)",
+        [result.load_id, result.system, started, now(), status, message],
+    )
+
+
+def _fail(conn, result: LoadResult, started, exc: Exception, clock: float) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    conn.execute("BEGIN TRANSACTION")
+    _finish(conn, result, started, "failed", message, clock)
+    conn.execute(
+        "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [now(), result.system, None, "critical", "load_failed", message, result.load_id],
+    )
+    conn.execute("COMMIT")
+
+
+def run(
+    sources: Path,
+    warehouse: Path,
+    systems: list[str] | None = None,
+    as_of: dt.date | None = None,
+    progress: Progress | None = None,
+) -> list[LoadResult]:
+    configs = load_sources(sources)
+    unknown = set(systems or []) - set(configs)
+    if unknown:
+        raise ValueError(
+            f"not in {sources}: {', '.join(sorted(unknown))} (configured: {', '.join(configs)})"
+        )
+    chosen = [c for name, c in configs.items() if not systems or name in systems]
+    with writer(warehouse) as conn:
+        return [load_system(conn, config, as_of, progress) for config in chosen]

@@ -1,0 +1,185 @@
+"""The population base's daily snapshot (rk_jbxx), guarded by its control rows (D15).
+
+A snapshot is read only when `jhkz` announces it complete (WCBZ = '1'); one whose row count
+differs from the announced JLS is refused; one that shrinks by more than 5 % against the last
+applied snapshot is held in `raw.rk_jbxx_pending` until an operator confirms it. An applied
+snapshot becomes change history in `raw.rk_jbxx` (rows valid from / to), never a daily copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from contract import load_contract
+from ingestion.batch import Batch
+from ingestion.config import TableConfig
+from ingestion.connectors.sql import SqlConnector
+from ingestion.landing import INTERNAL, TableResult, check_rows, now, record
+
+SHRINK_LIMIT = 0.05
+
+
+def _alert(conn, system, table, kind, message, load_id, severity="critical") -> None:
+    conn.execute(
+        "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [now(), system, table, severity, kind, message, load_id],
+    )
+
+
+def _decide(conn, system, table, day, announced, delivered, status, message, load_id) -> None:
+    conn.execute(
+        "INSERT INTO meta.snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [system, table, day, announced, delivered, status, message, load_id, now()],
+    )
+
+
+def last_applied(conn, table: str) -> tuple[dt.date | None, int | None]:
+    row = conn.execute(
+        "SELECT snapshot_date, delivered_rows FROM meta.snapshots WHERE table_name = ? AND "
+        "status = 'applied' ORDER BY snapshot_date DESC, decided_at DESC LIMIT 1",
+        [table],
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _complete_deliveries(connector: SqlConnector, table: TableConfig) -> pl.DataFrame:
+    control = connector.read(f"SELECT * FROM {connector.relation(table.control)}")
+    return (
+        control.filter((pl.col("BM") == table.name) & (pl.col("WCBZ").cast(pl.Utf8) == "1"))
+        .with_columns(pl.col("SJRQ").cast(pl.Utf8).str.slice(0, 10))
+        .sort("SJRQ")
+    )
+
+
+def load_snapshot(
+    conn, connector: SqlConnector, table: TableConfig, load_id: str, as_of: dt.date | None
+) -> TableResult:
+    system = connector.system
+    result = TableResult(system, table.name, "snapshot", f"{connector.relation(table.name)}")
+    complete = _complete_deliveries(connector, table)
+    applied, applied_rows = last_applied(conn, table.name)
+    expected = as_of - dt.timedelta(days=1) if as_of else None
+    if expected and (complete.is_empty() or complete["SJRQ"][-1] < expected.isoformat()):
+        seen = conn.execute(
+            "SELECT COUNT(*) FROM meta.snapshots WHERE table_name = ? AND "
+            "snapshot_date = ? AND status = 'missing'",
+            [table.name, expected],
+        ).fetchone()[0]
+        if not seen:
+            message = (
+                f"no complete {table.control} row for {table.name} on {expected}: "
+                f"the snapshot of {applied} stays in force"
+            )
+            _decide(conn, system, table.name, expected, None, None, "missing", message, load_id)
+            _alert(conn, system, table.name, "snapshot_missing", message, load_id)
+        result.note = "snapshot missing"
+    if complete.is_empty():
+        return _finish(conn, result, load_id)
+    day = dt.date.fromisoformat(complete["SJRQ"][-1])
+    announced = int(complete["JLS"][-1])
+    if applied is not None and day <= applied:
+        return _finish(conn, result, load_id)
+    delivered = connector.count(table.name)
+    if delivered != announced:
+        message = (
+            f"{table.name} snapshot of {day} refused: {delivered} rows delivered, "
+            f"{announced} announced in {table.control}"
+        )
+        _decide(conn, system, table.name, day, announced, delivered, "refused", message, load_id)
+        _alert(conn, system, table.name, "snapshot_refused", message, load_id)
+        result.note = "refused"
+        return _finish(conn, result, load_id)
+    frame = connector.read(f"SELECT * FROM {connector.relation(table.name)}")
+    batch = Batch(system, table.name, frame, result.source, mode="snapshot")
+    checked, result.drift = check_rows(conn, batch, load_id)
+    result.rows_read, result.rows_quarantined = frame.height, len(checked.bad_rows)
+    result.rows_landed = frame.height - len(checked.bad_rows)
+    if applied_rows and delivered < applied_rows * (1 - SHRINK_LIMIT):
+        _hold(conn, checked, day, load_id)
+        message = (
+            f"{table.name} snapshot of {day} held back: {delivered} rows against "
+            f"{applied_rows} in force (more than {SHRINK_LIMIT:.0%} fewer); confirm with "
+            f"`python -m ingestion confirm-snapshot --date {day}`"
+        )
+        _decide(conn, system, table.name, day, announced, delivered, "held", message, load_id)
+        _alert(conn, system, table.name, "snapshot_shrinking", message, load_id)
+        result.note = "held"
+        return _finish(conn, result, load_id)
+    result.rows_new_versions = apply_history(
+        conn, checked.relation, checked.bad_rows, day, load_id, result.source
+    )
+    _decide(conn, system, table.name, day, announced, delivered, "applied", None, load_id)
+    return _finish(conn, result, load_id)
+
+
+def _finish(conn, result: TableResult, load_id: str) -> TableResult:
+    record(conn, result, load_id)
+    return result
+
+
+def _hold(conn, checked, day: dt.date, load_id: str) -> None:
+    columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)
+    conn.execute("DELETE FROM raw.rk_jbxx_pending")
+    conn.execute(
+        f"INSERT INTO raw.rk_jbxx_pending SELECT {columns}, _row_hash, ?, ? "
+        f"FROM {checked.relation} "
+        f"WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))",
+        [day, load_id, sorted(checked.bad_rows)],
+    )
+
+
+def apply_history(conn, relation: str, bad_rows, day: dt.date, load_id: str, source: str) -> int:
+    """Close the versions that left or changed, open the ones that came or changed."""
+    columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE snapshot_in AS SELECT * FROM {relation} "
+        f"WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))",
+        [sorted(bad_rows)],
+    )
+    conn.execute(
+        "UPDATE raw.rk_jbxx SET _valid_to = ? WHERE _valid_to IS NULL AND "
+        "_row_hash NOT IN (SELECT _row_hash FROM snapshot_in)",
+        [day],
+    )
+    before = conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchone()[0]
+    conn.execute(
+        f"INSERT INTO raw.rk_jbxx ({columns}, _load_id, _loaded_at, _source, _row_hash, _extra, "
+        f"_valid_from, _valid_to) SELECT DISTINCT ON (_row_hash) {columns}, ?, ?, ?, _row_hash, "
+        f"_extra, ?, NULL FROM snapshot_in WHERE _row_hash NOT IN "
+        f"(SELECT _row_hash FROM raw.rk_jbxx WHERE _valid_to IS NULL)",
+        [load_id, now(), source, day],
+    )
+    return conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchone()[0] - before
+
+
+def confirm_pending(conn, day: dt.date, load_id: str) -> int:
+    """An operator's confirmation: apply the held snapshot of `day`."""
+    held = conn.execute("SELECT COUNT(*), MIN(_snapshot_date) FROM raw.rk_jbxx_pending").fetchone()
+    if not held[0] or held[1] != day:
+        raise ValueError(f"no snapshot of {day} is held back (held: {held[1] or 'none'})")
+    columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE pending_rows AS SELECT {columns}, _row_hash, "
+        f"CAST(NULL AS JSON) AS _extra, 0 AS {INTERNAL} FROM raw.rk_jbxx_pending"
+    )
+    added = apply_history(conn, "pending_rows", set(), day, load_id, "confirmed by operator")
+    row = conn.execute(
+        "SELECT announced_rows, delivered_rows FROM meta.snapshots WHERE "
+        "snapshot_date = ? AND status = 'held' ORDER BY decided_at DESC LIMIT 1",
+        [day],
+    ).fetchone()
+    _decide(
+        conn,
+        "population_base",
+        "rk_jbxx",
+        day,
+        row[0] if row else None,
+        held[0],
+        "applied",
+        "confirmed by operator",
+        load_id,
+    )
+    conn.execute("DELETE FROM raw.rk_jbxx_pending")
+    return added
