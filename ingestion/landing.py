@@ -186,7 +186,7 @@ def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, loa
 def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load_id: str) -> int:
     """Land the rows not quarantined whose version (row hash) the raw table lacks."""
     columns = ", ".join(f'"{c}"' for c in table.column_names)
-    before = conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchone()[0]
+    before = conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0]
     conn.execute(
         f"INSERT INTO raw.{table.name} "
         f"({columns}, _load_id, _loaded_at, _source, _row_hash, _extra) "
@@ -197,7 +197,7 @@ def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load
         f"ORDER BY {INTERNAL}",
         [load_id, now(), batch.source, sorted(checked.bad_rows)],
     )
-    return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchone()[0] - before
+    return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
 
 def land(

@@ -36,12 +36,12 @@ def _decide(conn, system, table, day, announced, delivered, status, message, loa
 
 
 def last_applied(conn, table: str) -> tuple[dt.date | None, int | None]:
-    row = conn.execute(
+    rows = conn.execute(
         "SELECT snapshot_date, delivered_rows FROM meta.snapshots WHERE table_name = ? AND "
         "status = 'applied' ORDER BY snapshot_date DESC, decided_at DESC LIMIT 1",
         [table],
-    ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
 
 
 def _complete_deliveries(connector: SqlConnector, table: TableConfig) -> pl.DataFrame:
@@ -66,7 +66,7 @@ def load_snapshot(
             "SELECT COUNT(*) FROM meta.snapshots WHERE table_name = ? AND "
             "snapshot_date = ? AND status = 'missing'",
             [table.name, expected],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not seen:
             message = (
                 f"no complete {table.control} row for {table.name} on {expected}: "
@@ -143,7 +143,7 @@ def apply_history(conn, relation: str, bad_rows, day: dt.date, load_id: str, sou
         "_row_hash NOT IN (SELECT _row_hash FROM snapshot_in)",
         [day],
     )
-    before = conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchone()[0]
+    before = conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchall()[0][0]
     conn.execute(
         f"INSERT INTO raw.rk_jbxx ({columns}, _load_id, _loaded_at, _source, _row_hash, _extra, "
         f"_valid_from, _valid_to) SELECT DISTINCT ON (_row_hash) {columns}, ?, ?, ?, _row_hash, "
@@ -151,12 +151,12 @@ def apply_history(conn, relation: str, bad_rows, day: dt.date, load_id: str, sou
         f"(SELECT _row_hash FROM raw.rk_jbxx WHERE _valid_to IS NULL)",
         [load_id, now(), source, day],
     )
-    return conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchone()[0] - before
+    return conn.execute("SELECT COUNT(*) FROM raw.rk_jbxx").fetchall()[0][0] - before
 
 
 def confirm_pending(conn, day: dt.date, load_id: str) -> int:
     """An operator's confirmation: apply the held snapshot of `day`."""
-    held = conn.execute("SELECT COUNT(*), MIN(_snapshot_date) FROM raw.rk_jbxx_pending").fetchone()
+    held = conn.execute("SELECT COUNT(*), MIN(_snapshot_date) FROM raw.rk_jbxx_pending").fetchall()[0]
     if not held[0] or held[1] != day:
         raise ValueError(f"no snapshot of {day} is held back (held: {held[1] or 'none'})")
     columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)
@@ -169,7 +169,8 @@ def confirm_pending(conn, day: dt.date, load_id: str) -> int:
         "SELECT announced_rows, delivered_rows FROM meta.snapshots WHERE "
         "snapshot_date = ? AND status = 'held' ORDER BY decided_at DESC LIMIT 1",
         [day],
-    ).fetchone()
+    ).fetchall()
+    row = row[0] if row else None
     _decide(
         conn,
         "population_base",

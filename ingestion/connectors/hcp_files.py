@@ -45,18 +45,17 @@ FILE_NAME = re.compile(r"^好差评_(?P<month>\d{6})\.(?P<ext>csv|xlsx)$", re.IG
 FOOTER = "合计"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai: no DST since 1991
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-EXCEL_MAX = 2_958_466  # serial of 10000-01-01: anything at or above is not a date
+# Serial numbers read as timestamps: 1970-01-01 up to 2100-01-01. Outside, a number is not a
+# rating time (a stray count, a year) and goes through unchanged to be quarantined.
+SERIAL_RANGE = (25_569, 73_051)
 HEADER_SCAN_ROWS = 20  # the header is looked for among the first rows of a file
 
 # The forms of a timestamp (defects.md D10); names as the simulator's manifest uses them.
-_SLASH = re.compile(
-    r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:\s+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?$"
-)
-_DASH = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?$"
-)
+# A text timestamp needs its time of day: a bare date is not a rating time.
+_SLASH = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})\s+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?$")
+_DASH = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^\d{1,7}(?:\.\d+)?$")
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
 
 Progress = Callable[[str, str, int], None]  # (system, file name, rows) once per file read
 
@@ -115,7 +114,9 @@ class FileDropConnector:
             raise ValueError(f"{config.name} is not delivered as files into an inbox")
         self.config = config
         self.system = config.name
-        self.table = TABLE if TABLE in config.tables or not config.tables else _only(config)
+        if config.tables and set(config.tables) != {TABLE}:
+            raise ValueError(f"{config.name}: a 好差评 drop delivers {TABLE} only")
+        self.table = TABLE
         self.inbox = Path(config.inbox)
         self.progress = progress
         self.skipped: list[dict[str, str]] = []
@@ -179,7 +180,10 @@ class FileDropConnector:
                 continue  # already landed: same name, same content
             pending.append((entry, data, sha, seen))
         # Which delivery of each month is in force once these files are recorded too.
-        recorded = {name: {"file_name": name, **info} for name, info in known.items()}
+        recorded = {
+            name: {**info, "file_name": name, "month": _month_of(name, info)}
+            for name, info in known.items()
+        }
         for entry, *_ in pending:
             recorded[entry["file_name"]] = {
                 "file_name": entry["file_name"],
@@ -188,7 +192,7 @@ class FileDropConnector:
             }
         force = in_force(recorded.values())
         for entry, data, sha, seen in pending:
-            yield self._batch(entry, data, sha, seen, known, force)
+            yield self._batch(entry, data, sha, seen, recorded, force)
 
     def _read_bytes(self, entry: dict[str, Any]) -> bytes | None:
         """The file's bytes, or None (listed in `skipped`) while it is still being written."""
@@ -212,16 +216,16 @@ class FileDropConnector:
             return None
         return data
 
-    def _batch(self, entry, data, sha, seen, known, force) -> Batch:
+    def _batch(self, entry, data, sha, seen, recorded, force) -> Batch:
         name = entry["file_name"]
         if entry["format"] == "csv":
-            rows = _csv_rows(name, data, self.headers)
+            rows = _csv_rows(name, data)
         else:
             rows = _xlsx_rows(name, data, self.headers)
         parsed = _parse(name, rows, self.headers, self.columns)
         frame, forms = _frame(parsed, self.columns)
         others = sorted(
-            n for n, info in known.items() if n != name and _month_of(n, info) == entry["month"]
+            n for n, info in recorded.items() if n != name and info["month"] == entry["month"]
         )
         details = {
             "file_name": name,
@@ -240,7 +244,7 @@ class FileDropConnector:
             "footer_rows": parsed["footer_rows"],
             "blank_rows": parsed["blank_rows"],
             "overwritten": seen is not None,  # the same name delivered with new content
-            "earlier_files_of_month": others,
+            "other_files_of_month": others,  # known to the warehouse or read in this run
             "in_force": force.get(entry["month"]) == name,
             "skipped": list(self.skipped),
         }
@@ -262,7 +266,7 @@ class FileDropConnector:
 
 
 # -- reading the two formats --------------------------------------------------------------
-def _csv_rows(name: str, data: bytes, headers: dict[str, str]) -> list[list[Any]]:
+def _csv_rows(name: str, data: bytes) -> list[list[Any]]:
     if data.startswith(b"\xef\xbb\xbf"):
         raise SourceError(f"{SYSTEM}: {name} is not GBK (it starts with a UTF-8 byte order mark)")
     try:
@@ -273,10 +277,9 @@ def _csv_rows(name: str, data: bytes, headers: dict[str, str]) -> list[list[Any]
         ) from exc
     if not text.strip():
         raise SourceError(f"{SYSTEM}: {name} is empty")
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if _header_index(rows, headers) is None and _looks_utf8(data):
+    if _looks_utf8(data):  # GBK Chinese is practically never valid UTF-8: this is mojibake
         raise SourceError(f"{SYSTEM}: {name} is not GBK (its bytes are UTF-8 text)")
-    return rows
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def _looks_utf8(data: bytes) -> bool:
@@ -509,16 +512,6 @@ def _from_compact(text: str) -> str | None:
 
 
 def _from_serial(days: float) -> str | None:
-    if not 1 <= days < EXCEL_MAX:
+    if not SERIAL_RANGE[0] <= days < SERIAL_RANGE[1]:
         return None
-    try:
-        return _render(EXCEL_EPOCH + dt.timedelta(seconds=round(days * 86400)))
-    except OverflowError:
-        return None
-
-
-def _only(config: SystemConfig) -> str:
-    """The one table of a files system (the contract has one: hcp_pj)."""
-    if len(config.tables) != 1:
-        raise ValueError(f"{config.name}: a file drop delivers one table, not {len(config.tables)}")
-    return next(iter(config.tables))
+    return _render(EXCEL_EPOCH + dt.timedelta(seconds=round(days * 86400)))

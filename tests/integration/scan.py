@@ -21,6 +21,12 @@ SYSTEM_FILES = {
     "hotline_12345": "hotline/work_orders.sqlite",
 }
 # The spec's Chinese headers (sources.yaml headers_zh), written out here on purpose.
+CONTRACT_TABLES = {
+    "case_platform": ["sxml", "bj_jbxx", "bj_gcxx", "bb_jl"],
+    "certificate_library": ["dzzz_zzxx", "dzzz_yyjl"],
+    "population_base": ["jhkz", "rk_jbxx", "rk_tsqt", "jf_ffjl"],
+    "legal_entity_base": ["fr_jbxx", "fr_ndxx"],
+}
 HCP_HEADERS = [
     "评价编号",
     "申办流水号",

@@ -1,0 +1,415 @@
+"""The 12345 hotline vendor's HTTP JSON API (contract system ``hotline_12345``, D12).
+
+``GET /api/v1/work-orders?updated_since=&page=&page_size=`` with a bearer token. The API
+pages by offset against the store at request time, so a row updated while we page moves to
+the end and offset paging alone skips the row that slides into its place. We therefore page
+by keyset on ``updated_at``: always page 1 again, from the highest ``updated_at`` seen
+(inclusive, so rows tied at a page boundary come back), keeping the latest version of each
+``gdbh``. Only when more rows share one ``updated_at`` than fit a page do we fall back to
+offset pages for that value; if rows move while we do, the pass is read again (bounded).
+
+429 waits for ``Retry-After``; 5xx, timeouts and connection errors back off exponentially;
+401 fails at once. Timestamps arrive as ISO-8601 with an offset and leave as naive
+Asia/Shanghai text; every value leaves as text, and no row is ever dropped here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import polars as pl
+
+from contract import load_contract
+from ingestion.batch import Batch, SourceError
+from ingestion.config import SystemConfig
+from ingestion.settings import secret
+
+TABLE = "work_orders"
+API_PATH = "/api/v1/work-orders"  # the contract's api.endpoint
+# China has kept UTC+8 without daylight saving since 1991: a fixed offset is exact.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+BACKOFF_FIRST = 0.5  # seconds before the second attempt; doubles per attempt
+BACKOFF_MAX = 30.0
+RETRY_AFTER_MAX = 300.0  # a vendor asking for more would stall the schedule; fail instead
+MAX_TIE_REDOS = 3  # offset passes over tied rows read again because rows moved meanwhile
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+RETRYABLE = frozenset({408, 429})  # plus every 5xx
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def parse_local(value: Any) -> datetime | None:
+    """ISO-8601 (any offset, or naive = already local) to naive Asia/Shanghai; else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(SHANGHAI).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        return None
+    return moment
+
+
+def to_local_text(value: Any) -> str | None:
+    """A timestamp as naive local ``YYYY-MM-DD HH:MM:SS``; what does not parse passes
+    through as text, so that landing can quarantine it (never dropped here)."""
+    moment = parse_local(value)
+    return as_text(value) if moment is None else moment.strftime(LOCAL_FORMAT)
+
+
+def as_text(value: Any) -> str | None:
+    """JSON scalars as text (numbers and booleans in their JSON spelling); null stays null."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def public_url(url: str) -> str:
+    """The URL without any user or password, for messages and the load audit."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): 0.5, 1, 2, ..."""
+    return min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX)
+
+
+def retry_after(response: httpx.Response, attempt: int) -> float:
+    """The server's ``Retry-After`` (seconds or an HTTP date), else our own back-off."""
+    header = response.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return backoff(attempt)
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def _key(item: dict) -> str:
+    gdbh = item.get("gdbh")
+    if gdbh is not None:
+        return as_text(gdbh)
+    # No key: never merge such rows with others; landing quarantines them.
+    return "\0" + json.dumps(item, sort_keys=True, ensure_ascii=False)
+
+
+def _highest(items: list[dict]) -> datetime | None:
+    stamps = [s for s in (parse_local(i.get("updated_at")) for i in items) if s is not None]
+    return max(stamps, default=None)
+
+
+# --- HTTP with retries --------------------------------------------------------------------
+
+
+class _Transient(Exception):
+    """A failed attempt worth repeating, after ``delay`` seconds."""
+
+    def __init__(self, problem: str, delay: float) -> None:
+        super().__init__(problem)
+        self.problem, self.delay = problem, delay
+
+
+@dataclass
+class _Session:
+    client: httpx.Client
+    system: str
+    url: str
+    token_env: str
+    headers: dict[str, str]
+    attempts: int
+    sleep: Callable[[float], None]
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    waited: float = 0.0
+
+    def get(self, params: dict[str, Any]) -> dict:
+        """One page, retried; SourceError when it cannot be had."""
+        for attempt in range(1, self.attempts + 1):
+            self.requests += 1
+            try:
+                body = self._attempt(params, attempt)
+            except _Transient as failure:
+                problem = failure.problem
+                if attempt < self.attempts:  # no pointless wait after the last attempt
+                    self.sleep(failure.delay)
+                    self.retries += 1
+                    self.waited += failure.delay
+                continue
+            self.pages += 1
+            return body
+        raise SourceError(
+            f"{self.system}: GET {self._shown(params)} failed {self.attempts} times "
+            f"(waited {self.waited:g} s in all); last: {problem}"
+        )
+
+    def _attempt(self, params: dict[str, Any], attempt: int) -> dict:
+        try:
+            response = self.client.get(self.url, params=params, headers=self.headers)
+        except httpx.UnsupportedProtocol as error:  # a misconfigured base_url: no use retrying
+            message = f"{self.system}: cannot request {self._shown(params)}: {error}"
+            raise SourceError(message) from error
+        except httpx.TransportError as error:  # refused, reset, timed out: transient
+            raise _Transient(f"{type(error).__name__}: {error}", backoff(attempt)) from None
+        status = response.status_code
+        if status == 401:
+            raise SourceError(
+                f"{self.system}: token rejected: check ${self.token_env} "
+                f"(GET {self._shown(params)} answered 401)"
+            )
+        if status == 429:
+            raise _Transient(_status_text(response), retry_after(response, attempt))
+        if status >= 500 or status in RETRYABLE:
+            raise _Transient(_status_text(response), backoff(attempt))
+        if status != 200:
+            raise SourceError(f"{self.system}: GET {self._shown(params)}: {_status_text(response)}")
+        return self._body(response, params, attempt)
+
+    def _body(self, response: httpx.Response, params: dict[str, Any], attempt: int) -> dict:
+        try:
+            body = response.json()
+        except ValueError:  # cut off or not JSON (a proxy's page): may well pass
+            raise _Transient("HTTP 200 with a body that is not JSON", backoff(attempt)) from None
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise SourceError(
+                f"{self.system}: GET {self._shown(params)}: the answer has no list of "
+                f"work-order objects under 'items' (API changed?)"
+            )
+        return body
+
+    def _shown(self, params: dict[str, Any]) -> str:
+        return str(httpx.URL(public_url(self.url), params=params))
+
+
+def _status_text(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("message", "")
+    except (ValueError, AttributeError):
+        detail = response.text
+    return f"HTTP {response.status_code} {response.reason_phrase}: {str(detail)[:200]}".rstrip(": ")
+
+
+# --- paging -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Latest:
+    """The latest version of every work order read so far."""
+
+    rows: dict[str, dict] = field(default_factory=dict)
+    received: int = 0
+    highest: datetime | None = None
+
+    def add(self, items: list[dict]) -> int:
+        """Keep newer versions; returns how many items were new or changed."""
+        fresh = 0
+        for item in items:
+            self.received += 1
+            key, stamp = _key(item), parse_local(item.get("updated_at"))
+            old = self.rows.get(key)
+            if old is None or (item != old and _not_older(stamp, old)):
+                self.rows[key] = item
+                fresh += 1
+            if stamp is not None and (self.highest is None or stamp > self.highest):
+                self.highest = stamp
+        return fresh
+
+
+def _not_older(stamp: datetime | None, old: dict) -> bool:
+    known = parse_local(old.get("updated_at"))
+    # Without two comparable stamps the later read wins: it is the more recent answer.
+    return stamp is None or known is None or stamp >= known
+
+
+@dataclass
+class _Cursor:
+    """Where the next request reads: keyset on updated_at, offset pages only for ties."""
+
+    since: datetime | None
+    page_size: int
+    page: int = 1
+    redos: int = 0
+    in_pass: dict[str, datetime | None] = field(default_factory=dict)
+    moved: bool = False
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"page": self.page, "page_size": self.page_size}
+        if self.since is not None:  # inclusive; sent with its offset, as the contract shows
+            params["updated_since"] = self.since.replace(tzinfo=SHANGHAI).isoformat()
+        return params
+
+    def advance(self, items: list[dict], fresh: int, highest: datetime | None) -> bool:
+        """Move on after a page; False when the load is complete."""
+        self._watch_moves(items)
+        if len(items) >= self.page_size:
+            top = _highest(items)
+            if self.page == 1 and top is not None and (self.since is None or top > self.since):
+                self._restart(top)  # keyset: the rows at `top` come again (inclusive)
+            else:
+                self.page += 1  # one updated_at fills the page: offset pages until short
+        elif self.moved and self.redos < MAX_TIE_REDOS:
+            # Rows read on earlier pages of this pass moved to the end, so every later row
+            # slid back and one may have been skipped: read the pass again.
+            self.redos += 1
+            self._restart(self.since)
+        elif fresh:
+            self._restart(max(filter(None, (self.since, highest)), default=None))
+        else:
+            return False  # a short page with nothing new: we hold everything
+        return True
+
+    def _restart(self, since: datetime | None) -> None:
+        self.since, self.page, self.in_pass, self.moved = since, 1, {}, False
+
+    def _watch_moves(self, items: list[dict]) -> None:
+        """A row seen again in one offset pass with a newer updated_at has moved."""
+        for item in items:
+            key, stamp = _key(item), parse_local(item.get("updated_at"))
+            before = self.in_pass.get(key)
+            if stamp is not None and before is not None and stamp > before:
+                self.moved = True
+            self.in_pass[key] = stamp
+
+
+# --- the connector ------------------------------------------------------------------------
+
+
+class HotlineConnector:
+    """Pulls ``work_orders`` from the hotline API: one incremental Batch per load."""
+
+    def __init__(
+        self,
+        config: SystemConfig,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        if config.delivery != "api" or not config.base_url or not config.token_env:
+            raise ValueError(f"{config.name}: the hotline connector needs an 'api' system")
+        self.config = config
+        self.system = config.name
+        self.client = client
+        self.sleep = sleep
+        self.progress = progress
+        self.url = config.base_url.rstrip("/") + API_PATH
+        api = load_contract().systems[config.name].api
+        self.page_size = max(1, min(config.page_size, int(api.get("page_size_max", 1000))))
+        table = load_contract().systems[config.name].tables[TABLE]
+        self.columns = table.column_names
+        self.ts_columns = {c.name for c in table.columns if c.kind == "ts"}
+
+    def extract(self, watermarks: dict[str, str]) -> Iterator[Batch]:
+        if TABLE not in self.config.tables:
+            return
+        incoming = watermarks.get(TABLE)
+        cursor = _Cursor(self._since(incoming), self.page_size)
+        with self._client() as client:
+            session = self._session(client)
+            latest = self._page_through(session, cursor)
+        yield self._batch(latest, session, cursor, incoming)
+
+    def _since(self, watermark: str | None) -> datetime | None:
+        since = parse_local(watermark)
+        if watermark is not None and since is None:
+            raise SourceError(f"{self.system}.{TABLE}: the watermark {watermark!r} is no timestamp")
+        return since
+
+    def _client(self):
+        if self.client is not None:
+            return nullcontext(self.client)  # the caller's: not ours to close
+        if urlsplit(self.url).scheme not in ("http", "https"):
+            raise SourceError(f"{self.system}: base_url must be http(s)://..., got {self.url!r}")
+        # trust_env=False: settings come from ingestion.settings only, and a proxy from the
+        # environment must not sit between us and the vendor (nor read .netrc).
+        return httpx.Client(timeout=TIMEOUT, trust_env=False)
+
+    def _session(self, client: httpx.Client) -> _Session:
+        token = secret(self.config.token_env)
+        if not token:
+            raise SourceError(
+                f"{self.system}: no API token: set the environment variable "
+                f"{self.config.token_env} (or put it in .env)"
+            )
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        return _Session(
+            client, self.system, self.url, self.config.token_env, headers,
+            max(1, self.config.max_attempts), self.sleep,
+        )  # fmt: skip
+
+    def _page_through(self, session: _Session, cursor: _Cursor) -> _Latest:
+        latest = _Latest()
+        while True:
+            body = session.get(cursor.params())
+            items = body["items"]
+            served = body.get("page_size")
+            if isinstance(served, int) and 0 < served < cursor.page_size:
+                # The server caps pages lower than asked: judge "short" by its size, or a
+                # capped full page would look like the last one.
+                cursor.page_size = served
+            fresh = latest.add(items)
+            if self.progress is not None:
+                self.progress(TABLE, len(latest.rows))
+            if not cursor.advance(items, fresh, latest.highest):
+                return latest
+
+    def _batch(
+        self, latest: _Latest, session: _Session, cursor: _Cursor, incoming: str | None
+    ) -> Batch:
+        rows = sorted(latest.rows.values(), key=_order)
+        stamps = [s for s in (parse_local(r.get("updated_at")) for r in rows) if s is not None]
+        since = parse_local(incoming)
+        top = max(stamps + ([since] if since else []), default=None)
+        watermark = incoming if top is None or top == since else top.strftime(LOCAL_FORMAT)
+        return Batch(
+            system=self.system,
+            table=TABLE,
+            frame=self._frame(rows),
+            source=public_url(self.url),
+            watermark=watermark,
+            mode="incremental",
+            details={
+                "requests": session.requests,
+                "pages": session.pages,
+                "retries": session.retries,
+                "waited_seconds": round(session.waited, 3),
+                "duplicates_dropped": latest.received - len(rows),
+                "page_size": self.page_size,
+                "tie_redos": cursor.redos,
+            },
+        )
+
+    def _frame(self, rows: list[dict]) -> pl.DataFrame:
+        """Contract columns in contract order, then unknown fields as they came; all text.
+
+        A contract column that no item carries is left out (not filled with nulls), so that
+        landing sees the column missing (D11) rather than a column of nulls."""
+        present = {name for row in rows for name in row}
+        columns = [c for c in self.columns if c in present or not rows]
+        extras = [n for n in dict.fromkeys(n for row in rows for n in row) if n not in self.columns]
+        data = {
+            name: [self._value(name, row.get(name)) for row in rows] for name in columns + extras
+        }
+        return pl.DataFrame(data, schema={name: pl.Utf8 for name in data})
+
+    def _value(self, name: str, value: Any) -> str | None:
+        return to_local_text(value) if name in self.ts_columns else as_text(value)
+
+
+def _order(row: dict) -> tuple[str, str]:
+    return (to_local_text(row.get("updated_at")) or "", as_text(row.get("gdbh")) or "")
