@@ -208,6 +208,8 @@ def land(
     table = load_contract().table(batch.table)
     source_hash = batch.details.get("sha256") if batch.mode == "file" else None
     checked, drift = check_rows(conn, batch, load_id, source_hash)
+    if source_hash:  # a file's rows are versions of that delivery: name and content
+        batch.source = f"{batch.source}@{source_hash}"
     new_versions = insert_new_versions(conn, checked, table, batch, load_id)
     result = TableResult(
         system=batch.system,
