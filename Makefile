@@ -9,6 +9,8 @@ UV := python3 -m uv
 VENV := .venv
 SUPERSET_VENV := .venv-superset
 CITY ?= data/city
+WAREHOUSE ?= data/warehouse/warehouse.duckdb
+SOURCES ?=
 PEOPLE ?= 5000
 SEED ?= 20250101
 BENCH_PEOPLE ?= 1000000
@@ -43,9 +45,20 @@ lock: uv ## re-resolve the lock files after changing dependencies
 	$(UV) pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
 
 .PHONY: demo
-demo: install ## generate the demo city of Ganzhou and show what its systems hold
+demo: install ## build the demo city of Ganzhou, show its systems, load them all into the warehouse
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
+	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
+	@$(MAKE) --no-print-directory run
+
+.PHONY: run
+run: install ## load the sources into the warehouse: make run [SOURCES=path/to/sources.yaml] [WAREHOUSE=path]
+ifeq ($(SOURCES),)
+	scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python $(VENV)/bin/python -m ingestion \
+		--warehouse $(WAREHOUSE) run --as-of $$($(VENV)/bin/python -c "import json; print(json.load(open('$(CITY)/city.json'))['clock'][:10])")
+else
+	$(VENV)/bin/python -m ingestion --sources $(SOURCES) --warehouse $(WAREHOUSE) run
+endif
 
 .PHONY: city
 city: install ## (re)generate the demo city only: make city PEOPLE=20000 CITY=data/big

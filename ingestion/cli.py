@@ -85,7 +85,7 @@ def summary_table(results) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=120)
     if args.command == "confirm-snapshot":
         return _confirm(args, console)
     from ingestion.runner import run

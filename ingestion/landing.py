@@ -56,7 +56,7 @@ class Checked:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
+    return dt.datetime.now()
 
 
 def check_columns(

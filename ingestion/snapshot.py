@@ -156,7 +156,9 @@ def apply_history(conn, relation: str, bad_rows, day: dt.date, load_id: str, sou
 
 def confirm_pending(conn, day: dt.date, load_id: str) -> int:
     """An operator's confirmation: apply the held snapshot of `day`."""
-    held = conn.execute("SELECT COUNT(*), MIN(_snapshot_date) FROM raw.rk_jbxx_pending").fetchall()[0]
+    held = conn.execute("SELECT COUNT(*), MIN(_snapshot_date) FROM raw.rk_jbxx_pending").fetchall()[
+        0
+    ]
     if not held[0] or held[1] != day:
         raise ValueError(f"no snapshot of {day} is held back (held: {held[1] or 'none'})")
     columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)

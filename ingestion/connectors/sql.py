@@ -9,6 +9,7 @@ null"), which exchange tables with optional columns have all the time.
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,7 +86,16 @@ class SqlConnector:
             with adbc_sqlite.connect(path) as conn, conn.cursor() as cursor:
                 cursor.execute(sql)
                 return cursor.fetch_arrow_table()
+        self._reachable()
         return cx.read_sql(self.url, sql, return_type="arrow")
+
+    def _reachable(self) -> None:
+        """Fail fast when the server refuses connections: connectorx's pool would otherwise
+        keep retrying for 30 s per attempt before it gives up."""
+        parts = urlsplit(self.url)
+        port = parts.port or {"postgresql": 5432, "mysql": 3306}[self.dialect]
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=5):
+            pass
 
     def count(self, table: str) -> int:
         frame = self.read(f"SELECT COUNT(*) AS n FROM {self.relation(table)}")

@@ -8,7 +8,6 @@ import collections
 import datetime as dt
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -53,7 +52,7 @@ def query(warehouse: Path, sql: str, params=()):
 def loaded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ingest")
     city = tmp / "city"
-    generate_city(small_config(people=900, seed=21, months=8), city)
+    generate_city(small_config(people=900, seed=21, months=8, rates={"D14": 0.01}), city)
     warehouse = tmp / "warehouse.duckdb"
     sources = sources_for(tmp, city)
     results = load(sources, warehouse, scan.clock(city).date())
@@ -62,10 +61,17 @@ def loaded(tmp_path_factory):
 
 def test_every_row_read_is_landed_or_quarantined(loaded):
     city, warehouse, _, results = loaded
-    assert all(r.status == "ok" for r in results.values()), {k: r.message for k, r in results.items()}
-    audit = {t: (read, landed, new, bad) for t, read, landed, new, bad in query(
-        warehouse, "SELECT table_name, rows_read, rows_landed, rows_new_versions, rows_quarantined "
-                   "FROM meta.load_audit")}
+    assert all(r.status == "ok" for r in results.values()), {
+        k: r.message for k, r in results.items()
+    }
+    audit = {
+        t: (read, landed, new, bad)
+        for t, read, landed, new, bad in query(
+            warehouse,
+            "SELECT table_name, rows_read, rows_landed, rows_new_versions, rows_quarantined "
+            "FROM meta.load_audit",
+        )
+    }
     for system in DB_SYSTEMS:
         for table in scan.CONTRACT_TABLES[system]:
             source_rows = scan.rows(city, system, table)
@@ -78,17 +84,29 @@ def test_every_row_read_is_landed_or_quarantined(loaded):
 
 
 def _distinct_quarantined(warehouse, table) -> int:
-    return query(warehouse, "SELECT COUNT(DISTINCT row_hash) FROM meta.quarantine WHERE table_name = ?",
-                 (table,))[0][0]
+    return query(
+        warehouse,
+        "SELECT COUNT(DISTINCT row_hash) FROM meta.quarantine WHERE table_name = ?",
+        (table,),
+    )[0][0]
 
 
 def test_codes_outside_their_lists_are_quarantined_with_masked_values(loaded):
     city, warehouse, _, _ = loaded
-    listed = {(t, k, c) for t, k, c in scan.manifest(
-        city, "SELECT table_name, key, column_name FROM defects WHERE defect = 'D7' "
-              "AND table_name IN ('bj_jbxx','bb_jl','dzzz_zzxx','dzzz_yyjl','rk_tsqt','fr_jbxx')")}
-    found = set(query(warehouse, "SELECT table_name, row_key, column_name FROM meta.quarantine "
-                                 "WHERE rule LIKE 'code:%'"))
+    listed = {
+        (t, k, c)
+        for t, k, c in scan.manifest(
+            city,
+            "SELECT table_name, key, column_name FROM defects WHERE defect = 'D7' "
+            "AND table_name IN ('bj_jbxx','bb_jl','dzzz_zzxx','dzzz_yyjl','rk_tsqt','fr_jbxx')",
+        )
+    }
+    found = set(
+        query(
+            warehouse,
+            "SELECT table_name, row_key, column_name FROM meta.quarantine WHERE rule LIKE 'code:%'",
+        )
+    )
     assert found == listed and found
     for value, column in query(warehouse, "SELECT raw_value, column_name FROM meta.quarantine"):
         if column in ("SQRZJHM", "CZZTDM"):
@@ -102,8 +120,12 @@ def test_duplicates_land_once_and_rare_characters_byte_exact(loaded):
     counts = dict(query(warehouse, "SELECT SBLSH, COUNT(*) FROM raw.bj_jbxx GROUP BY 1"))
     assert all(counts[k] == 1 for k in d1 if k in counts)
     names = {r["GMSFHM"]: r["XM"] for r in scan.rows(city, "population_base", "rk_jbxx")}
-    rare = {k: v for k, v in names.items() if any(ord(ch) > 0xFFFF for ch in v)} or {
-        k: v for k, v in names.items() if any(0x3400 <= ord(ch) <= 0x4DBF for ch in v)}
+    rare = {
+        k: v
+        for k, v in names.items()
+        if any(ord(ch) > 0xFFFF or 0x3400 <= ord(ch) <= 0x4DBF for ch in v)
+    }
+    assert rare
     landed = dict(query(warehouse, "SELECT GMSFHM, XM FROM raw.rk_jbxx WHERE _valid_to IS NULL"))
     for key, name in rare.items():
         assert landed[key].encode("utf-8") == name.encode("utf-8")
@@ -111,7 +133,9 @@ def test_duplicates_land_once_and_rare_characters_byte_exact(loaded):
 
 def test_schema_drift_added_column_is_recorded_and_the_load_goes_on(loaded):
     _, warehouse, _, results = loaded
-    drift = query(warehouse, "SELECT system, table_name, column_name, change FROM meta.schema_drift")
+    drift = query(
+        warehouse, "SELECT system, table_name, column_name, change FROM meta.schema_drift"
+    )
     assert ("case_platform", "bb_jl", "BBRY", "added") in drift
     extra = query(warehouse, "SELECT _extra->>'BBRY' FROM raw.bb_jl LIMIT 1")[0][0]
     assert extra.startswith("帮办员")
@@ -135,16 +159,35 @@ def test_an_increment_lands_exactly_what_advance_changed(tmp_path):
     results = load(sources, warehouse, scan.clock(city).date())
     load_ids = {r.load_id for r in results.values()}
     changed = collections.defaultdict(set)
-    for table, key in scan.manifest(city, "SELECT table_name, key FROM changes WHERE advance_no = 1"):
+    for table, key in scan.manifest(
+        city, "SELECT table_name, key FROM changes WHERE advance_no = 1"
+    ):
         changed[table].add(key)
-    audit = {t: (read, new) for t, read, new, lid in query(
-        warehouse, "SELECT table_name, rows_read, rows_new_versions, load_id FROM meta.load_audit")
-        if lid in load_ids}
-    for table, key_sql in (("bj_jbxx", "SBLSH"), ("bj_gcxx", "GCBH"), ("bb_jl", "BBBH"),
-                           ("dzzz_zzxx", "ZZBH"), ("dzzz_yyjl", "CAST(DYBH AS VARCHAR)"),
-                           ("rk_tsqt", "TSQTBH"), ("jf_ffjl", "FFBH")):
-        landed = {k for (k,) in query(warehouse, f"SELECT {key_sql} FROM raw.{table} "
-                                                 f"WHERE _load_id IN (SELECT UNNEST(?))", (list(load_ids),))}
+    audit = {
+        t: (read, new)
+        for t, read, new, lid in query(
+            warehouse,
+            "SELECT table_name, rows_read, rows_new_versions, load_id FROM meta.load_audit",
+        )
+        if lid in load_ids
+    }
+    for table, key_sql in (
+        ("bj_jbxx", "SBLSH"),
+        ("bj_gcxx", "GCBH"),
+        ("bb_jl", "BBBH"),
+        ("dzzz_zzxx", "ZZBH"),
+        ("dzzz_yyjl", "CAST(DYBH AS VARCHAR)"),
+        ("rk_tsqt", "TSQTBH"),
+        ("jf_ffjl", "FFBH"),
+    ):
+        landed = {
+            k
+            for (k,) in query(
+                warehouse,
+                f"SELECT {key_sql} FROM raw.{table} WHERE _load_id IN (SELECT UNNEST(?))",
+                (list(load_ids),),
+            )
+        }
         assert landed == changed[table] - _quarantined_keys(warehouse, table, load_ids), table
         read, _ = audit[table]
         total = len(scan.rows(city, *_where(table)))
@@ -157,8 +200,15 @@ def _where(table: str) -> tuple[str, str]:
 
 
 def _quarantined_keys(warehouse, table, load_ids) -> set[str]:
-    return {k for (k,) in query(warehouse, "SELECT row_key FROM meta.quarantine WHERE table_name = ? "
-                                           "AND load_id IN (SELECT UNNEST(?))", (table, list(load_ids)))}
+    return {
+        k
+        for (k,) in query(
+            warehouse,
+            "SELECT row_key FROM meta.quarantine WHERE table_name = ? "
+            "AND load_id IN (SELECT UNNEST(?))",
+            (table, list(load_ids)),
+        )
+    }
 
 
 def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
@@ -173,8 +223,9 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
             print(system, table, rows, flush=True)
         run({str(sources)!r}, {str(killed)!r}, {DB_SYSTEMS!r}, None, progress)
     """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                             cwd=os.getcwd())
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
     for line in child.stdout:
         if line.startswith("case_platform bj_gcxx"):  # mid-transaction: bb_jl still to come
             child.send_signal(signal.SIGKILL)
@@ -190,16 +241,22 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
         sql = f"SELECT _row_hash FROM raw.{table} ORDER BY 1"
         assert query(killed, sql) == query(clean, sql), table
     assert query(killed, "SELECT table_name, value FROM meta.watermarks ORDER BY 1") == query(
-        clean, "SELECT table_name, value FROM meta.watermarks ORDER BY 1")
+        clean, "SELECT table_name, value FROM meta.watermarks ORDER BY 1"
+    )
 
 
 def test_a_source_that_is_down_fails_alone_with_a_clear_message(loaded, tmp_path):
     city, _, _, _ = loaded
-    sources = sources_for(tmp_path, city, {"case_platform": "postgresql://postgres@127.0.0.1:1/qzk"})
+    sources = sources_for(
+        tmp_path, city, {"case_platform": "postgresql://postgres@127.0.0.1:1/qzk"}
+    )
     results = load(sources, tmp_path / "w.duckdb")
     failed = results["case_platform"]
     assert failed.status == "failed"
-    assert "case_platform: cannot read postgresql://postgres@127.0.0.1:1/qzk after 4 attempts" in failed.message
+    assert (
+        "case_platform: cannot read postgresql://postgres@127.0.0.1:1/qzk after 4 attempts"
+        in failed.message
+    )
     assert all(results[s].status == "ok" for s in DB_SYSTEMS if s != "case_platform")
     alerts = query(tmp_path / "w.duckdb", "SELECT system, kind FROM meta.alerts")
     assert ("case_platform", "load_failed") in alerts

@@ -21,7 +21,6 @@ from simulator.hotline_store import store_path
 from simulator.run import advance_city
 from simulator.schema import SCHEMA_OF_SYSTEM
 from tests.integration import scan
-from tests.integration.test_targets import mysql_url, pg_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 CONTRACT = load_contract()
@@ -176,7 +175,7 @@ def _run(*args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_generate_and_advance_deliver_into_postgresql_and_mariadb(tmp_path, pg_url, mysql_url):  # noqa: F811
+def test_generate_and_advance_deliver_into_postgresql_and_mariadb(tmp_path, pg_url, mysql_url):
     out = tmp_path / "city"
     targets = [
         "--target",

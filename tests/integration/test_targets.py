@@ -6,10 +6,8 @@ Every test works in its own database (``sim_test_<hex>``), dropped afterwards.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,33 +31,6 @@ DRIFT_COLUMN = "BZXX_EXTRA"  # D11: a column the contract does not know
 
 
 # --------------------------------------------------------------------------- servers
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"sim_test_{secrets.token_hex(6)}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **PG) as conn:
-        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **PG) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture
-def mysql_url() -> Iterator[str]:
-    # Not created here: load_system creates a missing database (utf8mb4).
-    name = f"sim_test_{secrets.token_hex(6)}"
-    try:
-        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    finally:
-        conn = pymysql.connect(**MY)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            conn.close()
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
