@@ -16,7 +16,7 @@ import polars as pl
 from contract import Table, load_contract
 from ingestion.batch import Batch
 from ingestion.masking import mask_value
-from ingestion.warehouse import duck_type
+from ingestion.warehouse import FULL_DELIVERY_TABLES, duck_type
 
 INTERNAL = "_rn"
 
@@ -200,6 +200,31 @@ def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load
     return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
 
+def replace_delivery(conn, checked: Checked, table: Table, batch: Batch, load_id: str) -> int:
+    """A whole delivery (fr_ndxx, jhkz): versions it no longer holds are closed, new ones
+    opened, so that a re-delivered year replaces that year's rows exactly."""
+    if table.name not in FULL_DELIVERY_TABLES:
+        raise ValueError(f"{table.name} is not kept as a whole delivery (mode full)")
+    stamp = now()
+    good = f"SELECT * FROM {checked.relation} WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))"
+    bad = sorted(checked.bad_rows)
+    conn.execute(
+        f"UPDATE raw.{table.name} SET _valid_to = ? WHERE _valid_to IS NULL AND "
+        f"_row_hash NOT IN (SELECT _row_hash FROM ({good}))",
+        [stamp, bad],
+    )
+    columns = ", ".join(f'"{c}"' for c in table.column_names)
+    before = conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0]
+    conn.execute(
+        f"INSERT INTO raw.{table.name} ({columns}, _load_id, _loaded_at, _source, _row_hash, "
+        f"_extra, _valid_from, _valid_to) SELECT DISTINCT ON (_row_hash) {columns}, ?, ?, ?, "
+        f"_row_hash, _extra, ?, NULL FROM ({good}) WHERE _row_hash NOT IN "
+        f"(SELECT _row_hash FROM raw.{table.name} WHERE _valid_to IS NULL)",
+        [load_id, stamp, batch.source, stamp, bad],
+    )
+    return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
+
+
 def land(
     conn: duckdb.DuckDBPyConnection, batch: Batch, load_id: str, watermark_before: str | None = None
 ) -> TableResult:
@@ -210,7 +235,10 @@ def land(
     checked, drift = check_rows(conn, batch, load_id, source_hash)
     if source_hash:  # a file's rows are versions of that delivery: name and content
         batch.source = f"{batch.source}@{source_hash}"
-    new_versions = insert_new_versions(conn, checked, table, batch, load_id)
+    if batch.mode == "full":
+        new_versions = replace_delivery(conn, checked, table, batch, load_id)
+    else:
+        new_versions = insert_new_versions(conn, checked, table, batch, load_id)
     result = TableResult(
         system=batch.system,
         table=batch.table,

@@ -57,6 +57,10 @@ LOAD_COLUMNS = (
 )
 
 
+# Tables without a change column, delivered whole each time (sources.yaml: mode full).
+FULL_DELIVERY_TABLES = ("fr_ndxx", "jhkz")
+
+
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse's writer lock."""
 
@@ -74,6 +78,9 @@ def raw_table_ddl(table: Table) -> str:
     columns = ", ".join(f'"{c.name}" {duck_type(c)}' for c in table.columns)
     if table.name == "rk_jbxx":  # kept as change history, not a copy per day
         history = "_valid_from DATE, _valid_to DATE"
+        return f"CREATE TABLE IF NOT EXISTS raw.{table.name} ({columns}, {LOAD_COLUMNS}, {history})"
+    if table.name in FULL_DELIVERY_TABLES:  # read whole: a row absent from a delivery is gone
+        history = "_valid_from TIMESTAMP, _valid_to TIMESTAMP"
         return f"CREATE TABLE IF NOT EXISTS raw.{table.name} ({columns}, {LOAD_COLUMNS}, {history})"
     return f"CREATE TABLE IF NOT EXISTS raw.{table.name} ({columns}, {LOAD_COLUMNS})"
 

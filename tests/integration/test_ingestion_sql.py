@@ -8,6 +8,7 @@ import collections
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -260,3 +261,31 @@ def test_a_source_that_is_down_fails_alone_with_a_clear_message(loaded, tmp_path
     assert all(results[s].status == "ok" for s in DB_SYSTEMS if s != "case_platform")
     alerts = query(tmp_path / "w.duckdb", "SELECT system, kind FROM meta.alerts")
     assert ("case_platform", "load_failed") in alerts
+
+
+def test_a_whole_delivery_replaces_the_rows_it_no_longer_holds(tmp_path):
+    city = tmp_path / "city"
+    generate_city(small_config(people=500, seed=6, months=4), city)
+    warehouse, sources = tmp_path / "w.duckdb", sources_for(tmp_path, city)
+    load(sources, warehouse, systems=["legal_entity_base"])
+    conn = sqlite3.connect(city / "exchange" / "legal_entity_base.sqlite")
+    gone = conn.execute("SELECT TYSHXYDM, ND FROM fr_ndxx LIMIT 1").fetchone()
+    conn.execute("DELETE FROM fr_ndxx WHERE TYSHXYDM = ? AND ND = ?", gone)
+    conn.execute("UPDATE fr_ndxx SET CBRS = 999 WHERE rowid = (SELECT MAX(rowid) FROM fr_ndxx)")
+    conn.commit()
+    source = {(r[0], r[1]): r[2] for r in conn.execute("SELECT TYSHXYDM, ND, CBRS FROM fr_ndxx")}
+    conn.close()
+    load(sources, warehouse, systems=["legal_entity_base"])
+    current = {
+        (k, n): c
+        for k, n, c in query(
+            warehouse, "SELECT TYSHXYDM, ND, CBRS FROM raw.fr_ndxx WHERE _valid_to IS NULL"
+        )
+    }
+    assert current == source
+    assert (
+        query(warehouse, "SELECT COUNT(*) FROM raw.fr_ndxx WHERE TYSHXYDM = ? AND ND = ?", gone)[0][
+            0
+        ]
+        == 1
+    )
