@@ -87,11 +87,15 @@ fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: bench
-bench: bench-simulator ## every benchmark (prints figures, asserts nothing)
+bench: bench-simulator bench-ingestion ## every benchmark (prints figures, asserts nothing)
+
+.PHONY: bench-ingestion
+bench-ingestion: install ## extraction from PostgreSQL/MariaDB vs pandas.read_sql, BENCH_PEOPLE city
+	$(VENV)/bin/python -m bench.ingestion --people $(BENCH_PEOPLE)
 
 .PHONY: bench-simulator
 bench-simulator: install ## simulator rows/s, peak RSS and disk for BENCH_PEOPLE (default 1,000,000)
-	$(VENV)/bin/python -m bench.simulator --people $(BENCH_PEOPLE)
+	$(VENV)/bin/python -m bench.simulator --people $(BENCH_PEOPLE) --out bench/cache/sim-$(BENCH_PEOPLE)
 
 .PHONY: clean
 clean: ## remove generated cities and caches (keeps the environments)
