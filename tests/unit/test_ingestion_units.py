@@ -1,0 +1,104 @@
+"""Ingestion parts that need no service: configuration, masking, URLs, the writer lock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ingestion.config import ConfigError, expand, load_sources
+from ingestion.connectors.sql import connectorx_url, public_url
+from ingestion.masking import mask_identity, mask_name, mask_phone, mask_value
+from ingestion.warehouse import WarehouseBusy, writer
+
+
+def test_the_default_sources_cover_every_system_of_the_contract():
+    systems = load_sources("ingestion/sources.yaml", env={})
+    assert set(systems) == {
+        "case_platform",
+        "certificate_library",
+        "hotline_12345",
+        "evaluation_hcp",
+        "population_base",
+        "legal_entity_base",
+    }
+    assert systems["certificate_library"].tables["dzzz_yyjl"].cursor == "DYBH"
+    assert systems["population_base"].tables["rk_jbxx"].mode == "snapshot"
+    assert systems["legal_entity_base"].tables["fr_ndxx"].mode == "full"
+    assert systems["hotline_12345"].token_env == "HOTLINE_API_TOKEN"
+    assert systems["case_platform"].url == "sqlite:///data/city/exchange/case_platform.sqlite"
+
+
+def test_environment_fills_the_file_and_missing_secrets_are_named():
+    assert (
+        expand("postgresql://etl:${PW}@db/qzk", {"PW": "s3cret"})
+        == "postgresql://etl:s3cret@db/qzk"
+    )
+    assert expand("${CITY_DIR:-data/city}/x", {}) == "data/city/x"
+    with pytest.raises(ConfigError, match="QZK_PASSWORD"):
+        expand("postgresql://etl:${QZK_PASSWORD}@db/qzk", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ("systems: {nowhere: {delivery: database, url: x, tables: {}}}", "not a system"),
+        ("systems: {case_platform: {delivery: fax, tables: {}}}", "delivery must be"),
+        (
+            "systems: {case_platform: {delivery: database, url: x, tables: {nope: {key: [A]}}}}",
+            "not a table",
+        ),
+        (
+            "systems: {case_platform: {delivery: database, url: x, tables: {sxml: {key: [SXBM]}}}}",
+            "needs a cursor",
+        ),
+        (
+            "systems: {case_platform: {delivery: database, url: x, tables: "
+            "{sxml: {key: [SXBM], cursor: WHEN}}}}",
+            "WHEN is not a column",
+        ),
+        ("systems: {hotline_12345: {delivery: api, tables: {}}}", "needs base_url"),
+    ],
+)
+def test_a_wrong_sources_file_is_refused_naming_the_fault(tmp_path, text, fault):
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=fault):
+        load_sources(path, env={})
+
+
+def test_masks_hide_what_identifies_a_person():
+    assert mask_identity("36070219800101123X") == "360702********123X"
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_name("张小三") == "张*三" and mask_name("李四") == "李*"
+    assert mask_value("SQRZJHM", " 3607 0219800101123X") == "360702********123X"
+    assert mask_value("SQFS", "9") == "9"
+
+
+def test_urls_for_connectorx_and_for_messages(tmp_path):
+    assert connectorx_url("mysql+pymysql://root@h:3306/db") == "mysql://root@h:3306/db"
+    assert connectorx_url("postgresql+psycopg://u@h/db") == "postgresql://u@h/db"
+    assert connectorx_url("sqlite:///data/x.sqlite").startswith("sqlite:///")
+    assert public_url("postgresql://etl:s3cret@h/db") == "postgresql://etl:***@h/db"
+
+
+def test_a_second_writer_waits_and_then_names_the_holder(tmp_path):
+    path = tmp_path / "w.duckdb"
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with writer(path):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    try:
+        with pytest.raises(WarehouseBusy, match="pid"), writer(path, wait_seconds=0.5):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with writer(path, wait_seconds=1) as conn:  # free again
+        assert conn.execute("SELECT COUNT(*) FROM meta.loads").fetchall() == [(0,)]
