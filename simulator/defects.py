@@ -78,8 +78,9 @@ class Manifest:
     TABLES: ClassVar[dict[str, str]] = {
         "defects": "system TEXT, table_name TEXT, key TEXT, defect TEXT, column_name TEXT, "
         "detail TEXT, expected TEXT",
-        "identity_truth": "system TEXT, table_name TEXT, key TEXT, column_name TEXT, "
-        "id_type TEXT, true_id TEXT",
+        # identity_truth is a view over these two (one row per record stays small)
+        "identity_columns": "t INTEGER PRIMARY KEY, system TEXT, table_name TEXT, column_name TEXT",
+        "identity_records": "t INTEGER, key TEXT, id_type TEXT, true_id TEXT",
         "hcp_deliveries": "file_name TEXT, month TEXT, delivered_at TEXT, rows INTEGER, "
         "in_force INTEGER",
         "changes": "advance_no INTEGER, clock TEXT, system TEXT, table_name TEXT, key TEXT, "
@@ -90,16 +91,36 @@ class Manifest:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path)
         if create:
+            self.conn.execute("DROP VIEW IF EXISTS identity_truth")
             for name, cols in self.TABLES.items():
                 self.conn.execute(f"DROP TABLE IF EXISTS {name}")
                 self.conn.execute(f"CREATE TABLE {name} ({cols})")
+            self.conn.execute(
+                "CREATE VIEW identity_truth AS SELECT c.system, c.table_name, r.key, "
+                "c.column_name, "
+                "COALESCE(r.id_type, '111') AS id_type, r.true_id FROM identity_records r "
+                "JOIN identity_columns c USING (t)"
+            )
         self._buffers: dict[str, list[tuple]] = {name: [] for name in self.TABLES}
+        self._columns = {
+            (s, t, c): n
+            for n, s, t, c in self.conn.execute(
+                "SELECT t, system, table_name, column_name FROM identity_columns"
+            )
+        }
 
     def defect(self, system, table, key, defect, column=None, detail=None, expected=None):
         self._add("defects", (system, table, key, defect, column, detail, expected))
 
     def identity(self, system, table, key, column, id_type, true_id):
-        self._add("identity_truth", (system, table, key, column, id_type, true_id))
+        where = (system, table, column)
+        if where not in self._columns:
+            self._columns[where] = len(self._columns) + 1
+            self.conn.execute(
+                "INSERT INTO identity_columns VALUES (?, ?, ?, ?)", (self._columns[where], *where)
+            )
+        kind = None if id_type == "111" else id_type
+        self._add("identity_records", (self._columns[where], key, kind, true_id))
 
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))

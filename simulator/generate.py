@@ -116,6 +116,7 @@ class Projection:
         self.advance_no, self.progress = advance_no, progress
         self.config = city.config
         self.counts: dict[str, dict[str, int]] = {}
+        self._new_record = True
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _changed(
@@ -130,6 +131,7 @@ class Projection:
         """Write one key's new state and record what happened to it."""
         if new == old:
             return
+        self._new_record = old is None
         if self.before is None:
             self.exchange.insert(table, rows)
         else:
@@ -152,6 +154,8 @@ class Projection:
         self.manifest.defect(SYSTEM_OF_TABLE[table], table, key, defect, column, detail, expected)
 
     def _identity(self, table, key, column, id_type, true_id) -> None:
+        if not self._new_record:  # a changed record already has its truth
+            return
         self.manifest.identity(SYSTEM_OF_TABLE[table], table, key, column, id_type, true_id)
 
     def _old(self, row_at: Callable[[dt.datetime], tuple | None]) -> tuple | None:
@@ -293,6 +297,7 @@ class Projection:
                         "DELETE FROM defects WHERE table_name = 'work_orders' AND key = ?", (key,)
                     )
                     self._log("work_orders", key, _kind_of_change(old, new))
+                self._new_record = old is None
                 self._identity(
                     "work_orders", key, "ldrzjhm", "111", self.city.people.id_number(order.person)
                 )
@@ -609,10 +614,6 @@ class Projection:
         conn.execute("UPDATE hcp_deliveries SET in_force = 0 WHERE month = ?", (f"{month:%Y%m}",))
         conn.execute(
             "DELETE FROM defects WHERE table_name = 'hcp_pj' AND detail LIKE ?", (f"{name}|%",)
-        )
-        conn.execute(
-            "DELETE FROM defects WHERE table_name = 'hcp_pj' AND defect <> 'D10' AND key IN "
-            "(SELECT key FROM identity_truth WHERE 0)"
         )
         self.manifest.delivery(name, f"{month:%Y%m}", ts(delivered_at), len(rows), 1)
         for rating, form, copies, done in truth:

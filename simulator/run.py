@@ -31,6 +31,8 @@ def generate_city(config: CityConfig, out: Path, progress: Progress = _quiet) ->
         manifest.defect("case_platform", "bb_jl", "BBRY", "D11", "BBRY", "column added", "recorded")
     exchange.close()
     manifest.close()
+    # The ratings scratch is rebuilt by `advance` from the days it needs: no need to keep it.
+    (out / ".simulator" / "ratings.sqlite").unlink(missing_ok=True)
     summary = {
         "config": config.to_json(),
         "clock": ts(clock),

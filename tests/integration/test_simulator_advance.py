@@ -60,6 +60,11 @@ def test_advance_records_exactly_what_it_added_changed_and_deleted(fresh_city):
         for key, change in changes[table.name]:
             assert (change == "added") == (key not in previous), (table.name, key, change)
     assert result["changes"]["bj_jbxx"]["added"] > 0 and result["changes"]["bj_jbxx"]["changed"] > 0
+    repeated = scan.manifest(
+        fresh_city,
+        "SELECT table_name, key, COUNT(*) FROM identity_truth GROUP BY 1, 2 HAVING COUNT(*) > 1",
+    )
+    assert repeated == []
     assert changes["jhkz"] and changes["bj_gcxx"] and changes["work_orders"]
 
 
