@@ -228,13 +228,21 @@ class Certificates:
                 cert.raw_code, cert.expected_code = dirty_uscc(code, rng)
 
     def usable(self, holder: tuple[str, int | None], day: dt.date) -> str | None:
+        """The certificate a case shares instead of paper: the applicant's 户口簿 (a person)
+        or 营业执照 (an entity). Both are the holder's first certificate and never expire, so
+        the number is known without drawing the holder's whole library (a hot path)."""
         kind, index = holder
-        certs = self.of_person(index) if kind == "P" else self.of_entity(index)
-        wanted = ("SFZ", "HKB") if kind == "P" else ("YYZZ",)
-        for cert in certs:
-            if cert.kind in wanted and cert.valid_on(day) and cert.pushed().date() <= day:
-                return cert.zzbh
-        return None
+        if kind == "P":
+            issued = max(day_of(self.people.birth[index]), dt.date(2000, 1, 1))
+            number = f"HKBP{index:09d}01"
+        else:
+            if self.entities.closed[index] and day_of(self.entities.closed[index]) <= day:
+                return None
+            issued = day_of(self.entities.founded[index])
+            number = f"YYZZE{index:09d}01"
+        if max(issued, LIBRARY_MIGRATION.date()) > day:
+            return None
+        return number
 
     def row(self, cert: Certificate, clock: dt.datetime) -> tuple | None:
         if cert.pushed() > clock:
