@@ -384,3 +384,42 @@ def test_historical_region_codes_appear_in_identity_numbers_of_older_people(city
     hukou = {p["HJXZQHDM"] for p in people}
     assert not any(code.startswith("3621") for code in hukou)
     assert {"360721", "360727", "360782"} & {p["GMSFHM"][:6] for p in people}
+
+
+@pytest.mark.parametrize("city_name", ["city", "dirty_city"])
+def test_drops_keep_codes_and_keys_except_d7_and_d1(request, city_name):
+    city = request.getfixturevalue(city_name)
+    codes = {
+        "PJQD": CONTRACT.codes["channel"],
+        "PJDJ": CONTRACT.codes["rating"],
+        "ZGZT": CONTRACT.codes["rectification_status"],
+    }
+    for path in (city / "inbox" / "evaluation_hcp").iterdir():
+        records = scan.read_drop(path)
+        bad = {
+            (r["PJBH"], c)
+            for r in records
+            for c, allowed in codes.items()
+            if r[c] is not None and str(r[c]) not in allowed
+        }
+        listed = {
+            (k, c)
+            for k, c, d in scan.manifest(
+                city,
+                "SELECT key, column_name, detail FROM defects WHERE defect = 'D7' "
+                "AND table_name = 'hcp_pj'",
+            )
+            if d.split("|")[0] == path.name
+        }
+        assert bad == listed, path.name
+        counts = collections.Counter(r["PJBH"] for r in records)
+        repeated = {k for k, n in counts.items() if n > 1}
+        dups = {
+            k
+            for k, d in scan.manifest(
+                city,
+                "SELECT key, detail FROM defects WHERE defect = 'D1' AND table_name = 'hcp_pj'",
+            )
+            if d.split("|")[0] == path.name
+        }
+        assert repeated == dups, path.name
