@@ -158,12 +158,14 @@ def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, loa
         return
     key_sql = " || '|' || ".join(f"coalesce(CAST(\"{k}__raw\" AS VARCHAR), '')" for k in table.key)
     wanted = sorted({v[0] for v in violations})
+    # The row's change value lets staging tell whether a key's latest state was quarantined.
+    change = f'"{table.change_column}__raw"' if table.change_column else "NULL"
     found = conn.execute(
-        f"SELECT {INTERNAL}, {key_sql}, _row_hash FROM {relation} "
+        f"SELECT {INTERNAL}, {key_sql}, _row_hash, {change} FROM {relation} "
         f"WHERE {INTERNAL} IN (SELECT UNNEST(?))",
         [wanted],
     ).fetchall()
-    keys = {row[0]: (row[1], row[2]) for row in found}
+    keys = {row[0]: (row[1], row[2], row[3]) for row in found}
     stamp = now()
     rows = [
         (
@@ -176,11 +178,12 @@ def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, loa
             rule,
             mask_value(column, raw),
             keys[rn][1],
+            keys[rn][2],
             stamp,
         )
         for rn, column, rule, raw in violations
     ]
-    conn.executemany("INSERT INTO meta.quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO meta.quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load_id: str) -> int:

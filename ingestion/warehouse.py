@@ -37,7 +37,7 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.quarantine (
         load_id VARCHAR, system VARCHAR, table_name VARCHAR, source VARCHAR, row_key VARCHAR,
         column_name VARCHAR, rule VARCHAR, raw_value VARCHAR, row_hash VARCHAR,
-        quarantined_at TIMESTAMP)""",
+        change_value VARCHAR, quarantined_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS meta.schema_drift (
         load_id VARCHAR, system VARCHAR, table_name VARCHAR, column_name VARCHAR,
         change VARCHAR, detected_at TIMESTAMP)""",
