@@ -50,6 +50,7 @@ demo: install ## build the demo city of Ganzhou, show its systems, load them all
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
 	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
 	@$(MAKE) --no-print-directory run
+	@$(MAKE) --no-print-directory build
 
 .PHONY: run
 run: install ## load the sources into the warehouse: make run [SOURCES=path/to/sources.yaml] [WAREHOUSE=path]
@@ -67,6 +68,11 @@ city: install ## (re)generate the demo city only: make city PEOPLE=20000 CITY=da
 .PHONY: advance
 advance: install ## move the demo city's clock on: make advance DAYS=3
 	$(VENV)/bin/python -m simulator advance --out $(CITY) --days $(or $(DAYS),1)
+
+.PHONY: build
+build: install ## dbt build (seeds, staging models, data and unit tests) on WAREHOUSE
+	cd dbt_project && WAREHOUSE=$(abspath $(WAREHOUSE)) ../$(VENV)/bin/dbt build --profiles-dir . \
+		--vars '{as_of_date: '$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(abspath $(CITY))/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)'}'
 
 .PHONY: test
 test: install ## run every test (unit, then integration against the local services)

@@ -1,0 +1,107 @@
+-- One row per case (bj_jbxx key) in its current state: the last version in the spec's
+-- version order (GXSJ, then the load, then the row hash), soft deletes and keys whose latest
+-- state was quarantined left out. Columns renamed from the pinyin codes (see the yml).
+with
+
+source as (
+
+    select * from {{ source('case_platform', 'bj_jbxx') }}
+
+),
+
+quarantined as (
+
+    select row_key, max(change_value) as change_value
+    from {{ source('ingestion_meta', 'quarantine') }}
+    where table_name = 'bj_jbxx'
+    group by row_key
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by SBLSH order by GXSJ desc, _loaded_at desc, _row_hash desc
+        ) as version_rank
+    from source
+
+),
+
+current_state as (
+
+    select versions.*
+    from versions
+    left join quarantined on quarantined.row_key = versions.SBLSH
+    where
+        versions.version_rank = 1
+        -- a later (or same-time) quarantined version means the key's state is unknown
+        and (
+            quarantined.row_key is null
+            or try_cast(quarantined.change_value as timestamp) < versions.GXSJ
+        )
+
+),
+
+renamed as (
+
+    select
+        SBLSH as case_id,
+        SXBM as item_code,
+        SQRLX as applicant_type,
+        SQRMC as applicant_name,
+        SQRZJLX as applicant_id_type,
+        SQRZJHM as applicant_id_raw,
+        LXDH as contact_phone,
+        SQFS as channel,
+        SFYT = '1' as is_prefilled,
+        SQSJ as applied_at,
+        SLSJ as accepted_at,
+        BJSJ as completed_at,
+        BJZT as status,
+        BJJG as result,
+        BZCS as correction_count,
+        SLMS as acceptance_mode,
+        YDBL as cross_region_type,
+        XZQHDM as region_code,
+        YJSSLBH as one_thing_instance_id,
+        GXSJ as updated_at,
+        SFSC = '1' as is_deleted,
+        _load_id as load_id,
+        _loaded_at as loaded_at
+    from current_state
+
+),
+
+identified as (
+
+    select
+        *,
+        case
+            when applicant_id_type = '111' then {{ normalise_identity('applicant_id_raw') }}
+            when applicant_id_type = '001' then {{ normalise_uscc('applicant_id_raw') }}
+        end as applicant_id_normalised
+    from renamed
+
+),
+
+final as (
+
+    select
+        *,
+        case
+            when applicant_id_type = '111'
+                then {{ is_valid_identity('applicant_id_normalised', 'cast(loaded_at as date)', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+            when applicant_id_type = '001'
+                then {{ is_valid_uscc('applicant_id_normalised', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+        end as is_applicant_id_valid,
+        -- D6: kept, flagged, left out of the KPIs that use the interval
+        coalesce(accepted_at < applied_at, false) as is_accepted_before_applied,
+        coalesce(completed_at < accepted_at, false) as is_completed_before_accepted
+    from identified
+    where not is_deleted
+
+)
+
+select * from final

@@ -1,0 +1,73 @@
+-- One row per special-group record (rk_tsqt key TSQTBH) in its current state: the last
+-- version in the spec's version order (GXSJ, then the load, then the row hash; D2), soft
+-- deletes (D3) and keys whose latest state was quarantined (D7) left out.
+-- Columns renamed from the pinyin codes (see the yml).
+with
+
+source as (
+
+    select * from {{ source('population_base', 'rk_tsqt') }}
+
+),
+
+quarantined as (
+
+    select row_key, max(change_value) as change_value
+    from {{ source('ingestion_meta', 'quarantine') }}
+    where table_name = 'rk_tsqt'
+    group by row_key
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by TSQTBH order by GXSJ desc, _loaded_at desc, _row_hash desc
+        ) as version_rank
+    from source
+
+),
+
+current_state as (
+
+    select versions.*
+    from versions
+    left join quarantined on quarantined.row_key = versions.TSQTBH
+    where
+        versions.version_rank = 1
+        -- a later (or same-time) quarantined version means the key's state is unknown
+        and (
+            quarantined.row_key is null
+            or try_cast(quarantined.change_value as timestamp) < versions.GXSJ
+        )
+
+),
+
+renamed as (
+
+    select
+        TSQTBH as special_group_id,
+        GMSFHM as resident_id,
+        QTLX as group_type,
+        CJDJ as disability_level,
+        KSRQ as started_on,
+        JSRQ as ended_on,
+        GXSJ as updated_at,
+        SFSC = '1' as is_deleted,
+        _load_id as load_id,
+        _loaded_at as loaded_at
+    from current_state
+
+),
+
+final as (
+
+    select *
+    from renamed
+    where not is_deleted
+
+)
+
+select * from final
