@@ -55,7 +55,9 @@ def build(path: Path = SEED) -> int:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(HEADER)
         for code, name, first, last in table:
-            writer.writerow((code, name, "" if first is None else first, "" if last is None else last))
+            writer.writerow(
+                (code, name, "" if first is None else first, "" if last is None else last)
+            )
     return len(table)
 
 

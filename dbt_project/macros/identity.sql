@@ -80,7 +80,7 @@ list_transform([{{ expr17 }}], lambda ric_body:
       '10X98765432',
       cast(list_sum(list_transform(range(17), lambda ric_i:
         (ascii(substr(ric_body, cast(ric_i as integer) + 1, 1)) - 48)
-        * ((1 << cast(17 - ric_i as integer)) % 13)
+        * ((1 << cast(17 - ric_i as integer)) % 11)
       )) % 11 as integer) + 1,
       1
     )
