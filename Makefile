@@ -45,7 +45,7 @@ lock: uv ## re-resolve the lock files after changing dependencies
 	$(UV) pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
 
 .PHONY: demo
-demo: install ## build the demo city of Ganzhou, show its systems, load them all into the warehouse
+demo: install ## build the demo city of Ganzhou, show its systems, load them into the warehouse, dbt build
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
 	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
