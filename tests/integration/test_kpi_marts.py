@@ -1,0 +1,344 @@
+"""dbt on the demo city, all models: the KPI mart (kpi_monthly) agrees with a plain-Python
+reading of the indicator handbook (contract/spec/kpis.md) computed from the staging views'
+rows, independently of the SQL; rates are NULL exactly when the denominator is 0; the city
+roll-up rows (region 'ALL') are the sums over every region."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion.runner import run
+from simulator.hotline_server import make_server
+from simulator.hotline_store import store_path
+from simulator.run import generate_city
+from tests.conftest import small_config
+from tests.integration import scan
+from tests.integration.test_ingestion_sql import sources_for
+
+pytestmark = pytest.mark.integration
+PROJECT = Path("dbt_project").resolve()
+DBT = Path(sys.executable).with_name("dbt")
+STG = "main_staging"
+MART = "main_marts.kpi_monthly"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kpi")
+    city = tmp / "city"
+    rates = {"D4": 0.06, "D5": 0.1, "D6": 0.02, "D13": 0.1}
+    generate_city(small_config(people=900, seed=41, months=8, rates=rates), city)
+    warehouse = tmp / "warehouse.duckdb"
+    server = make_server(store_path(city), port=0, token="t", error_rate=0.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "HOTLINE_API_TOKEN": "t",
+        "HOTLINE_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        results = run(sources_for(tmp, city), warehouse, None, scan.clock(city).date())
+    finally:
+        server.shutdown()
+        server.server_close()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert all(r.status == "ok" for r in results), [r.message for r in results]
+    done = subprocess.run(
+        [
+            str(DBT),
+            "build",
+            "--profiles-dir",
+            str(PROJECT),
+            "--project-dir",
+            str(PROJECT),
+            "--target",
+            "ci",
+        ],
+        env={**os.environ, "WAREHOUSE": str(warehouse), "DBT_TARGET": "ci"},
+        capture_output=True,
+        text=True,
+    )
+    return warehouse, done
+
+
+def rows(warehouse: Path, sql: str) -> list[dict]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cur = conn.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+# --- an independent reading of kpis.md -----------------------------------------------------
+
+
+def workday_calendar() -> tuple[set[date], date]:
+    """Working days of the seed, and the seed's last day (beyond it: Monday–Friday)."""
+    days, last = set(), date.min
+    with open(PROJECT / "seeds" / "workdays.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            d = date.fromisoformat(r["calendar_date"])
+            last = max(last, d)
+            if r["is_workday"] == "1":
+                days.add(d)
+    return days, last
+
+
+WORKDAYS, SEED_LAST = workday_calendar()
+
+
+def is_workday(d: date) -> bool:
+    return d in WORKDAYS if d <= SEED_LAST else d.weekday() < 5
+
+
+def wd(a: datetime, b: datetime) -> int:
+    """Working days d with date(a) < d <= date(b); negative when b is before a."""
+    lo, hi, sign = a.date(), b.date(), 1
+    if hi < lo:
+        lo, hi, sign = hi, lo, -1
+    n, d = 0, lo + timedelta(days=1)
+    while d <= hi:
+        n += is_workday(d)
+        d += timedelta(days=1)
+    return sign * n
+
+
+def month(ts: datetime) -> date:
+    return date(ts.year, ts.month, 1)
+
+
+def expected_kpis(warehouse: Path) -> dict[tuple, list[int]]:
+    """(kpi, month, region, department, item, channel) -> [numerator, denominator]."""
+    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(key: tuple, in_denominator: bool, in_numerator: bool) -> None:
+        cell = out[key]
+        if in_denominator:
+            cell[1] += 1
+            cell[0] += bool(in_numerator)
+
+    items = {
+        r["item_code"]: r
+        for r in rows(warehouse, f"SELECT * FROM {STG}.stg_case_platform__service_items")
+    }
+    reused = {
+        r["case_id"]
+        for r in rows(
+            warehouse,
+            f"SELECT case_id FROM {STG}.stg_certificate_library__certificate_uses "
+            "WHERE use_mode = '1'",
+        )
+    }
+    cases = rows(warehouse, f"SELECT * FROM {STG}.stg_case_platform__cases")
+    by_case = {}
+    for c in cases:
+        item = items.get(c["item_code"])
+        dept = (item["department_code"] or "unknown") if item else "unknown"
+        region = c["region_code"] or "unknown"
+        online = c["channel"] in ("1", "2")
+        by_case[c["case_id"]] = (region, dept)
+        grain = (month(c["applied_at"]), region, dept, c["item_code"], c["channel"])
+        add(("K1", *grain), True, online)
+        decided = c["accepted_at"] is not None or c["status"] == "4"
+        first_time = (
+            c["accepted_at"] is not None and c["status"] != "4" and c["correction_count"] == 0
+        )
+        add(("K2", *grain), decided, first_time)
+        if item is None:
+            continue  # no KPI that needs an item attribute
+        add(("K3", *grain), online and item["is_high_frequency"] is True, c["is_prefilled"] is True)
+        add(("K5", *grain), item["needs_certificate"] is True, c["case_id"] in reused)
+        if c["completed_at"] is not None:
+            sq, sl, bj = c["applied_at"], c["accepted_at"], c["completed_at"]
+            eligible = c["status"] == "3" and sl is not None and sq <= sl <= bj
+            on_time = False
+            if eligible and item["committed_limit_workdays"] is not None:
+                cnsx = item["committed_limit_workdays"]
+                on_time = bj.date() == sl.date() if cnsx == 0 else wd(sl, bj) <= cnsx
+            add(("K4", month(bj), region, dept, c["item_code"], c["channel"]), eligible, on_time)
+
+    for s in rows(warehouse, f"SELECT * FROM {STG}.stg_case_platform__help_sessions"):
+        if s["help_channel"] != "1" or s["requested_at"] is None:
+            continue
+        grain = (month(s["requested_at"]), s["region_code"] or "unknown", "help_desk", None, None)
+        add(("K6", *grain), s["is_resolved"] is not None, s["is_resolved"] is True)
+        rq, fr = s["requested_at"], s["first_responded_at"]
+        add(
+            ("K7", *grain),
+            not (fr is not None and fr < rq),
+            fr is not None and (fr - rq).total_seconds() <= 60,
+        )
+
+    for r in rows(warehouse, f"SELECT * FROM {STG}.stg_evaluation_hcp__ratings"):
+        if r["rated_at"] is None:
+            continue
+        region, dept = by_case.get(r["case_id"], ("unknown", "unknown"))
+        grain = (month(r["rated_at"]), region, dept, None, None)
+        add(("K8", *grain), True, r["rating_level"] in ("3", "4", "5"))
+        pj, zg, st = r["rated_at"], r["rectified_at"], r["rectification_status"]
+        in_k9 = r["rating_level"] in ("1", "2") and st != "2" and not (zg is not None and zg < pj)
+        add(("K9", *grain), in_k9, st == "1" and zg is not None and wd(pj, zg) <= 15)
+
+    for w in rows(warehouse, f"SELECT * FROM {STG}.stg_hotline_12345__work_orders"):
+        if w["called_at"] is None:
+            continue
+        grain = (
+            month(w["called_at"]),
+            w["region_code"] or "unknown",
+            w["handling_unit_code"] or "hotline",
+            None,
+            None,
+        )
+        done, due = w["completed_at"], w["due_at"]
+        add(
+            ("K10", *grain),
+            done is not None,
+            w["is_answered_directly"] is True
+            or (due is not None and done is not None and done <= due),
+        )
+        add(("K11", *grain), w["is_resolved"] is not None, w["is_resolved"] is True)
+        add(("K12", *grain), w["satisfaction"] is not None, w["satisfaction"] in ("1", "2"))
+
+    instances: dict[str, list[dict]] = defaultdict(list)
+    for c in cases:
+        if c["one_thing_instance_id"] is not None:
+            instances[c["one_thing_instance_id"]].append(c)
+    for members in instances.values():
+        first = min(members, key=lambda c: (c["applied_at"], c["case_id"]))
+        region, dept = by_case[first["case_id"]]
+        add(
+            ("K13", month(first["applied_at"]), region, dept, None, None),
+            True,
+            all(c["channel"] in ("1", "2") for c in members),
+        )
+    return dict(out)
+
+
+def mart(warehouse: Path, where: str) -> dict[tuple, list[int]]:
+    got = {}
+    for r in rows(warehouse, f"SELECT * FROM {MART} WHERE {where}"):
+        key = (
+            r["kpi_id"],
+            r["month"],
+            r["region_code"],
+            r["department"],
+            r["item_code"],
+            r["channel"],
+        )
+        assert key not in got, key
+        got[key] = [r["numerator"], r["denominator"]]
+    return got
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_dbt_build_of_all_models_passes(built):
+    _, done = built
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "ERROR=0" in done.stdout.replace(" ", "")
+
+
+def test_every_kpi_equals_an_independent_reading_of_the_handbook(built):
+    warehouse, _ = built
+    expected = expected_kpis(warehouse)
+    got = mart(warehouse, "region_code <> 'ALL'")
+    for kpi in [f"K{i}" for i in range(1, 14)]:
+        exp_k = {k: v for k, v in expected.items() if k[0] == kpi}
+        got_k = {k: v for k, v in got.items() if k[0] == kpi}
+        assert sum(v[1] for v in exp_k.values()) > 0, f"{kpi}: empty denominator in the test city"
+        assert got_k == exp_k, kpi
+    assert set(got) == set(expected)
+
+
+def test_the_city_roll_up_equals_the_independent_sums(built):
+    warehouse, _ = built
+    expected: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for (kpi, m, _region, dept, item, channel), (num, den) in expected_kpis(warehouse).items():
+        cell = expected[(kpi, m, "ALL", dept, item, channel)]
+        cell[0] += num
+        cell[1] += den
+    assert mart(warehouse, "region_code = 'ALL'") == dict(expected)
+
+
+def test_all_rows_are_the_sums_over_regions_including_unknown(built):
+    warehouse, _ = built
+    mismatches = rows(
+        warehouse,
+        f"""
+        WITH regions AS (
+            SELECT kpi_id, month, department, item_code, channel,
+                   sum(numerator) AS n, sum(denominator) AS d
+            FROM {MART} WHERE region_code <> 'ALL'
+            GROUP BY ALL
+        )
+        SELECT regions.*, city.numerator, city.denominator FROM regions
+        FULL JOIN (SELECT * FROM {MART} WHERE region_code = 'ALL') AS city
+            ON city.kpi_id = regions.kpi_id AND city.month = regions.month
+            AND city.department = regions.department
+            AND city.item_code IS NOT DISTINCT FROM regions.item_code
+            AND city.channel IS NOT DISTINCT FROM regions.channel
+        WHERE city.numerator IS DISTINCT FROM regions.n
+           OR city.denominator IS DISTINCT FROM regions.d
+        """,
+    )
+    assert mismatches == []
+    (n_all,) = rows(warehouse, f"SELECT count(*) AS n FROM {MART} WHERE region_code = 'ALL'")
+    assert n_all["n"] > 0
+
+
+def test_rate_is_null_exactly_when_the_denominator_is_0(built):
+    warehouse, _ = built
+    got = rows(warehouse, f"SELECT kpi_id, numerator, denominator, rate FROM {MART}")
+    zero = [r for r in got if r["denominator"] == 0]
+    assert zero, "the test city should have a KPI group with an empty denominator"
+    assert all(r["rate"] is None for r in zero)
+    assert all(
+        r["rate"] is not None and abs(r["rate"] - r["numerator"] / r["denominator"]) < 1e-12
+        for r in got
+        if r["denominator"] > 0
+    )
+
+
+def test_targets_come_from_the_seed(built):
+    warehouse, _ = built
+    with open(PROJECT / "seeds" / "kpi_targets.csv", encoding="utf-8") as f:
+        seed = {r["kpi_id"]: float(r["target"]) for r in csv.DictReader(f)}
+    got = rows(warehouse, f"SELECT DISTINCT kpi_id, CAST(target AS DOUBLE) AS target FROM {MART}")
+    assert {r["kpi_id"]: r["target"] for r in got} == {
+        k: seed[k] for k in {r["kpi_id"] for r in got}
+    }
+    assert {r["kpi_id"] for r in got} == {f"K{i}" for i in range(1, 14)}
+
+
+def test_working_days_follow_the_calendar_including_make_up_days(built):
+    warehouse, _ = built
+    index = {
+        r["calendar_date"]: r["working_day_index"]
+        for r in rows(
+            warehouse,
+            "SELECT * FROM main_intermediate.int_working_day_index "
+            "WHERE calendar_date BETWEEN DATE '2024-12-25' AND DATE '2027-02-01'",
+        )
+    }
+    start = datetime(2024, 12, 31, 18)
+    for offset in range(0, 760, 7):
+        end = start + timedelta(days=offset, hours=3)
+        assert index[end.date()] - index[start.date()] == wd(start, end), end
