@@ -390,7 +390,7 @@ class CaseFactory:
 
     def _online(self, rng, day, item: Item, region: str) -> bool:
         progress = (day - self.config.start).days / max(1, self.span)
-        p = 0.93 + 0.06 * progress + self.profiles[item.dept].online_offset
+        p = 0.905 + 0.15 * progress + self.profiles[item.dept].online_offset
         p += self.district_offsets.get(region, 0.0)
         if not item.fully_online:  # some steps need a visit: fewer apply online
             p -= 0.12
