@@ -70,7 +70,7 @@ advance: install ## move the demo city's clock on: make advance DAYS=3
 	$(VENV)/bin/python -m simulator advance --out $(CITY) --days $(or $(DAYS),1)
 
 .PHONY: build
-build: install ## dbt build (seeds, staging models, data and unit tests) on WAREHOUSE
+build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE
 	cd dbt_project && WAREHOUSE=$(abspath $(WAREHOUSE)) ../$(VENV)/bin/dbt build --profiles-dir . \
 		--vars '{as_of_date: '$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(abspath $(CITY))/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)'}'
 
