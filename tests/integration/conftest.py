@@ -38,3 +38,11 @@ def mysql_url() -> Iterator[str]:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         finally:
             conn.close()
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory):
+    """(city, warehouse) of the small city every dbt test builds on (copy before writing)."""
+    from tests.integration.dbt_city import ingested_city
+
+    return ingested_city(tmp_path_factory.mktemp("ingested"))

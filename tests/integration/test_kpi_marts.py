@@ -6,10 +6,6 @@ roll-up rows (region 'ALL') are the sums over every region."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-import threading
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,63 +13,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.runner import run
-from simulator.hotline_server import make_server
-from simulator.hotline_store import store_path
-from simulator.run import generate_city
-from tests.conftest import small_config
-from tests.integration import scan
-from tests.integration.test_ingestion_sql import sources_for
+from tests.integration.dbt_city import PROJECT, dbt, warehouse_copy
 
 pytestmark = pytest.mark.integration
-PROJECT = Path("dbt_project").resolve()
-DBT = Path(sys.executable).with_name("dbt")
 STG = "main_staging"
 MART = "main_marts.kpi_monthly"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("kpi")
-    city = tmp / "city"
-    rates = {"D4": 0.06, "D5": 0.1, "D6": 0.02, "D13": 0.1}
-    generate_city(small_config(people=900, seed=41, months=8, rates=rates), city)
-    warehouse = tmp / "warehouse.duckdb"
-    server = make_server(store_path(city), port=0, token="t", error_rate=0.0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
-        "HOTLINE_API_TOKEN": "t",
-        "HOTLINE_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        results = run(sources_for(tmp, city), warehouse, None, scan.clock(city).date())
-    finally:
-        server.shutdown()
-        server.server_close()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert all(r.status == "ok" for r in results), [r.message for r in results]
-    done = subprocess.run(
-        [
-            str(DBT),
-            "build",
-            "--profiles-dir",
-            str(PROJECT),
-            "--project-dir",
-            str(PROJECT),
-            "--target",
-            "ci",
-        ],
-        env={**os.environ, "WAREHOUSE": str(warehouse), "DBT_TARGET": "ci"},
-        capture_output=True,
-        text=True,
-    )
-    return warehouse, done
+def built(ingested, tmp_path_factory):
+    _, source = ingested
+    warehouse = warehouse_copy(source, tmp_path_factory.mktemp("kpi"))
+    return warehouse, dbt(warehouse, "build")
 
 
 def rows(warehouse: Path, sql: str) -> list[dict]:

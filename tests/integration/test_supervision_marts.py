@@ -6,9 +6,6 @@ splits K13's denominators and numerators by bundle instead of region."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import threading
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -16,37 +13,14 @@ from statistics import median
 
 import pytest
 
-from ingestion.runner import run
-from simulator.hotline_server import make_server
-from simulator.hotline_store import store_path
-from simulator.run import generate_city
-from tests.conftest import small_config
 from tests.integration import scan
-from tests.integration.test_ingestion_sql import sources_for
-from tests.integration.test_kpi_marts import DBT, PROJECT, STG, month, rows, wd
+from tests.integration.dbt_city import dbt, warehouse_copy
+from tests.integration.test_kpi_marts import STG, month, rows, wd
 
 pytestmark = pytest.mark.integration
 MARTS = "main_marts"
 OPEN = ("1", "2")
 PII_WORDS = ("name", "applicant", "id_number", "id_card", "phone", "mobile", "address")
-
-
-def dbt(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            str(DBT),
-            *args,
-            "--profiles-dir",
-            str(PROJECT),
-            "--project-dir",
-            str(PROJECT),
-            "--target",
-            "ci",
-        ],
-        env={**os.environ, "WAREHOUSE": str(warehouse), "DBT_TARGET": "ci"},
-        capture_output=True,
-        text=True,
-    )
 
 
 def as_of_vars(d: date) -> str:
@@ -103,32 +77,10 @@ def due_date(accepted_at: datetime, cnsx: int) -> date:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("supervision")
-    city = tmp / "city"
-    rates = {"D4": 0.06, "D5": 0.1, "D6": 0.02, "D13": 0.1}
-    generate_city(small_config(people=900, seed=41, months=8, rates=rates), city)
-    warehouse = tmp / "warehouse.duckdb"
-    server = make_server(store_path(city), port=0, token="t", error_rate=0.0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
-        "HOTLINE_API_TOKEN": "t",
-        "HOTLINE_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+def built(ingested, tmp_path_factory):
+    city, source = ingested
+    warehouse = warehouse_copy(source, tmp_path_factory.mktemp("supervision"))
     clock = scan.clock(city).date()
-    try:
-        results = run(sources_for(tmp, city), warehouse, None, clock)
-    finally:
-        server.shutdown()
-        server.server_close()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert all(r.status == "ok" for r in results), [r.message for r in results]
     done = dbt(warehouse, "build", "--vars", as_of_vars(clock))
     at_clock = supervision(warehouse) if done.returncode == 0 else ({}, [])
     # A later logical date: the latest committed due date among the open cases, so that one

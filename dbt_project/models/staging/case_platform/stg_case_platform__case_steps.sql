@@ -10,38 +10,9 @@ source as (
 
 ),
 
-quarantined as (
-
-    select row_key, max(change_value) as change_value
-    from {{ source('ingestion_meta', 'quarantine') }}
-    where table_name = 'bj_gcxx'
-    group by row_key
-
-),
-
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by GCBH order by GXSJ desc, _loaded_at desc, _row_hash desc
-        ) as version_rank
-    from source
-
-),
-
 current_state as (
 
-    select versions.*
-    from versions
-    left join quarantined on quarantined.row_key = versions.GCBH
-    where
-        versions.version_rank = 1
-        -- a later (or same-time) quarantined version means the key's state is unknown
-        and (
-            quarantined.row_key is null
-            or try_cast(quarantined.change_value as timestamp) < versions.GXSJ
-        )
+    {{ current_versions('source', 'bj_gcxx', 'GCBH', 'GXSJ') }}
 
 ),
 
