@@ -63,9 +63,9 @@ final as (
         *,
         case
             when applicant_id_type = '111'
-                then {{ is_valid_identity('applicant_id_normalised', 'cast(loaded_at as date)', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+                then {{ is_valid_identity('applicant_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
             when applicant_id_type = '001'
-                then {{ is_valid_uscc('applicant_id_normalised', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+                then {{ is_valid_uscc('applicant_id_normalised', region_codes()) }}
         end as is_applicant_id_valid,
         -- D6: kept, flagged, left out of the KPIs that use the interval
         coalesce(accepted_at < applied_at, false) as is_accepted_before_applied,

@@ -63,9 +63,9 @@ final as (
         *,
         case
             when holder_id_type = '111'
-                then {{ is_valid_identity('holder_id_normalised', 'cast(loaded_at as date)', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+                then {{ is_valid_identity('holder_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
             when holder_id_type = '001'
-                then {{ is_valid_uscc('holder_id_normalised', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+                then {{ is_valid_uscc('holder_id_normalised', region_codes()) }}
         end as is_holder_id_valid,
         -- D13: recorded 有效 although the period ended before the load date
         coalesce(recorded_status = '1' and valid_to < status_as_of, false)

@@ -56,7 +56,7 @@ final as (
         *,
         case
             when legal_representative_id_normalised is not null
-                then {{ is_valid_identity('legal_representative_id_normalised', 'cast(loaded_at as date)', "(select code from " ~ ref('gb2260_codes') ~ ")") }}
+                then {{ is_valid_identity('legal_representative_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
         end as is_legal_representative_id_valid
     from identified
     where not is_deleted
