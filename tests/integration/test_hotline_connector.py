@@ -27,6 +27,8 @@ from ingestion.connectors.hotline import API_PATH, HotlineConnector
 from ingestion.settings import PROJECT
 from simulator.hotline_server import make_server
 from simulator.hotline_store import open_store, store_path, write_orders
+from tests.integration.hotline_orders import T0, local_text
+from tests.integration.hotline_orders import synthetic_order as shared_order
 
 pytestmark = pytest.mark.integration
 
@@ -35,43 +37,14 @@ TABLE = "work_orders"
 COLUMNS = load_contract().table(TABLE).column_names
 N_ORDERS = 3000
 PAGE = 250
-T0 = datetime(2025, 3, 1, 8, 0, 0)
-NAMES = ("张三", "李四", "王𠇔", "龚䶮", "陈𬌗", None)  # D14: outside GBK, byte-exact
-TOPICS = ("社保", "医保", "户籍", "营商环境", "城市管理", "交通")
 
 
 # --- the store ---------------------------------------------------------------------------
 
 
-def local_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def synthetic_order(i: int, rng: random.Random, updated_at: datetime | None = None) -> dict:
     """One work order; 3000 orders over ~600 minutes tie about five to an updated_at."""
-    ldsj = T0 + timedelta(minutes=rng.randint(0, 600))
-    direct = rng.random() < 0.3
-    topic = rng.choice(TOPICS)
-    return {
-        "gdbh": f"GD{i:08d}",
-        "ldsj": local_text(ldsj),
-        "ldhm": f"1397{i:07d}",
-        "ldrxm": rng.choice(NAMES),
-        "ldrzjhm": "360702199001010013" if rng.random() < 0.4 else None,
-        "sqlx": rng.choice("123456"),
-        "sqfl": topic,
-        "sqnr": f"关于{topic}的诉求，编号{i}",
-        "cbdw": None if direct else f"3607{rng.randint(0, 99):04d}",
-        "xzqhdm": rng.choice(("360702", "360703", "360721")),
-        "zjbj": "1" if direct else "0",
-        "pdsj": None if direct else local_text(ldsj + timedelta(minutes=10)),
-        "clqx": None if direct else local_text(ldsj + timedelta(days=5)),
-        "bjsj": local_text(ldsj + timedelta(minutes=3)) if direct else None,
-        "gdzt": "3" if direct else "2",
-        "sfjj": rng.choice(("1", "0", None)),
-        "myd": rng.choice(("1", "2", "3", None)),
-        "updated_at": local_text(updated_at or ldsj + timedelta(minutes=rng.choice((0, 5)))),
-    }
+    return shared_order(i, rng, span_minutes=600, lags=(0, 5), updated_at=updated_at)
 
 
 def build_store(tmp_path: Path, orders: list[dict]) -> Path:

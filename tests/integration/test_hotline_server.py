@@ -24,56 +24,28 @@ import pytest
 
 from simulator.hotline_server import make_server
 from simulator.hotline_store import count, open_store, store_path, write_orders
+from tests.integration.hotline_orders import T0, local_text
+from tests.integration.hotline_orders import synthetic_order as shared_order
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-12345"
 API = "/api/v1/work-orders"
 N_ORDERS = 300
-T0 = datetime(2025, 3, 1, 8, 0, 0)
 TS_COLUMNS = ("ldsj", "pdsj", "clqx", "bjsj", "updated_at")
 # The contract's columns, spelt out here so that the test checks the contract's order.
 COLUMNS = (
     *("gdbh", "ldsj", "ldhm", "ldrxm", "ldrzjhm", "sqlx", "sqfl", "sqnr", "cbdw"),
     *("xzqhdm", "zjbj", "pdsj", "clqx", "bjsj", "gdzt", "sfjj", "myd", "updated_at"),
 )
-# D14: names outside GBK must come through the API byte-exact.
-NAMES = ("张三", "李四", "王𠇔", "龚䶮", "陈𬌗", None)
-TOPICS = ("社保", "医保", "户籍", "营商环境", "城市管理", "交通")
 
 
 # --- the store ---------------------------------------------------------------------------
 
 
-def local_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def synthetic_order(i: int, rng: random.Random) -> tuple:
     """One work order in contract column order; updated_at values often tie."""
-    ldsj = T0 + timedelta(minutes=rng.randint(0, 150))
-    direct = rng.random() < 0.3  # answered on the call: no department, no dispatch
-    topic = rng.choice(TOPICS)
-    values = {
-        "gdbh": f"GD{i:08d}",
-        "ldsj": local_text(ldsj),
-        "ldhm": f"1397{i:07d}",
-        "ldrxm": rng.choice(NAMES),
-        "ldrzjhm": "360702199001010013" if rng.random() < 0.4 else None,
-        "sqlx": rng.choice("123456"),
-        "sqfl": topic,
-        "sqnr": f"关于{topic}的诉求，编号{i}",
-        "cbdw": None if direct else f"3607{rng.randint(0, 99):04d}",
-        "xzqhdm": rng.choice(("360702", "360703", "360721")),
-        "zjbj": "1" if direct else "0",
-        "pdsj": None if direct else local_text(ldsj + timedelta(minutes=10)),
-        "clqx": None if direct else local_text(ldsj + timedelta(days=5)),
-        "bjsj": local_text(ldsj + timedelta(minutes=3)) if direct else None,
-        "gdzt": "3" if direct else "2",
-        "sfjj": rng.choice(("1", "0", None)),
-        "myd": rng.choice(("1", "2", "3", None)),
-        "updated_at": local_text(ldsj + timedelta(minutes=rng.choice((0, 0, 5, 30)))),
-    }
+    values = shared_order(i, rng, span_minutes=150, lags=(0, 0, 5, 30))
     return tuple(values[name] for name in COLUMNS)
 
 
