@@ -69,10 +69,19 @@ city: install ## (re)generate the demo city only: make city PEOPLE=20000 CITY=da
 advance: install ## move the demo city's clock on: make advance DAYS=3
 	$(VENV)/bin/python -m simulator advance --out $(CITY) --days $(or $(DAYS),1)
 
+# The date the warehouse is built "as of": the demo city's last day, unless AS_OF is given.
+AS_OF ?= $(shell $(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(CITY)/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)
+
 .PHONY: build
-build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE
-	cd dbt_project && WAREHOUSE=$(abspath $(WAREHOUSE)) ../$(VENV)/bin/dbt build --profiles-dir . \
-		--vars '{as_of_date: '$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(abspath $(CITY))/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)'}'
+build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE as of AS_OF, then publish
+	@$(VENV)/bin/python -m ingestion.settings ensure-dotenv
+	$(VENV)/bin/python -m transform build --warehouse $(WAREHOUSE) --as-of $(AS_OF)
+	@$(MAKE) --no-print-directory publish
+
+.PHONY: publish
+publish: install ## publish the marts as the read-only snapshot dashboards read, and the dbt docs
+	$(VENV)/bin/python -m transform publish --warehouse $(WAREHOUSE) --as-of $(AS_OF)
+	$(VENV)/bin/python -m transform docs --warehouse $(WAREHOUSE) --as-of $(AS_OF)
 
 .PHONY: test
 test: install ## run every test (unit, then integration against the local services)
@@ -93,7 +102,11 @@ fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: bench
-bench: bench-simulator bench-ingestion ## every benchmark (prints figures, asserts nothing)
+bench: bench-simulator bench-ingestion bench-dbt ## every benchmark (prints figures, asserts nothing)
+
+.PHONY: bench-dbt
+bench-dbt: install ## dbt build (and run/test apart): wall time, peak RSS, on a BENCH_PEOPLE warehouse
+	$(VENV)/bin/python -m bench.dbt --people $(BENCH_PEOPLE)
 
 .PHONY: bench-ingestion
 bench-ingestion: install ## extraction from PostgreSQL/MariaDB vs pandas.read_sql, BENCH_PEOPLE city

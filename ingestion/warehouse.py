@@ -98,13 +98,27 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def restrict(path: Path) -> None:
+    """Make the working warehouse readable by its owner only.
+
+    It holds the sources' names, identity numbers and phones as delivered (the raw layer lands
+    unchanged), so it is the restricted file: 0600, and so is its write-ahead log. (A directory
+    the warehouse creates is 0700; an existing one is left as the operator set it.) Only the
+    published snapshot is for other readers.
+    """
+    for file in (path, path.with_name(path.name + ".wal")):
+        if file.exists():
+            file.chmod(0o600)
+
+
 @contextlib.contextmanager
 def writer(path: Path, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse opened for writing, under the writer lock, schema in place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _lock(path.with_name(path.name + ".lock"), wait_seconds):
         conn = duckdb.connect(str(path))
+        restrict(path)
         try:
             conn.execute("SET TimeZone = 'Asia/Shanghai'")
             ensure_schema(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from simulator.config import DEFAULT_RATES, CityConfig
 from simulator.run import generate_city
 
 SMALL = 1500
+
+# The pseudonymisation key of every test warehouse (a test value, not a secret).
+os.environ.setdefault("IDENTITY_KEY", "test-identity-key-0123456789abcdef")
 
 
 def small_config(**overrides) -> CityConfig:

@@ -1,0 +1,69 @@
+"""Run the dbt project on a warehouse: the one way the Makefile, Airflow and tests call dbt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingestion.settings import PROJECT, environment, identity_key
+from ingestion.warehouse import restrict
+
+DBT_PROJECT = PROJECT / "dbt_project"
+
+
+class DbtFailed(RuntimeError):
+    pass
+
+
+def dbt_executable() -> str:
+    return str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_environment(warehouse: Path, target: str) -> dict[str, str]:
+    """The process environment for dbt: settings plus the warehouse path and the target.
+
+    identity_key() fails early, with a clear message, when the pseudonymisation key is missing.
+    """
+    identity_key()
+    return {
+        **os.environ,
+        **environment(),
+        "WAREHOUSE": str(Path(warehouse).resolve()),
+        "DBT_TARGET": target,
+    }
+
+
+def run_dbt(
+    warehouse: Path,
+    command: str,
+    *args: str,
+    as_of: dt.date | None = None,
+    target: str = "demo",
+    capture: bool = False,
+) -> subprocess.CompletedProcess:
+    """`dbt <command>` (e.g. "build", "docs generate") on `warehouse`; raises DbtFailed when
+    dbt exits non-zero."""
+    argv = [dbt_executable(), *command.split(), "--project-dir", str(DBT_PROJECT)]
+    argv += ["--profiles-dir", str(DBT_PROJECT), *args]
+    if as_of is not None:
+        argv += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    result = subprocess.run(
+        argv,
+        env=dbt_environment(warehouse, target),
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
+    restrict(Path(warehouse))
+    if result.returncode != 0:
+        detail = (result.stdout or "")[-4000:] if capture else "see dbt's output above"
+        raise DbtFailed(f"dbt {command} failed on {warehouse} (exit {result.returncode}): {detail}")
+    return result
+
+
+def build(warehouse: Path, as_of: dt.date | None, *args: str, **kwargs) -> None:
+    """dbt build: seeds, models, data tests and unit tests."""
+    run_dbt(warehouse, "build", *args, as_of=as_of, **kwargs)
