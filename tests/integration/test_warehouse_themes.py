@@ -316,3 +316,103 @@ def test_docs_declare_the_dashboards_as_exposures_on_existing_models(built):
         assert set(exposure["depends_on"]["nodes"]) <= known
     catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
     assert "model.govdata.person_file" in catalog["nodes"]
+
+
+INVALID_ID_FLAGS = [
+    ("bj_jbxx", "stg_case_platform__cases", "case_id", "is_applicant_id_valid"),
+    ("bb_jl", "stg_case_platform__help_sessions", "help_session_id", "is_requester_id_valid"),
+    ("dzzz_zzxx", "stg_certificate_library__certificates", "certificate_id", "is_holder_id_valid"),
+    ("work_orders", "stg_hotline_12345__work_orders", "work_order_id", "is_caller_id_valid"),
+    (
+        "fr_jbxx",
+        "stg_legal_entity_base__entities",
+        "uscc",
+        "is_legal_representative_id_valid",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "model", "key", "flag"), INVALID_ID_FLAGS)
+def test_records_flagged_invalid_match_the_manifest_in_every_identity_column(
+    built, table, model, key, flag
+):
+    city, warehouse, _, _ = built
+    predicted = {
+        k
+        for (k,) in scan.manifest(
+            city,
+            "SELECT key FROM defects WHERE table_name = ? AND defect IN ('D4', 'D5') "
+            "AND expected = 'invalid'",
+            (table,),
+        )
+    }
+    gone = scan.defect_keys(city, "D3", table) | scan.defect_keys(city, "D7", table)
+    flagged = {
+        k
+        for (k,) in query(warehouse, f"SELECT {key} FROM main_staging.{model} WHERE {flag} = false")
+    }
+    assert flagged == predicted - gone
+
+
+def test_records_flagged_out_of_order_match_the_manifest_beyond_the_case_platform(built):
+    city, warehouse, _, _ = built
+    sessions = scan.defect_keys(city, "D6", "bb_jl") - scan.defect_keys(city, "D7", "bb_jl")
+    flagged_sessions = {
+        k
+        for (k,) in query(
+            warehouse,
+            "SELECT help_session_id FROM main_marts.fct_help_sessions "
+            "WHERE is_responded_before_requested",
+        )
+    }
+    assert flagged_sessions == sessions
+    in_force = {path.name for path in scan.drops_in_force(city).values()}
+    ratings = {
+        key
+        for key, detail in scan.manifest(
+            city, "SELECT key, detail FROM defects WHERE table_name = 'hcp_pj' AND defect = 'D6'"
+        )
+        if detail.split("|")[0] in in_force
+    } - scan.defect_keys(city, "D7", "hcp_pj")
+    flagged_ratings = {
+        k
+        for (k,) in query(
+            warehouse,
+            "SELECT rating_id FROM main_marts.fct_ratings WHERE is_rectified_before_rated",
+        )
+    }
+    assert ratings and flagged_ratings == ratings
+
+
+def test_stale_certificates_match_the_manifest_and_count_as_expired(built):
+    city, warehouse, _, _ = built
+    as_of = scan.clock(city).date() - dt.timedelta(days=1)
+    stale = (
+        {
+            key
+            for key, detail in scan.manifest(
+                city,
+                "SELECT key, detail FROM defects WHERE table_name = 'dzzz_zzxx' AND defect = 'D13'",
+            )
+            if dt.date.fromisoformat(detail) < as_of
+        }
+        - scan.defect_keys(city, "D3", "dzzz_zzxx")
+        - scan.defect_keys(city, "D7", "dzzz_zzxx")
+    )
+    flagged = {
+        k
+        for (k,) in query(
+            warehouse,
+            "SELECT certificate_id FROM main_staging.stg_certificate_library__certificates "
+            "WHERE is_recorded_valid_but_expired",
+        )
+    }
+    assert stale and flagged == stale
+    still_valid = query(
+        warehouse,
+        "SELECT count(*) FROM main_marts.certificate_validity WHERE certificate_id IN "
+        "(SELECT unnest(?)) AND recorded_status = '1' AND valid_from <= ? "
+        "AND (valid_to IS NULL OR valid_to >= ?)",
+        [sorted(stale), as_of, as_of],
+    )
+    assert still_valid == [(0,)]
