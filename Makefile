@@ -45,12 +45,13 @@ lock: uv ## re-resolve the lock files after changing dependencies
 	$(UV) pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
 
 .PHONY: demo
-demo: install ## build the demo city of Ganzhou, show its systems, load them into the warehouse, dbt build
+demo: install ## build the demo city of Ganzhou and run the whole chain on it through Airflow
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
-	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
-	@$(MAKE) --no-print-directory run
-	@$(MAKE) --no-print-directory build
+	@$(VENV)/bin/python -m ingestion.settings ensure-dotenv
+	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push
+	CITY_DIR=$(CITY) WAREHOUSE=$(WAREHOUSE) scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python \
+		$(VENV)/bin/python -m pipeline.demo
 
 .PHONY: run
 run: install ## load the sources into the warehouse: make run [SOURCES=path/to/sources.yaml] [WAREHOUSE=path]
@@ -82,6 +83,12 @@ build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE as
 publish: install ## publish the marts as the read-only snapshot dashboards read, and the dbt docs
 	$(VENV)/bin/python -m transform publish --warehouse $(WAREHOUSE) --as-of $(AS_OF)
 	$(VENV)/bin/python -m transform docs --warehouse $(WAREHOUSE) --as-of $(AS_OF)
+
+.PHONY: match
+match: install ## 免申即享 matching on WAREHOUSE: make match [DATE=YYYY-MM-DD] [POLICY="GLJT CJLB"]
+	$(VENV)/bin/python -m matching evaluate --warehouse $(WAREHOUSE) \
+		--date $(or $(DATE),$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(CITY)/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)) \
+		$(foreach code,$(POLICY),--policy $(code))
 
 .PHONY: test
 test: install ## run every test (unit, then integration against the local services)
@@ -115,6 +122,10 @@ bench-ingestion: install ## extraction from PostgreSQL/MariaDB vs pandas.read_sq
 .PHONY: bench-simulator
 bench-simulator: install ## simulator rows/s, peak RSS and disk for BENCH_PEOPLE (default 1,000,000)
 	$(VENV)/bin/python -m bench.simulator --people $(BENCH_PEOPLE) --out bench/cache/sim-$(BENCH_PEOPLE)
+
+.PHONY: bench-matching
+bench-matching: install ## matching: SQL vs row-wise Python, s per million people and ratio (BENCH_PEOPLE)
+	$(VENV)/bin/python -m bench.matching --people $(BENCH_PEOPLE)
 
 .PHONY: clean
 clean: ## remove generated cities and caches (keeps the environments)

@@ -101,6 +101,121 @@ def ensure_dotenv(path: Path = PROJECT / ".env") -> bool:
     return True
 
 
+def matching_paths() -> tuple[Path, Path]:
+    """免申即享 matching: (operations store holding the match ledger, push-list directory)."""
+    env = environment()
+    return (
+        Path(env.get("OPERATIONS_STORE", "data/operations/operations.duckdb")),
+        Path(env.get("PUSH_DIR", "data/push")),
+    )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go: a webhook (JSON POST), e-mail through SMTP, or both; neither is fine
+    (alerts are still recorded in the operations store)."""
+
+    webhook_url: str | None
+    smtp_host: str | None
+    smtp_port: int
+    email_from: str
+    email_to: tuple[str, ...]
+
+
+def alert_settings() -> AlertSettings:
+    env = environment()
+    return AlertSettings(
+        webhook_url=env.get("ALERT_WEBHOOK_URL") or None,
+        smtp_host=env.get("ALERT_SMTP_HOST") or None,
+        smtp_port=int(env.get("ALERT_SMTP_PORT", "25")),
+        email_from=env.get("ALERT_EMAIL_FROM", "govdata-pipeline@localhost"),
+        email_to=tuple(a for a in env.get("ALERT_EMAIL_TO", "").split(",") if a),
+    )
+
+
+def source_retries() -> int:
+    """How often Airflow retries a task that reads a source (PIPELINE_SOURCE_RETRIES)."""
+    return int(environment().get("PIPELINE_SOURCE_RETRIES", "4"))
+
+
+def retry_delay_seconds() -> float:
+    """First retry delay of tasks that talk to a source (doubles each retry)."""
+    return float(environment().get("PIPELINE_RETRY_DELAY_SECONDS", "60"))
+
+
+@dataclass(frozen=True)
+class SupersetSettings:
+    """Superset (dashboards): its metadata database, secrets, and the files it reads.
+
+    Secrets come from the environment or `.env` (`ensure_superset_dotenv` generates them on
+    first run). Superset reads only published files (absolute paths): the warehouse snapshot
+    and the operations store's published copy, both replaced atomically, never written in place.
+    """
+
+    metadata_uri: str
+    secret_key: str | None
+    admin_username: str
+    admin_password: str | None
+    demo_password: str | None
+    published: Path
+    published_operations: Path
+    host: str
+    port: int
+    redis_host: str | None
+    redis_port: int
+    redis_password: str | None
+
+
+def superset_settings() -> SupersetSettings:
+    env = environment()
+    metadata = PROJECT / "data" / "superset" / "superset.db"
+    return SupersetSettings(
+        metadata_uri=env.get("SUPERSET_METADATA_URI", f"sqlite:///{metadata}"),
+        secret_key=env.get("SUPERSET_SECRET_KEY") or None,
+        admin_username=env.get("SUPERSET_ADMIN_USERNAME", "admin"),
+        admin_password=env.get("SUPERSET_ADMIN_PASSWORD") or None,
+        demo_password=env.get("SUPERSET_DEMO_PASSWORD") or None,
+        published=(PROJECT / Settings.load().published).resolve(),
+        published_operations=(PROJECT / quality_paths()[1]).resolve(),
+        host=env.get("SUPERSET_HOST", "127.0.0.1"),
+        port=int(env.get("SUPERSET_HTTP_PORT", "8088")),
+        redis_host=env.get("REDIS_HOST") or None,
+        redis_port=int(env.get("REDIS_PORT", "6379")),
+        redis_password=env.get("REDIS_PASSWORD") or None,
+    )
+
+
+SUPERSET_SECRETS = ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DEMO_PASSWORD")
+
+
+def ensure_superset_dotenv(path: Path = PROJECT / ".env") -> list[str]:
+    """Append a random value to `.env` for each Superset secret set nowhere; the names written."""
+    import secrets as random_secrets
+
+    missing = [name for name in SUPERSET_SECRETS if not secret(name)]
+    if missing:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        with path.open("a", encoding="utf-8") as handle:
+            if text and not text.endswith("\n"):
+                handle.write("\n")
+            handle.write("# Superset secret key and demo account passwords (generated)\n")
+            for name in missing:
+                handle.write(f"{name}={random_secrets.token_hex(24)}\n")
+        path.chmod(0o600)
+    return missing
+
+
+def quality_paths() -> tuple[Path, Path, Path]:
+    """Quality step: (operations store, shared with matching and named as matching names it;
+    its published copy, swapped in after every quality run; the GX project with Data Docs)."""
+    env = environment()
+    return (
+        Path(env.get("OPERATIONS_STORE", "data/operations/operations.duckdb")),
+        Path(env.get("PUBLISHED_OPERATIONS", "data/published/operations.duckdb")),
+        Path(env.get("QUALITY_DIR", "data/quality")),
+    )
+
+
 if __name__ == "__main__":
     import sys
 

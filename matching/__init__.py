@@ -1,0 +1,1 @@
+"""免申即享 policy matching: policies as data, set-based evaluation, ledger and push lists."""
