@@ -9,7 +9,7 @@ export HOTLINE_API_TOKEN="${HOTLINE_API_TOKEN:-$("$python" -c 'import secrets; p
 export HOTLINE_BASE_URL="http://127.0.0.1:${port}"
 export CITY_DIR="$city"
 "$python" -m simulator serve-hotline --out "$city" --port "$port" --token "$HOTLINE_API_TOKEN" \
-    >"$city/hotline.log" 2>&1 &
+    >"${city%/}.hotline.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do

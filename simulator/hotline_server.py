@@ -175,7 +175,11 @@ class FaultInjector:
     none. One draw per request under a lock, so a sequential client sees a reproducible
     sequence for a given seed."""
 
-    def __init__(self, rate_limit_rate: float, server_error_rate: float, seed: int) -> None:
+    def __init__(
+        self, rate_limit_rate: float, server_error_rate: float, seed: int, outage_requests: int = 0
+    ) -> None:
+        if outage_requests < 0:
+            raise ValueError(f"outage_requests must be >= 0, got {outage_requests}")
         for name, rate in (
             ("rate_limit_rate", rate_limit_rate),
             ("server_error_rate", server_error_rate),
@@ -188,9 +192,14 @@ class FaultInjector:
         self.server_error_rate = server_error_rate
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        # An outage: the first requests all fail with 503, as when the vendor's server restarts.
+        self._outage_left = outage_requests
 
     def draw(self) -> str | None:
         with self._lock:
+            if self._outage_left > 0:
+                self._outage_left -= 1
+                return "server_error"
             roll = self._random.random()
         if roll < self.rate_limit_rate:
             return "rate_limited"
@@ -340,6 +349,7 @@ def make_server(
     retry_after: int = 1,
     seed: int = 0,
     verbose: bool = False,
+    outage_requests: int = 0,
 ) -> HotlineHTTPServer:
     """A bound, not yet serving, API server; port 0 picks a free port (see
     ``server.server_address``). Run it with ``serve_forever()`` (e.g. in a thread)."""
@@ -350,7 +360,9 @@ def make_server(
         raise ValueError("a bearer token is required")
     if retry_after < 0:
         raise ValueError(f"retry_after must be >= 0 seconds, got {retry_after}")
-    faults = FaultInjector(*fault_rates(error_rate, rate_limit_rate, server_error_rate), seed)
+    faults = FaultInjector(
+        *fault_rates(error_rate, rate_limit_rate, server_error_rate), seed, outage_requests
+    )
     return HotlineHTTPServer((host, port), store_path, token, faults, retry_after, verbose)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,12 @@ SMALL = 1500
 
 # The pseudonymisation key of every test warehouse (a test value, not a secret).
 os.environ.setdefault("IDENTITY_KEY", "test-identity-key-0123456789abcdef")
+
+# Airflow reads its home when first imported: the test session gets one of its own (SQLite).
+if "AIRFLOW_HOME" not in os.environ:
+    from pipeline.airflow_setup import use_airflow_home
+
+    use_airflow_home(Path(tempfile.mkdtemp(prefix="test-airflow-home-")))
 
 
 def small_config(**overrides) -> CityConfig:

@@ -1,0 +1,297 @@
+"""The whole chain through Airflow (`dag.test` of every DAG) on a simulator city served by the
+local PostgreSQL and MariaDB servers, the hotline API on 127.0.0.1 and the 好差评 file inbox:
+two consecutive logical dates with `simulator advance` between them, a fault run (hotline
+outage, MariaDB unreachable) and its catch-up, and a re-run of a past date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pendulum
+import psycopg
+import pymysql
+import pytest
+
+from simulator.hotline_server import FaultInjector, make_server
+from simulator.hotline_store import store_path
+from simulator.run import generate_city
+from simulator.targets import load_targets
+from tests.conftest import small_config
+from tests.integration import scan
+from tests.integration.test_ingestion_sql import sources_for
+
+pytestmark = pytest.mark.e2e
+DOWN = "mysql+pymysql://root@127.0.0.1:1/unreachable"
+HOTLINE_ATTEMPTS = 2
+
+
+@pytest.fixture(scope="module")
+def servers():
+    name = f"e2e_{secrets.token_hex(5)}"
+    pg = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+    with psycopg.connect(dbname="postgres", autocommit=True, **pg) as conn:
+        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+    yield (
+        f"postgresql://postgres@127.0.0.1:5432/{name}",
+        f"mysql+pymysql://root@127.0.0.1:3306/{name}",
+    )
+    with psycopg.connect(dbname="postgres", autocommit=True, **pg) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    mysql = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="")
+    with mysql.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    mysql.close()
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """The alert webhook's receiving end: keeps every JSON body it is sent."""
+
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(server) -> None:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def sources_file(tmp: Path, city: Path, urls: dict[str, str], name: str) -> Path:
+    text = sources_for(tmp, city, urls).read_text(encoding="utf-8")
+    for system, schema in (("case_platform", "qzk_zw"), ("population_base", "qzk_rk")):
+        text = text.replace(
+            f"  {system}:\n    delivery: database\n",
+            f"  {system}:\n    delivery: database\n    schema: {schema}\n    max_attempts: 2\n",
+        )
+    for system in ("certificate_library", "legal_entity_base"):
+        text = text.replace(
+            f"  {system}:\n    delivery: database\n",
+            f"  {system}:\n    delivery: database\n    max_attempts: 2\n",
+        )
+    text = text.replace("max_attempts: 6", f"max_attempts: {HOTLINE_ATTEMPTS}")
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def marts_digest(warehouse: Path) -> str:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        digest = hashlib.sha256()
+        tables = conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts' ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            for row in conn.execute(f"SELECT * FROM main_marts.{table} ORDER BY ALL").fetchall():
+                digest.update(repr(row).encode())
+        return digest.hexdigest()
+    finally:
+        conn.close()
+
+
+def query(path: Path, sql: str, params=()) -> list[tuple]:
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def local_midnight(day: dt.date):
+    return pendulum.datetime(day.year, day.month, day.day, tz="Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, servers):
+    """Run the scenario once; the tests below read what it recorded."""
+    from pipeline.airflow_setup import migrate_and_create_pool
+    from pipeline.chain import run_chain
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    city = tmp / "city"
+    generate_city(small_config(people=600, seed=61, months=6), city)
+    pg, my = servers
+    urls = {
+        "case_platform": pg,
+        "population_base": pg,
+        "certificate_library": my,
+        "legal_entity_base": my,
+    }
+    load_targets(city, urls)
+    good = sources_file(tmp, city, urls, "sources.yaml")
+    broken = sources_file(
+        tmp, city, {**urls, "certificate_library": DOWN, "legal_entity_base": DOWN}, "broken.yaml"
+    )
+    hotline = make_server(store_path(city), port=0, token="e2e-token")
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    serve(hotline)
+    serve(receiver)
+    env = {
+        "SOURCES": str(good),
+        "CITY_DIR": str(city),
+        "WAREHOUSE": str(tmp / "warehouse" / "warehouse.duckdb"),
+        "PUBLISHED_WAREHOUSE": str(tmp / "published" / "warehouse.duckdb"),
+        "PUBLISHED_DOCS": str(tmp / "published" / "docs"),
+        "OPERATIONS_STORE": str(tmp / "operations" / "operations.duckdb"),
+        "PUSH_DIR": str(tmp / "push"),
+        "HOTLINE_BASE_URL": f"http://127.0.0.1:{hotline.server_address[1]}",
+        "HOTLINE_API_TOKEN": "e2e-token",
+        "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_address[1]}/alerts",
+        "PIPELINE_RETRY_DELAY_SECONDS": "1",
+        "PIPELINE_SOURCE_RETRIES": "1",
+        "DBT_TARGET": "ci",
+    }
+    record: dict = {"city": city, "env": env}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        migrate_and_create_pool()
+        warehouse = Path(env["WAREHOUSE"])
+        first = scan.clock(city).date()
+        record["first"] = run_chain(local_midnight(first), announce=lambda _: None)
+        record["digest_first"] = marts_digest(warehouse)
+        record["published_first"] = Path(env["PUBLISHED_WAREHOUSE"]).read_bytes()
+        record["rerun"] = run_chain(local_midnight(first), announce=lambda _: None)
+        record["digest_rerun"] = marts_digest(warehouse)
+
+        targets = [f"--target={s}={u}" for s, u in urls.items()]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "advance",
+                "--out",
+                str(city),
+                "--days",
+                "1",
+                *targets,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        second = scan.clock(city).date()
+        # the fault run: hotline down for more requests than one task try makes, MariaDB away
+        hotline.faults = FaultInjector(0.0, 0.0, 0, outage_requests=HOTLINE_ATTEMPTS + 1)
+        patch.setenv("SOURCES", str(broken))
+        Receiver.received.clear()
+        record["faulty"] = run_chain(local_midnight(second), announce=lambda _: None)
+        record["alerts"] = list(Receiver.received)
+        patch.setenv("SOURCES", str(good))
+        record["catch_up"] = run_chain(local_midnight(second), announce=lambda _: None)
+        record["second"] = second
+    hotline.shutdown()
+    receiver.shutdown()
+    return record
+
+
+def test_first_date_runs_every_dag_through_airflow(story):
+    result = story["first"]
+    assert result.ok, (result.states, result.failed_tasks)
+    assert set(result.states) == {
+        "ingest_case_platform",
+        "ingest_certificate_library",
+        "ingest_hotline_12345",
+        "ingest_evaluation_hcp",
+        "ingest_population_base",
+        "ingest_legal_entity_base",
+        "warehouse",
+        "policy_matching",
+    }
+
+
+def test_the_marts_themes_ledger_and_snapshot_reconcile_with_the_sources(story):
+    city, env = story["city"], story["env"]
+    warehouse = Path(env["WAREHOUSE"])
+    live_cases = {
+        r["SBLSH"]
+        for r in scan.rows(city, "case_platform", "bj_jbxx")
+        if r["SFSC"] != "1" and r["SBLSH"] not in scan.defect_keys(city, "D7", "bj_jbxx")
+    }
+    assert query(warehouse, "SELECT count(*) FROM main_marts.fct_cases") == [(len(live_cases),)]
+    k1 = query(
+        warehouse,
+        "SELECT sum(denominator) FROM main_marts.kpi_monthly "
+        "WHERE kpi_id = 'K1' AND region_code = 'ALL'",
+    )
+    assert k1 == [(len(live_cases),)]
+    residents = query(warehouse, "SELECT count(*) FROM main_staging.stg_population_base__residents")
+    assert (
+        query(warehouse, "SELECT count(*) FROM main_marts.person_file WHERE is_resident")
+        == residents
+    )
+    published = Path(env["PUBLISHED_WAREHOUSE"])
+    as_of = query(published, "SELECT as_of_date FROM main_reference.snapshot_info")
+    assert as_of == [(story["second"] - dt.timedelta(days=1),)]
+    ledger = query(Path(env["OPERATIONS_STORE"]), "SELECT count(*) FROM match_ledger")
+    assert ledger[0][0] > 0
+
+
+def test_rerunning_a_date_changes_nothing_in_the_marts(story):
+    assert story["rerun"].ok
+    assert story["digest_rerun"] == story["digest_first"]
+
+
+def test_the_second_date_loads_only_increments(story):
+    warehouse = Path(story["env"]["WAREHOUSE"])
+    reads = query(
+        warehouse,
+        "SELECT l.started_at, a.rows_read FROM meta.load_audit a JOIN meta.loads l USING (load_id) "
+        "WHERE a.table_name = 'bj_jbxx' AND l.status = 'ok' ORDER BY l.started_at",
+    )
+    first, *later = [rows for _, rows in reads]
+    assert first > 0 and later
+    assert all(rows < first / 20 for rows in later), reads
+
+
+def test_a_fault_run_fails_only_the_unreachable_sources_and_alerts(story):
+    result = story["faulty"]
+    failed = {dag for dag, state in result.states.items() if state != "success"}
+    assert failed == {"ingest_certificate_library", "ingest_legal_entity_base"}
+    assert result.states["ingest_hotline_12345"] == "success"  # recovered by retry
+    alerted = {(a["dag_id"], a["task_id"]) for a in story["alerts"]}
+    assert ("ingest_certificate_library", "load") in alerted
+    assert all(
+        "unreachable" in a["message"] or "127.0.0.1:1" in a["message"]
+        for a in story["alerts"]
+        if a["dag_id"] == "ingest_certificate_library"
+    )
+    stored = query(
+        Path(story["env"]["OPERATIONS_STORE"]),
+        "SELECT dag_id, delivered_via, delivery_error FROM task_alerts",
+    )
+    assert ("ingest_certificate_library", "webhook", None) in stored
+
+
+def test_the_catch_up_run_loses_nothing(story):
+    result, city = story["catch_up"], story["city"]
+    assert result.ok, (result.states, result.failed_tasks)
+    warehouse = Path(story["env"]["WAREHOUSE"])
+    for table, key in (("dzzz_zzxx", "ZZBH"), ("dzzz_yyjl", "DYBH")):
+        source_keys = {str(r[key]) for r in scan.rows(city, "certificate_library", table)}
+        landed = {str(k) for (k,) in query(warehouse, f"SELECT DISTINCT {key} FROM raw.{table}")}
+        quarantined = {
+            k
+            for (k,) in query(
+                warehouse,
+                "SELECT DISTINCT key_value FROM meta.quarantine WHERE table_name = ?",
+                [table],
+            )
+        }
+        assert source_keys <= landed | quarantined, table
