@@ -90,6 +90,14 @@ match: install ## 免申即享 matching on WAREHOUSE: make match [DATE=YYYY-MM-D
 		--date $(or $(DATE),$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(CITY)/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)) \
 		$(foreach code,$(POLICY),--policy $(code))
 
+.PHONY: serve
+serve: install ## Airflow (UI, scheduler, DAG processor, triggerer) and Superset on 127.0.0.1; prints URLs and logins
+	$(VENV)/bin/python -m pipeline.serve start
+
+.PHONY: stop
+stop: ## stop every process `make serve` started
+	$(VENV)/bin/python -m pipeline.serve stop
+
 .PHONY: test
 test: install ## run every test (unit, then integration against the local services)
 	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
@@ -99,9 +107,10 @@ test-unit: install ## run the fast tests only
 	$(VENV)/bin/python -m pytest tests/unit -q
 
 .PHONY: lint
-lint: install ## ruff (lint and format check)
+lint: install ## ruff (lint and format check) and sqlfluff on the dbt models
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/sqlfluff lint dbt_project/models
 
 .PHONY: fmt
 fmt: install ## format and fix what ruff can

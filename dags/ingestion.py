@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import DAG, task
 
 from pipeline.alerts import on_task_failure
-from pipeline.assets import RAW_ASSETS, WAREHOUSE_WRITER_POOL, source_retry_args
+from pipeline.assets import RAW_ASSETS, START_DATE, WAREHOUSE_WRITER_POOL, source_retry_args
 
 SCHEDULES = {
     "case_platform": "@hourly",
@@ -27,7 +26,7 @@ def ingestion_dag(system: str, schedule: str) -> DAG:
         dag_id=f"ingest_{system}",
         description=f"Load {system} into the warehouse's raw layer",
         schedule=schedule,
-        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=2),

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import DAG, task
 
 from pipeline.alerts import on_task_failure
-from pipeline.assets import MATCH_LEDGER_ASSET, THEMES_ASSET, WAREHOUSE_WRITER_POOL
+from pipeline.assets import MATCH_LEDGER_ASSET, START_DATE, THEMES_ASSET, WAREHOUSE_WRITER_POOL
 
 with DAG(
     dag_id="policy_matching",
     description="Evaluate the 免申即享 policies, record the match ledger, write push lists",
     schedule=[THEMES_ASSET],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=1),

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import DAG, AssetAny, task
 
 from pipeline.alerts import on_task_failure
-from pipeline.assets import RAW_ASSETS, THEMES_ASSET, WAREHOUSE_WRITER_POOL
+from pipeline.assets import RAW_ASSETS, START_DATE, THEMES_ASSET, WAREHOUSE_WRITER_POOL
 
 with DAG(
     dag_id="warehouse",
     description="dbt build, quality gate, publish of the snapshot dashboards read",
     schedule=AssetAny(*RAW_ASSETS.values()),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=3),

@@ -216,6 +216,58 @@ def quality_paths() -> tuple[Path, Path, Path]:
     )
 
 
+def ensure_generated_secrets(names: tuple[str, ...], comment: str, path: Path = PROJECT / ".env"):
+    """Append a random value to `.env` for each of `names` set nowhere; the names written.
+
+    Demo passwords and signing keys come from here on first run, never from the code.
+    """
+    import secrets as random_secrets
+
+    missing = [name for name in names if not secret(name)]
+    if missing:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        with path.open("a", encoding="utf-8") as handle:
+            if text and not text.endswith("\n"):
+                handle.write("\n")
+            handle.write(f"# {comment} (generated)\n")
+            for name in missing:
+                handle.write(f"{name}={random_secrets.token_urlsafe(24)}\n")
+        path.chmod(0o600)
+    return missing
+
+
+AIRFLOW_SECRETS = ("AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`make serve`: where the local services listen and the Airflow login."""
+
+    host: str
+    airflow_port: int
+    superset_port: int
+    airflow_admin: str
+    airflow_admin_password: str
+    jwt_secret: str
+    api_secret_key: str
+
+
+def serve_settings() -> ServeSettings:
+    env = environment()
+    missing = [name for name in AIRFLOW_SECRETS if not env.get(name)]
+    if missing:
+        raise MissingSetting(f"{', '.join(missing)} not set (`make serve` generates them)")
+    return ServeSettings(
+        host=env.get("SERVE_HOST", "127.0.0.1"),
+        airflow_port=int(env.get("AIRFLOW_PORT", "8080")),
+        superset_port=int(env.get("SUPERSET_PORT", "8088")),
+        airflow_admin=env.get("AIRFLOW_ADMIN_USERNAME", "admin"),
+        airflow_admin_password=env["AIRFLOW_ADMIN_PASSWORD"],
+        jwt_secret=env["AIRFLOW_JWT_SECRET"],
+        api_secret_key=env["AIRFLOW_API_SECRET_KEY"],
+    )
+
+
 if __name__ == "__main__":
     import sys
 

@@ -75,7 +75,11 @@ def run(day: dt.date, console: Console):
     return result
 
 
-def kpi_table(published: Path) -> Table:
+KPI_IDS = tuple(f"K{n}" for n in range(1, 14))
+
+
+def kpi_table(published: Path) -> tuple[Table, set[str]]:
+    """The KPI summary table and the KPIs it shows."""
     import duckdb
 
     conn = duckdb.connect(str(published), read_only=True)
@@ -107,7 +111,7 @@ def kpi_table(published: Path) -> Table:
             verdict,
             f"{num:,} / {den:,}",
         )
-    return table
+    return table, {row[0] for row in rows}
 
 
 # Each KPI at the city level (region ALL), summed over departments, items and channels, for
@@ -145,8 +149,10 @@ def matching_table(outputs: dict) -> Table:
     return table
 
 
-def summary(result, console: Console) -> None:
+def summary(result, console: Console) -> list[str]:
+    """Print the summary; return what is wrong with the run (empty when all is well)."""
     settings = Settings.load()
+    problems = [f"DAG {d}: {s}" for d, s in result.states.items() if s != "success"]
     states = Table(title="Airflow DAG runs")
     states.add_column("DAG")
     states.add_column("state")
@@ -154,8 +160,12 @@ def summary(result, console: Console) -> None:
         failed = ", ".join(result.failed_tasks.get(dag_id) or [])
         states.add_row(dag_id, state + (f" (failed: {failed})" if failed else ""))
     console.print(states)
+    shown: set[str] = set()
     if settings.published.exists():
-        console.print(kpi_table(settings.published))
+        table, shown = kpi_table(settings.published)
+        console.print(table)
+    if missing := [k for k in KPI_IDS if k not in shown]:
+        problems.append(f"KPIs missing from the summary: {', '.join(missing)}")
     console.print(matching_table(result.outputs))
     gate = result.outputs.get("warehouse.quality_gate", {})
     console.print(f"quality gate: {gate_verdict(gate)}")
@@ -170,6 +180,9 @@ def summary(result, console: Console) -> None:
         ("push lists", push_dir),
     ]:
         console.print(f"  {label:24} {where}")
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    return problems
 
 
 def gate_verdict(gate: dict) -> str:
@@ -189,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     day = args.date or city_date(Settings.load().city_dir)
     result = run(day, console)
-    summary(result, console)
-    return 0 if result.ok else 1
+    problems = summary(result, console)
+    return 0 if result.ok and not problems else 1
 
 
 if __name__ == "__main__":

@@ -73,7 +73,10 @@ def serve(server) -> None:
 
 
 def sources_file(tmp: Path, city: Path, urls: dict[str, str], name: str) -> Path:
-    text = sources_for(tmp, city, urls).read_text(encoding="utf-8")
+    """A sources file of its own under tmp/name/ (sources_for always writes sources.yaml)."""
+    folder = tmp / name
+    folder.mkdir()
+    text = sources_for(folder, city, urls).read_text(encoding="utf-8")
     for system, schema in (("case_platform", "qzk_zw"), ("population_base", "qzk_rk")):
         text = text.replace(
             f"  {system}:\n    delivery: database\n",
@@ -85,7 +88,7 @@ def sources_file(tmp: Path, city: Path, urls: dict[str, str], name: str) -> Path
             f"  {system}:\n    delivery: database\n    max_attempts: 2\n",
         )
     text = text.replace("max_attempts: 6", f"max_attempts: {HOTLINE_ATTEMPTS}")
-    path = tmp / name
+    path = folder / "sources.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -134,9 +137,9 @@ def story(tmp_path_factory, servers):
         "legal_entity_base": my,
     }
     load_targets(city, urls)
-    good = sources_file(tmp, city, urls, "sources.yaml")
+    good = sources_file(tmp, city, urls, "good")
     broken = sources_file(
-        tmp, city, {**urls, "certificate_library": DOWN, "legal_entity_base": DOWN}, "broken.yaml"
+        tmp, city, {**urls, "certificate_library": DOWN, "legal_entity_base": DOWN}, "broken"
     )
     hotline = make_server(store_path(city), port=0, token="e2e-token")
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -165,6 +168,7 @@ def story(tmp_path_factory, servers):
         warehouse = Path(env["WAREHOUSE"])
         first = scan.clock(city).date()
         record["first"] = run_chain(local_midnight(first), announce=lambda _: None)
+        assert record["first"].ok, (record["first"].states, record["first"].failed_tasks)
         record["digest_first"] = marts_digest(warehouse)
         record["published_first"] = Path(env["PUBLISHED_WAREHOUSE"]).read_bytes()
         record["rerun"] = run_chain(local_midnight(first), announce=lambda _: None)
@@ -290,7 +294,7 @@ def test_the_catch_up_run_loses_nothing(story):
             k
             for (k,) in query(
                 warehouse,
-                "SELECT DISTINCT key_value FROM meta.quarantine WHERE table_name = ?",
+                "SELECT DISTINCT row_key FROM meta.quarantine WHERE table_name = ?",
                 [table],
             )
         }

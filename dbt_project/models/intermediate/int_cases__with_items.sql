@@ -61,8 +61,8 @@ joined as (
         coalesce(cases.channel in ('1', '2'), false) as is_online,
         reused_certificates.case_id is not null as has_certificate_reuse
     from cases
-    left join service_items on service_items.item_code = cases.item_code
-    left join reused_certificates on reused_certificates.case_id = cases.case_id
+    left join service_items on cases.item_code = service_items.item_code
+    left join reused_certificates on cases.case_id = reused_certificates.case_id
 
 ),
 

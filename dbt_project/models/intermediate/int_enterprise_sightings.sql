@@ -42,15 +42,30 @@ grants as (
 
 sightings as (
 
-    select distinct 'legal_entity_base' as source_system, uscc from entities
+    select distinct
+        'legal_entity_base' as source_system,
+        uscc
+    from entities
     union
-    select 'legal_entity_base', uscc from annual_facts
+    select
+        'legal_entity_base' as source_system,
+        uscc
+    from annual_facts
     union
-    select 'case_platform', uscc from applicants
+    select
+        'case_platform' as source_system,
+        uscc
+    from applicants
     union
-    select 'certificate_library', uscc from holders
+    select
+        'certificate_library' as source_system,
+        uscc
+    from holders
     union
-    select 'population_base', uscc from grants
+    select
+        'population_base' as source_system,
+        uscc
+    from grants
 
 ),
 

@@ -45,8 +45,8 @@ final as (
         ranked.department
     from instances
     inner join ranked
-        on ranked.one_thing_instance_id = instances.one_thing_instance_id
-        and ranked.case_rank = 1
+        on instances.one_thing_instance_id = ranked.one_thing_instance_id
+            and ranked.case_rank = 1
 
 )
 

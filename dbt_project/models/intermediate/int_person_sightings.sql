@@ -67,21 +67,45 @@ representatives as (
 
 sightings as (
 
-    select distinct 'population_base' as source_system, identity_number from residents
+    select distinct
+        'population_base' as source_system,
+        identity_number
+    from residents
     union
-    select 'population_base', identity_number from special_groups
+    select
+        'population_base' as source_system,
+        identity_number
+    from special_groups
     union
-    select 'population_base', identity_number from grants
+    select
+        'population_base' as source_system,
+        identity_number
+    from grants
     union
-    select 'case_platform', identity_number from applicants
+    select
+        'case_platform' as source_system,
+        identity_number
+    from applicants
     union
-    select 'case_platform', identity_number from help_requesters
+    select
+        'case_platform' as source_system,
+        identity_number
+    from help_requesters
     union
-    select 'certificate_library', identity_number from holders
+    select
+        'certificate_library' as source_system,
+        identity_number
+    from holders
     union
-    select 'hotline_12345', identity_number from callers
+    select
+        'hotline_12345' as source_system,
+        identity_number
+    from callers
     union
-    select 'legal_entity_base', identity_number from representatives
+    select
+        'legal_entity_base' as source_system,
+        identity_number
+    from representatives
 
 ),
 

@@ -18,7 +18,7 @@ cases as (
         items.department_code
     from {{ ref('stg_case_platform__cases') }} as cases
     left join {{ ref('stg_case_platform__service_items') }} as items
-        on items.item_code = cases.item_code
+        on cases.item_code = items.item_code
 
 ),
 
@@ -38,7 +38,7 @@ joined as (
         coalesce(cases.region_code, 'unknown') as region_code,
         coalesce(cases.department_code, 'unknown') as department
     from ratings
-    left join cases on cases.case_id = ratings.case_id
+    left join cases on ratings.case_id = cases.case_id
 
 ),
 

@@ -27,10 +27,10 @@ provisional_days as (
         isodow(generated.day) between 1 and 5 as is_workday,
         true as is_provisional
     from range(
-        (select max(calendar_date) + 1 from workdays),
-        date '2036-01-01',
-        interval 1 day
-    ) as generated(day)
+            (select max(calendar_date) + 1 from workdays),
+            date '2036-01-01',
+            interval 1 day
+        ) as generated (day)
 
 ),
 

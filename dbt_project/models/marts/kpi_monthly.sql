@@ -49,7 +49,10 @@ k1_online_rate as (
     select
         'K1' as kpi_id,
         date_trunc('month', applied_at) as month,
-        region_code, department, item_code, channel,
+        region_code,
+        department,
+        item_code,
+        channel,
         count(*) filter (where is_online) as numerator,
         count(*) as denominator
     from cases
@@ -62,8 +65,12 @@ k2_first_time_success_rate as (
     select
         'K2' as kpi_id,
         date_trunc('month', applied_at) as month,
-        region_code, department, item_code, channel,
-        count(*) filter (where accepted_at is not null and status <> '4' and correction_count = 0) as numerator,
+        region_code,
+        department,
+        item_code,
+        channel,
+        count(*) filter (where accepted_at is not null and status <> '4' and correction_count = 0)
+            as numerator,
         count(*) filter (where accepted_at is not null or status = '4') as denominator
     from cases
     group by all
@@ -75,7 +82,10 @@ k3_prefill_rate as (
     select
         'K3' as kpi_id,
         date_trunc('month', applied_at) as month,
-        region_code, department, item_code, channel,
+        region_code,
+        department,
+        item_code,
+        channel,
         count(*) filter (where is_online and is_high_frequency and is_prefilled) as numerator,
         count(*) filter (where is_online and is_high_frequency) as denominator
     from cases
@@ -108,7 +118,10 @@ k4_on_time_rate as (
     select
         'K4' as kpi_id,
         date_trunc('month', completed_at) as month,
-        region_code, department, item_code, channel,
+        region_code,
+        department,
+        item_code,
+        channel,
         count(*) filter (where is_in_k4 and coalesce(is_on_time, false)) as numerator,
         count(*) filter (where is_in_k4) as denominator
     from k4_eligible
@@ -121,7 +134,10 @@ k5_certificate_reuse_rate as (
     select
         'K5' as kpi_id,
         date_trunc('month', applied_at) as month,
-        region_code, department, item_code, channel,
+        region_code,
+        department,
+        item_code,
+        channel,
         count(*) filter (where needs_certificate and has_certificate_reuse) as numerator,
         count(*) filter (where needs_certificate) as denominator
     from cases
@@ -168,7 +184,8 @@ k7_help_first_response_rate as (
         'help_desk' as department,
         cast(null as varchar) as item_code,
         cast(null as varchar) as channel,
-        count(*) filter (where 
+        count(*) filter (
+            where
             not is_responded_before_requested
             and first_responded_at is not null
             and first_responded_at <= requested_at + interval 60 second
@@ -219,7 +236,8 @@ k9_rectification_rate as (
         department,
         cast(null as varchar) as item_code,
         cast(null as varchar) as channel,
-        count(*) filter (where 
+        count(*) filter (
+            where
             is_in_k9
             and rectification_status = '1'
             and rectified_at is not null
@@ -254,7 +272,8 @@ k10_hotline_on_time_rate as (
         department,
         cast(null as varchar) as item_code,
         cast(null as varchar) as channel,
-        count(*) filter (where 
+        count(*) filter (
+            where
             completed_at is not null
             and (
                 coalesce(is_answered_directly, false)
@@ -320,18 +339,30 @@ k13_one_thing_online_rate as (
 by_region as (
 
     select * from k1_online_rate
-    union all by name select * from k2_first_time_success_rate
-    union all by name select * from k3_prefill_rate
-    union all by name select * from k4_on_time_rate
-    union all by name select * from k5_certificate_reuse_rate
-    union all by name select * from k6_help_resolution_rate
-    union all by name select * from k7_help_first_response_rate
-    union all by name select * from k8_good_rating_rate
-    union all by name select * from k9_rectification_rate
-    union all by name select * from k10_hotline_on_time_rate
-    union all by name select * from k11_hotline_resolution_rate
-    union all by name select * from k12_hotline_satisfaction_rate
-    union all by name select * from k13_one_thing_online_rate
+    union all by name
+    select * from k2_first_time_success_rate
+    union all by name
+    select * from k3_prefill_rate
+    union all by name
+    select * from k4_on_time_rate
+    union all by name
+    select * from k5_certificate_reuse_rate
+    union all by name
+    select * from k6_help_resolution_rate
+    union all by name
+    select * from k7_help_first_response_rate
+    union all by name
+    select * from k8_good_rating_rate
+    union all by name
+    select * from k9_rectification_rate
+    union all by name
+    select * from k10_hotline_on_time_rate
+    union all by name
+    select * from k11_hotline_resolution_rate
+    union all by name
+    select * from k12_hotline_satisfaction_rate
+    union all by name
+    select * from k13_one_thing_online_rate
 
 ),
 
@@ -378,7 +409,7 @@ final as (
         end as rate,
         kpi_targets.target
     from all_rows
-    left join kpi_targets on kpi_targets.kpi_id = all_rows.kpi_id
+    left join kpi_targets on all_rows.kpi_id = kpi_targets.kpi_id
 
 )
 

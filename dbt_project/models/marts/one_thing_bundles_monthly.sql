@@ -37,7 +37,7 @@ instance_facts as (
         ) as is_all_completed,
         max(cases.completed_at) as last_completed_at
     from cases
-    left join service_items on service_items.item_code = cases.item_code
+    left join service_items on cases.item_code = service_items.item_code
     group by cases.one_thing_instance_id
 
 ),
@@ -52,11 +52,13 @@ instances as (
         one_thing_instances.is_all_online,
         case
             when instance_facts.is_all_completed
-                then {{ wd('one_thing_instances.first_applied_at', 'instance_facts.last_completed_at') }}
+                then {{ wd(
+                    'one_thing_instances.first_applied_at', 'instance_facts.last_completed_at'
+                ) }}
         end as end_to_end_working_days
     from one_thing_instances
     inner join instance_facts
-        on instance_facts.one_thing_instance_id = one_thing_instances.one_thing_instance_id
+        on one_thing_instances.one_thing_instance_id = instance_facts.one_thing_instance_id
 
 ),
 

@@ -76,8 +76,8 @@ final as (
         mobile_phone
     from candidates
     qualify row_number() over (
-        partition by identity_number order by preference, seen_at desc nulls last
-    ) = 1
+            partition by identity_number order by preference asc, seen_at desc nulls last
+        ) = 1
 
 )
 

@@ -37,11 +37,15 @@ final as (
         applicants.applicant_id_type,
         case
             when applicants.applicant_id_type = '111'
-                then {{ person_key('applicants.applicant_id_normalised', 'applicants.is_applicant_id_valid') }}
+                then {{ person_key(
+                    'applicants.applicant_id_normalised', 'applicants.is_applicant_id_valid'
+                ) }}
         end as person_key,
         case
             when applicants.applicant_id_type = '001'
-                then {{ enterprise_key('applicants.applicant_id_normalised', 'applicants.is_applicant_id_valid') }}
+                then {{ enterprise_key(
+                    'applicants.applicant_id_normalised', 'applicants.is_applicant_id_valid'
+                ) }}
         end as enterprise_key,
         applicants.is_applicant_id_valid,
         cases.applied_at,
@@ -62,7 +66,7 @@ final as (
         cases.is_accepted_before_applied,
         cases.is_completed_before_accepted
     from cases
-    inner join applicants on applicants.case_id = cases.case_id
+    inner join applicants on cases.case_id = applicants.case_id
 
 )
 

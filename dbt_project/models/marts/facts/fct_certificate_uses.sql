@@ -11,14 +11,19 @@ uses as (
 
 certificates as (
 
-    select certificate_id, certificate_type
+    select
+        certificate_id,
+        certificate_type
     from {{ ref('stg_certificate_library__certificates') }}
 
 ),
 
 cases as (
 
-    select case_id, region_code, department
+    select
+        case_id,
+        region_code,
+        department
     from {{ ref('int_cases__with_items') }}
 
 ),
@@ -36,8 +41,8 @@ final as (
         uses.used_at,
         uses.use_mode
     from uses
-    left join certificates on certificates.certificate_id = uses.certificate_id
-    left join cases on cases.case_id = uses.case_id
+    left join certificates on uses.certificate_id = certificates.certificate_id
+    left join cases on uses.case_id = cases.case_id
 
 )
 

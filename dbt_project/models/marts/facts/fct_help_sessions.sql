@@ -20,7 +20,8 @@ final as (
     select
         sessions.help_session_id,
         sessions.help_channel,
-        {{ person_key('sessions.requester_id_normalised', 'sessions.is_requester_id_valid') }} as person_key,
+        {{ person_key('sessions.requester_id_normalised', 'sessions.is_requester_id_valid') }}
+            as person_key,
         sessions.is_requester_id_valid,
         sessions.case_id,
         sessions.case_id is null or cases.case_id is not null as is_case_known,
@@ -31,7 +32,7 @@ final as (
         coalesce(sessions.region_code, 'unknown') as region_code,
         sessions.is_responded_before_requested
     from sessions
-    left join cases on cases.case_id = sessions.case_id
+    left join cases on sessions.case_id = cases.case_id
 
 )
 

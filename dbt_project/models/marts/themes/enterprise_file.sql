@@ -84,7 +84,8 @@ valid_certificates as (
 
     select
         enterprise_key,
-        {{ dbt.listagg('distinct certificate_type', "','", 'order by certificate_type') }} as valid_certificate_types,
+        {{ dbt.listagg('distinct certificate_type', "','", 'order by certificate_type') }}
+            as valid_certificate_types,
         count(*) as valid_certificate_count
     from certificates
     where enterprise_key is not null
@@ -157,13 +158,13 @@ final as (
         known_enterprises.source_systems,
         {{ as_of_date() }} as as_of_date
     from known_enterprises
-    left join registered on registered.enterprise_key = known_enterprises.enterprise_key
+    left join registered on known_enterprises.enterprise_key = registered.enterprise_key
     left join latest_annual_facts
-        on latest_annual_facts.enterprise_key = known_enterprises.enterprise_key
+        on known_enterprises.enterprise_key = latest_annual_facts.enterprise_key
     left join valid_certificates
-        on valid_certificates.enterprise_key = known_enterprises.enterprise_key
-    left join case_summary on case_summary.enterprise_key = known_enterprises.enterprise_key
-    left join grant_summary on grant_summary.enterprise_key = known_enterprises.enterprise_key
+        on known_enterprises.enterprise_key = valid_certificates.enterprise_key
+    left join case_summary on known_enterprises.enterprise_key = case_summary.enterprise_key
+    left join grant_summary on known_enterprises.enterprise_key = grant_summary.enterprise_key
 
 )
 

@@ -94,7 +94,8 @@ valid_certificates as (
 
     select
         person_key,
-        {{ dbt.listagg('distinct certificate_type', "','", 'order by certificate_type') }} as valid_certificate_types,
+        {{ dbt.listagg('distinct certificate_type', "','", 'order by certificate_type') }}
+            as valid_certificate_types,
         count(*) as valid_certificate_count
     from certificates
     where person_key is not null
@@ -142,7 +143,7 @@ rating_summary as (
         count(*) as ratings_total,
         count(*) filter (where ratings.is_bad) as bad_ratings_total
     from ratings
-    inner join cases on cases.case_id = ratings.case_id
+    inner join cases on ratings.case_id = cases.case_id
     where cases.person_key is not null
     group by cases.person_key
 
@@ -175,7 +176,7 @@ people as (
         resident_people.person_key is not null as is_resident,
         known_people.source_systems
     from known_people
-    left join resident_people on resident_people.person_key = known_people.person_key
+    left join resident_people on known_people.person_key = resident_people.person_key
 
 ),
 
@@ -212,12 +213,12 @@ final as (
         people.source_systems,
         {{ as_of_date() }} as as_of_date
     from people
-    left join ongoing_groups on ongoing_groups.person_key = people.person_key
-    left join valid_certificates on valid_certificates.person_key = people.person_key
-    left join case_summary on case_summary.person_key = people.person_key
-    left join work_order_summary on work_order_summary.person_key = people.person_key
-    left join rating_summary on rating_summary.person_key = people.person_key
-    left join grant_summary on grant_summary.person_key = people.person_key
+    left join ongoing_groups on people.person_key = ongoing_groups.person_key
+    left join valid_certificates on people.person_key = valid_certificates.person_key
+    left join case_summary on people.person_key = case_summary.person_key
+    left join work_order_summary on people.person_key = work_order_summary.person_key
+    left join rating_summary on people.person_key = rating_summary.person_key
+    left join grant_summary on people.person_key = grant_summary.person_key
 
 )
 

@@ -63,7 +63,9 @@ final as (
         *,
         case
             when applicant_id_type = '111'
-                then {{ is_valid_identity('applicant_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'applicant_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
             when applicant_id_type = '001'
                 then {{ is_valid_uscc('applicant_id_normalised', region_codes()) }}
         end as is_applicant_id_valid,

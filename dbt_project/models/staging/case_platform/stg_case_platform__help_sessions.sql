@@ -54,7 +54,9 @@ final as (
         *,
         case
             when requester_id_raw is not null
-                then {{ is_valid_identity('requester_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'requester_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
         end as is_requester_id_valid,
         -- D6: kept, flagged, left out of K7
         coalesce(first_responded_at < requested_at, false) as is_responded_before_requested

@@ -37,9 +37,9 @@ renamed as (
         _load_id as load_id,
         _loaded_at as loaded_at,
         {% if as_of_date -%}
-        cast('{{ as_of_date }}' as date) as status_as_of
+            cast('{{ as_of_date }}' as date) as status_as_of
         {%- else -%}
-        cast(_loaded_at as date) as status_as_of
+            cast(_loaded_at as date) as status_as_of
         {%- endif %}
     from current_state
 
@@ -63,7 +63,9 @@ final as (
         *,
         case
             when holder_id_type = '111'
-                then {{ is_valid_identity('holder_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'holder_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
             when holder_id_type = '001'
                 then {{ is_valid_uscc('holder_id_normalised', region_codes()) }}
         end as is_holder_id_valid,

@@ -28,8 +28,8 @@ deliveries_in_force as (
         file_name || '@' || sha256 as delivery_source
     from files
     qualify row_number() over (
-        partition by month order by arrival desc, recorded_at desc, file_name desc
-    ) = 1
+            partition by month order by arrival desc, recorded_at desc, file_name desc
+        ) = 1
 
 ),
 
@@ -55,9 +55,9 @@ de_duplicated as (
     select *
     from rows_in_force
     qualify row_number() over (
-        partition by PJBH, SBLSH, PJQD, PJSJ, PJDJ, PJNR, ZGZT, ZGWCSJ
-        order by _loaded_at desc, _row_hash desc
-    ) = 1
+            partition by PJBH, SBLSH, PJQD, PJSJ, PJDJ, PJNR, ZGZT, ZGWCSJ
+            order by _loaded_at desc, _row_hash desc
+        ) = 1
 
 ),
 

@@ -60,7 +60,9 @@ final as (
         *,
         case
             when caller_id_raw is not null
-                then {{ is_valid_identity('caller_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'caller_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
         end as is_caller_id_valid
     from identified
 

@@ -45,7 +45,8 @@ identified as (
 
     select
         *,
-        {{ normalise_identity('legal_representative_id_raw') }} as legal_representative_id_normalised
+        {{ normalise_identity('legal_representative_id_raw') }}
+            as legal_representative_id_normalised
     from renamed
 
 ),
@@ -56,7 +57,9 @@ final as (
         *,
         case
             when legal_representative_id_normalised is not null
-                then {{ is_valid_identity('legal_representative_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'legal_representative_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
         end as is_legal_representative_id_valid
     from identified
     where not is_deleted

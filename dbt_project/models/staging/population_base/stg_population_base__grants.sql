@@ -53,7 +53,9 @@ final as (
         *,
         case
             when subject_type = 'person'
-                then {{ is_valid_identity('subject_id_normalised', 'cast(loaded_at as date)', region_codes()) }}
+                then {{ is_valid_identity(
+                    'subject_id_normalised', 'cast(loaded_at as date)', region_codes()
+                ) }}
             when subject_type = 'enterprise'
                 then {{ is_valid_uscc('subject_id_normalised', region_codes()) }}
         end as is_subject_id_valid

@@ -1,0 +1,127 @@
+"""`make serve` / `make stop` for Airflow: the services start on 127.0.0.1, ask for a login, show
+the project's DAGs unpaused, and `stop` leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingestion.settings import PROJECT
+
+pytestmark = pytest.mark.integration
+
+EXPECTED_DAGS = {
+    "ingest_case_platform",
+    "ingest_certificate_library",
+    "ingest_hotline_12345",
+    "ingest_evaluation_hcp",
+    "ingest_population_base",
+    "ingest_legal_entity_base",
+    "warehouse",
+    "policy_matching",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.serve", command, "--no-superset"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME_DIR": str(tmp / "airflow"),
+        "SERVE_RUN_DIR": str(tmp / "run"),
+        "AIRFLOW_PORT": str(port),
+        "AIRFLOW_ADMIN_PASSWORD": "serve-test-password",
+        "AIRFLOW_JWT_SECRET": "serve-test-jwt-secret-0123456789",
+        "AIRFLOW_API_SECRET_KEY": "serve-test-api-secret",
+        "HOTLINE_API_TOKEN": "serve-test-token",
+        "CITY_DIR": str(tmp / "no-city"),
+    }
+    env.pop("AIRFLOW_HOME", None)
+    started = serve_command("start", env)
+    pids = {p.stem: int(p.read_text()) for p in (tmp / "run").glob("*.pid")}
+    try:
+        yield started, f"http://127.0.0.1:{port}", pids, env, tmp
+    finally:
+        serve_command("stop", env)
+
+
+def test_start_runs_every_airflow_component_and_prints_the_url(served):
+    started, url, pids, _, _ = served
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert set(pids) == {
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    }
+    assert url in started.stdout
+    assert "serve-test-password" in started.stdout
+
+
+def test_the_api_listens_on_localhost_only_and_needs_a_login(served):
+    _, url, _, _, _ = served
+    assert httpx.get(f"{url}/api/v2/dags", timeout=10).status_code == 401
+    bad = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": "wrong"})
+    assert bad.status_code == 401
+    port = url.rsplit(":", 1)[1]
+    lines = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+    listening = [f.split()[3] for f in lines.splitlines() if f.split()[3].endswith(f":{port}")]
+    assert listening == [f"127.0.0.1:{port}"]
+
+
+def test_the_project_dags_are_visible_and_unpaused(served):
+    _, url, _, _, _ = served
+    token = httpx.post(
+        f"{url}/auth/token", json={"username": "admin", "password": "serve-test-password"}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    dags = {}
+    for _ in range(90):  # the DAG processor parses the folder shortly after it starts
+        body = httpx.get(f"{url}/api/v2/dags", headers=headers, timeout=10).json()
+        dags = {d["dag_id"]: d for d in body["dags"]}
+        if set(dags) >= EXPECTED_DAGS:
+            break
+        time.sleep(2)
+    assert set(dags) >= EXPECTED_DAGS
+    assert not any(dags[d]["is_paused"] for d in EXPECTED_DAGS)
+
+
+def test_stop_leaves_no_process_behind(served):
+    _, _, pids, env, tmp = served
+    stopped = serve_command("stop", env)
+    assert stopped.returncode == 0
+    assert not any(group_alive(pid) for pid in pids.values())
+    assert list(Path(tmp / "run").glob("*.pid")) == []
