@@ -258,9 +258,10 @@ def serve_settings() -> ServeSettings:
     if missing:
         raise MissingSetting(f"{', '.join(missing)} not set (`make serve` generates them)")
     return ServeSettings(
-        host=env.get("SERVE_HOST", "127.0.0.1"),
-        airflow_port=int(env.get("AIRFLOW_PORT", "8080")),
-        superset_port=int(env.get("SUPERSET_PORT", "8088")),
+        # the same names as docker-compose's published ports: one setting, one meaning
+        host=env.get("BIND_ADDRESS", "127.0.0.1"),
+        airflow_port=int(env.get("AIRFLOW_HTTP_PORT", "8080")),
+        superset_port=int(env.get("SUPERSET_HTTP_PORT", "8088")),
         airflow_admin=env.get("AIRFLOW_ADMIN_USERNAME", "admin"),
         airflow_admin_password=env["AIRFLOW_ADMIN_PASSWORD"],
         jwt_secret=env["AIRFLOW_JWT_SECRET"],

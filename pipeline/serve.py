@@ -5,7 +5,7 @@ triggerer) and Superset on this machine, started in the background and stopped b
     python -m pipeline.serve stop
     python -m pipeline.serve status
 
-Every service listens on SERVE_HOST (127.0.0.1 unless configured otherwise) and asks for a
+Every service listens on BIND_ADDRESS (127.0.0.1 unless configured otherwise) and asks for a
 login: Airflow's simple auth manager reads its passwords from a file written here from `.env`
 (AIRFLOW_ADMIN_PASSWORD, generated on first run), so no password is in the code or printed by
 Airflow itself. Parallelism is fitted to a 2-core machine (one API worker, one parsing

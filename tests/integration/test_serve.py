@@ -62,7 +62,7 @@ def served(tmp_path_factory):
         **os.environ,
         "AIRFLOW_HOME_DIR": str(tmp / "airflow"),
         "SERVE_RUN_DIR": str(tmp / "run"),
-        "AIRFLOW_PORT": str(port),
+        "AIRFLOW_HTTP_PORT": str(port),
         "AIRFLOW_ADMIN_PASSWORD": "serve-test-password",
         "AIRFLOW_JWT_SECRET": "serve-test-jwt-secret-0123456789",
         "AIRFLOW_API_SECRET_KEY": "serve-test-api-secret",
