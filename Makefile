@@ -42,6 +42,7 @@ $(SUPERSET_VENV)/.installed: superset/requirements.lock
 .PHONY: lock
 lock: uv ## re-resolve the lock files after changing dependencies
 	$(UV) lock
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --quiet -o docker/airflow/requirements.txt
 	$(UV) pip compile superset/requirements.in --python-version $(PYTHON_VERSION) -o superset/requirements.lock
 
 .PHONY: demo
@@ -89,6 +90,12 @@ match: install ## 免申即享 matching on WAREHOUSE: make match [DATE=YYYY-MM-D
 	$(VENV)/bin/python -m matching evaluate --warehouse $(WAREHOUSE) \
 		--date $(or $(DATE),$$($(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(CITY)/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)) \
 		$(foreach code,$(POLICY),--policy $(code))
+
+.PHONY: rerun
+rerun: install ## re-run the whole chain through Airflow for a past date: make rerun DATE=YYYY-MM-DD
+	@test -n "$(DATE)" || { echo "usage: make rerun DATE=YYYY-MM-DD"; exit 2; }
+	CITY_DIR=$(CITY) WAREHOUSE=$(WAREHOUSE) scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python \
+		$(VENV)/bin/python -m pipeline.demo --date $(DATE)
 
 .PHONY: serve
 serve: install ## Airflow (UI, scheduler, DAG processor, triggerer) and Superset on 127.0.0.1; prints URLs and logins

@@ -175,7 +175,16 @@ def test_superset_mounts_warehouse_read_only(
 def test_airflow_services_mount_code_and_warehouse(services: dict[str, Any]) -> None:
     for name in AIRFLOW_SERVICES:
         mounts = {(source, target) for source, target, _ in volume_mounts(services[name])}
-        for source in ("./dags", "./dbt_project", "./ingestion", "./contract"):
+        for source in (
+            "./dags",
+            "./pipeline",
+            "./dbt_project",
+            "./ingestion",
+            "./transform",
+            "./quality",
+            "./matching",
+            "./contract",
+        ):
             assert any(s == source for s, _ in mounts), f"{name} does not mount {source}"
         assert (WAREHOUSE_VOLUME, "/data") in mounts, f"{name} does not mount warehouse at /data"
 
@@ -190,11 +199,32 @@ def test_every_service_has_a_restart_policy(services: dict[str, Any]) -> None:
             assert restart.split(":")[0] in LONG_RUNNING_RESTART, f"{name}: restart={restart}"
 
 
-def test_airflow_image_is_3_3_2(services: dict[str, Any]) -> None:
+def test_airflow_image_is_built_on_3_3_2_and_pinned(services: dict[str, Any]) -> None:
     for name in AIRFLOW_SERVICES:
-        image = services[name]["image"]
-        assert image == AIRFLOW_IMAGE, f"{name} uses {image}"
-        assert image.split(":", 1)[1].startswith("3.3.2-"), image
+        image, build = services[name]["image"], services[name]["build"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned {image}"
+        dockerfile = ROOT / build["context"] / build["dockerfile"]
+        base = re.search(r"^FROM (\S+)", dockerfile.read_text(encoding="utf-8"), re.MULTILINE)
+        assert base and base.group(1) == AIRFLOW_IMAGE, f"{name} builds on {base}"
+
+
+def test_airflow_image_requirements_agree_with_the_lock() -> None:
+    """docker/airflow/requirements.txt (installed into the image) pins what uv.lock pins."""
+    import tomllib
+
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    locked = {p["name"]: p["version"] for p in lock["package"] if "version" in p}
+    lines = (ROOT / "docker" / "airflow" / "requirements.txt").read_text(encoding="utf-8")
+    pins = dict(
+        line.split(";")[0].strip().split("==")
+        for line in lines.splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    )
+    assert pins, "no pins in docker/airflow/requirements.txt"
+    mismatched = {n: (v, locked.get(n)) for n, v in pins.items() if locked.get(n) != v}
+    assert mismatched == {}, "run `make lock` to re-export docker/airflow/requirements.txt"
+    for needed in ("dbt-core", "dbt-duckdb", "duckdb", "polars", "great-expectations"):
+        assert needed in pins, needed
 
 
 def test_airflow_settings_for_small_hosts(services: dict[str, Any]) -> None:
