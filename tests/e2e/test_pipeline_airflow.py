@@ -22,6 +22,7 @@ import psycopg
 import pymysql
 import pytest
 
+from pipeline.assets import SYSTEMS
 from simulator.hotline_server import FaultInjector, make_server
 from simulator.hotline_store import store_path
 from simulator.run import generate_city
@@ -209,12 +210,7 @@ def test_first_date_runs_every_dag_through_airflow(story):
     result = story["first"]
     assert result.ok, (result.states, result.failed_tasks)
     assert set(result.states) == {
-        "ingest_case_platform",
-        "ingest_certificate_library",
-        "ingest_hotline_12345",
-        "ingest_evaluation_hcp",
-        "ingest_population_base",
-        "ingest_legal_entity_base",
+        *(f"ingest_{system}" for system in SYSTEMS),
         "warehouse",
         "policy_matching",
     }

@@ -19,53 +19,22 @@ import pytest
 
 from matching.engine import DEFAULT_POLICIES, evaluate
 from matching.rowwise import evaluate_rowwise
+from matching.synthetic import TABLES
 
 D = dt.date
 E = D(2026, 2, 28)
 CITY, ELSEWHERE = "360702", "360102"  # 章贡区 / 南昌市东湖区
 
-DDL = """
-create schema main_marts;
-create schema main_restricted;
-create table main_marts.person_file (
-    person_key varchar, identity_number_masked varchar, name_masked varchar, sex varchar,
-    birth_date date, age bigint, hukou_region_code varchar, is_alive boolean, death_date date,
-    is_resident boolean, special_groups varchar, disability_level bigint,
-    valid_certificate_types varchar, valid_certificate_count bigint, cases_total bigint,
-    cases_last_12_months bigint, last_case_applied_at timestamp, online_case_share double,
-    one_thing_bundles_used bigint, work_orders_total bigint, complaints_total bigint,
-    dissatisfied_total bigint, ratings_total bigint, bad_ratings_total bigint,
-    grants_total bigint, grant_amount_total decimal(38, 2), granted_policies varchar,
-    source_systems varchar, as_of_date date);
-create table main_marts.enterprise_file (
-    enterprise_key varchar, uscc varchar, entity_name varchar, entity_type varchar,
-    registration_status varchar, established_on date, registered_capital_10k_yuan decimal(18, 2),
-    industry_code varchar, industry_section varchar, industry_division varchar,
-    region_code varchar, legal_representative_name_masked varchar,
-    legal_representative_id_masked varchar, is_registered boolean, latest_annual_year bigint,
-    insured_employees bigint, insured_net_decrease bigint, revenue_10k_yuan decimal(18, 2),
-    rd_expense_10k_yuan decimal(18, 2), total_tax_10k_yuan decimal(18, 2),
-    valid_certificate_types varchar, valid_certificate_count bigint, cases_total bigint,
-    cases_last_12_months bigint, last_case_applied_at timestamp, grants_total bigint,
-    grant_amount_total decimal(38, 2), granted_policies varchar, source_systems varchar,
-    as_of_date date);
-create table main_marts.person_special_groups (
-    special_group_id varchar, person_key varchar, group_type varchar, disability_level bigint,
-    started_on date, ended_on date);
-create table main_marts.certificate_validity (
-    certificate_id varchar, certificate_type varchar, subject_type varchar, person_key varchar,
-    enterprise_key varchar, issued_on date, valid_from date, valid_to date,
-    recorded_status varchar);
-create table main_marts.enterprise_annual_facts (
-    enterprise_key varchar, uscc varchar, year bigint, insured_employees bigint,
-    insured_net_decrease bigint, revenue_10k_yuan decimal(18, 2),
-    rd_expense_10k_yuan decimal(18, 2), total_tax_10k_yuan decimal(18, 2));
-create table main_marts.benefit_grants (
-    grant_id varchar, policy_code varchar, grant_period varchar, subject_type varchar,
-    person_key varchar, enterprise_key varchar, granted_on date, amount_yuan decimal(14, 2));
+# The marts' columns as docs/warehouse.md gives them (shared with the benchmark's synthetic
+# warehouse), plus the restricted identity table the push lists read.
+DDL = (
+    TABLES
+    + """
+create schema if not exists main_restricted;
 create table main_restricted.identity_persons (
     person_key varchar, identity_number varchar, name varchar, mobile_phone varchar);
 """
+)
 
 # person_key, birth_date, hukou_region_code, is_alive (None: not in the population base)
 PERSONS = [

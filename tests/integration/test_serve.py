@@ -14,19 +14,11 @@ import httpx
 import pytest
 
 from ingestion.settings import PROJECT
+from pipeline.assets import SYSTEMS
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_DAGS = {
-    "ingest_case_platform",
-    "ingest_certificate_library",
-    "ingest_hotline_12345",
-    "ingest_evaluation_hcp",
-    "ingest_population_base",
-    "ingest_legal_entity_base",
-    "warehouse",
-    "policy_matching",
-}
+EXPECTED_DAGS = {*(f"ingest_{system}" for system in SYSTEMS), "warehouse", "policy_matching"}
 
 
 def free_port() -> int:
