@@ -20,7 +20,7 @@ from simulator.timeutil import (
     online_time,
     ts,
 )
-from simulator.world import DISTRICTS, Entities, People
+from simulator.world import DISTRICTS, VISITOR_ITEMS, Entities, People, Visitors
 
 CASES_PER_PERSON_YEAR = 1.6  # sources: 1.5-4; the L tier's 15 M/year for 10 M people
 HELP_PER_PERSON_YEAR = 0.12
@@ -261,11 +261,19 @@ class Day:
 class CaseFactory:
     """Draws one day of cases against the city's people and entities."""
 
-    def __init__(self, config: CityConfig, people: People, entities: Entities, certificates):
+    def __init__(
+        self,
+        config: CityConfig,
+        people: People,
+        entities: Entities,
+        certificates,
+        visitors: Visitors | None = None,
+    ):
         self.config = config
         self.people = people
         self.entities = entities
         self.certificates = certificates
+        self.visitors = visitors
         self.profiles = dept_profiles(config.seed)
         self.district_offsets = district_online_offsets(config.seed)
         self.person_items = [i for i in ITEMS if i.applicant == "1"]
@@ -290,7 +298,38 @@ class CaseFactory:
             seq += len(batch)
         self._unlinked_help(rng, day, out)
         self._orphans(rng, day, out)
+        self._visitor_cases(day, seq, out)
         return out
+
+    def _visitor_cases(self, day, seq, out: Day) -> None:
+        """Non-resident seniors applying for 跨省通办 services (each with its own stream, so
+        that the day's other cases do not depend on them)."""
+        if self.visitors is None:
+            return
+        visitors = self.visitors
+        items = {i.code: i for i in ITEMS}
+        for n, j in enumerate(visitors.by_day.get(day.toordinal(), [])):
+            rng = substream(self.config.seed, "visitor-case", day.isoformat(), j)
+            item = items[rng.choices(list(VISITOR_ITEMS), list(VISITOR_ITEMS.values()))[0]]
+            people = visitors.people
+            applicant = {
+                "type": "1",
+                "name": people.name(j),
+                "id_type": "111",
+                "id": people.id_number(j),
+                "phone": people.phone_text(j),
+                "region": DISTRICTS[people.district[j]],
+                "person": None,  # no 户口簿 in this city's library to share
+                "entity": None,
+                "visitor": j,
+            }
+            online = self._online(rng, day, item, applicant["region"])
+            channel = self._channel(rng, day, online)
+            moment = online_time(rng, day) if online else office_time(rng, day)
+            case = self._case(rng, day, seq + n, item, applicant, channel, moment, None)
+            case.cross = "2"
+            out.cases.append(case)
+            self._attach(rng, case, out)
 
     def _filing(self, rng, day, seq, workday) -> list[Case]:
         """One application: a single case, or a "一件事" instance of several cases."""

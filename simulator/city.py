@@ -17,7 +17,15 @@ from simulator.config import CityConfig, substream
 from simulator.defects import maybe_dirty_identity
 from simulator.registry import Certificates, EntityRecord, Grant, Groups
 from simulator.timeutil import add_months, at, ts
-from simulator.world import ENTITY_TYPES, INDUSTRIES, day_of, make_entities, make_people
+from simulator.world import (
+    ENTITY_TYPES,
+    INDUSTRIES,
+    day_of,
+    make_entities,
+    make_people,
+    make_provincial_firms,
+    make_visitors,
+)
 
 CATALOGUE_PUBLISHED = dt.datetime(2024, 12, 1, 9, 0, 0)
 ANNUAL_FACTS_DELIVERED = (5, 31)  # a year's facts arrive on 31 May of the next year
@@ -36,16 +44,35 @@ class City:
         return make_entities(self.config, self.people)
 
     @cached_property
+    def visitors(self):
+        """Non-residents seen in the city's systems (never in the population base)."""
+        return make_visitors(self.config)
+
+    @cached_property
+    def provincial_firms(self):
+        """GXJS holders registered by the province (never in the legal-entity base)."""
+        return make_provincial_firms(self.config, self.entities)
+
+    @cached_property
     def groups(self):
         return Groups(self.config, self.people)
 
     @cached_property
     def certificates(self):
-        return Certificates(self.config, self.people, self.entities, self.groups)
+        return Certificates(
+            self.config,
+            self.people,
+            self.entities,
+            self.groups,
+            self.visitors,
+            self.provincial_firms,
+        )
 
     @cached_property
     def cases(self):
-        return CaseFactory(self.config, self.people, self.entities, self.certificates)
+        return CaseFactory(
+            self.config, self.people, self.entities, self.certificates, self.visitors
+        )
 
     # -- case platform: catalogue ---------------------------------------------------------
     def sxml_rows(self) -> list[tuple]:
@@ -159,14 +186,17 @@ class City:
                 continue
             records = self.groups.records(i)
             for month in months:
-                levels = [r.level for r in records if r.kind == "CJR" and _ongoing(r, month)]
+                rows = [r for r in records if r.kind == "CJR" and _ongoing(r, month)]
                 poor = any(r.kind == "DB" and _ongoing(r, month) for r in records)
                 region = p.hukou(i, month)
-                if not levels or not p.alive(i, month) or not is_city_region(region):
+                if not rows or not p.alive(i, month) or not is_city_region(region):
                     continue
-                if min(levels) > 2 and not poor:
+                # the most severe recorded level; none recorded: only 低保 pays (100 元)
+                known = [r.level for r in rows if r.level is not None]
+                severe = bool(known) and min(known) <= 2
+                if not severe and not poor:
                     continue
-                amount = (150 if min(levels) <= 2 else 0) + (100 if poor else 0)
+                amount = (150 if severe else 0) + (100 if poor else 0)
                 yield Grant(
                     f"FFCJLB{month:%Y%m}{i:09d}",
                     "CJLB",
@@ -196,10 +226,11 @@ class City:
         ents = self.entities
         for year in range(self.config.start.year, self.config.world_end.year + 1):
             cover = _coverage(self.config.seed, f"ENT{year}", len(ents))
+            unpaid = self.gxjl_unpaid(year)
             for k in range(len(ents)):
-                if cover[k] >= 0.5 or not _active(ents, k, dt.date(year, 1, 1)):
+                if not _active(ents, k, dt.date(year, 1, 1)):
                     continue
-                facts = self.annual_facts(k, year - 1)
+                facts = self.annual_facts(k, year - 1) if cover[k] < 0.5 else None
                 if (
                     facts
                     and _stabilisation_eligible(facts)
@@ -213,7 +244,8 @@ class City:
                         dt.date(year, 7, 15) + dt.timedelta(days=int(cover[k] * 150)),
                         300 * facts[0],
                     )
-                if ents.high_tech[k] == year - 1:
+                # GXJL: every eligible enterprise but the overlooked ones
+                if ents.high_tech[k] == year - 1 and not ents.outside[k] and k not in unpaid:
                     yield Grant(
                         f"FFGXJL{year}{k:09d}",
                         "GXJL",
@@ -222,6 +254,26 @@ class City:
                         dt.date(year, 4, 20) + dt.timedelta(days=int(cover[k] * 100)),
                         100000,
                     )
+
+    def gxjl_unpaid(self, year: int) -> set[int]:
+        """The enterprises entitled to GXJL for `year` that the bureau overlooked (免申即享
+        exists to find them): a share of those certified in year - 1, at least one when any.
+        They are drawn among the enterprises still registered in the city through the year
+        (an enterprise that closes later in the year would not be found any more)."""
+        ents = self.entities
+        share = self.config.share("GXJL_unpaid")
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        eligible = [
+            k
+            for k in np.flatnonzero(ents.high_tech == year - 1)
+            if _active(ents, int(k), first) and not ents.outside[k]
+        ]
+        if not eligible or share <= 0:
+            return set()
+        lasting = [k for k in eligible if _active(ents, int(k), last)] or eligible
+        count = min(len(lasting), max(1, round(share * len(eligible))))
+        rng = substream(self.config.seed, "gxjl-unpaid", year)
+        return {int(k) for k in rng.sample(sorted(lasting), count)}
 
     # -- legal entities --------------------------------------------------------------------------
     def entity_record(self, k: int) -> EntityRecord:

@@ -23,7 +23,23 @@ DEFAULT_RATES: dict[str, float] = {
     "D14": 0.0005,  # names outside GBK
     "D15": 0.02,  # population snapshot fault per delivered day during `advance`
     "redelivery": 0.2,  # share of 好差评 months delivered again
+    # Gaps that real departmental data has (not defects: `--defects off` keeps them; see
+    # docs/simulator.md, "Data gaps and non-residents"). Each comes with a floor, so that even
+    # a test city of a few hundred people has some.
+    "CJDJ_unrecorded": 0.04,  # 残疾人 whose current CJR row has no CJDJ (at least 3)
+    "elderly_visitors": 0.002,  # non-resident seniors applying in the city, per resident-year
+    "nonresident_births": 0.001,  # babies of non-resident parents born here, per resident-year
+    "GXJL_unpaid": 0.3,  # share of each year's GXJL-eligible enterprises not paid (at least 1)
+    "provincial_high_tech": 0.15,  # GXJS holders registered by the province (at least 1 a year)
 }
+# The shares above that are not defects (read with CityConfig.share, never switched off).
+SHARES = (
+    "CJDJ_unrecorded",
+    "elderly_visitors",
+    "nonresident_births",
+    "GXJL_unpaid",
+    "provincial_high_tech",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,10 @@ class CityConfig:
         if not self.defects:
             return 0.0
         return self.rates.get(defect, DEFAULT_RATES.get(defect, 0.0))
+
+    def share(self, name: str) -> float:
+        """A data gap's share (SHARES): part of the city, kept when defects are off."""
+        return self.rates.get(name, DEFAULT_RATES[name])
 
     def to_json(self) -> dict:
         data = asdict(self)

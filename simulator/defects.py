@@ -85,6 +85,12 @@ class Manifest:
         "in_force INTEGER",
         "changes": "advance_no INTEGER, clock TEXT, system TEXT, table_name TEXT, key TEXT, "
         "change TEXT",
+        # data gaps that are not defects (a legitimate null a policy needs)
+        "data_gaps": "system TEXT, table_name TEXT, key TEXT, column_name TEXT, detail TEXT",
+        # people and firms the systems name who are in neither the population nor the
+        # legal-entity base; `since` is the first visit, the birth or the certification
+        "non_residents": "subject_type TEXT, id_number TEXT, kind TEXT, name TEXT, sex TEXT, "
+        "birth_date TEXT, region_code TEXT, since TEXT",
     }
 
     def __init__(self, path: Path, create: bool = False):
@@ -121,6 +127,12 @@ class Manifest:
             )
         kind = None if id_type == "111" else id_type
         self._add("identity_records", (self._columns[where], key, kind, true_id))
+
+    def gap(self, system, table, key, column, detail):
+        self._add("data_gaps", (system, table, key, column, detail))
+
+    def non_resident(self, subject_type, id_number, kind, name, sex, birth, region, since):
+        self._add("non_residents", (subject_type, id_number, kind, name, sex, birth, region, since))
 
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))

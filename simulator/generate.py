@@ -23,6 +23,7 @@ from simulator.hotline_store import open_store, store_path, write_orders
 from simulator.schema import EXCHANGE_SYSTEMS, create_table_sql
 from simulator.tickets import TicketFactory
 from simulator.timeutil import add_months, at, ts
+from simulator.world import NON_RESIDENT_KINDS, day_of
 
 CASE_HORIZON = dt.timedelta(days=120)  # a case's rows stop changing within this span
 TICKET_HORIZON = dt.timedelta(days=90)
@@ -320,11 +321,9 @@ class Projection:
     # -- registries ---------------------------------------------------------------------------
     def certificates(self) -> None:
         certs = self.city.certificates
-        holders = [("P", i) for i in range(len(self.city.people))] + [
-            ("E", k) for k in range(len(self.city.entities))
-        ]
-        for n, (kind, index) in enumerate(holders, start=1):
-            for cert in certs.of_person(index) if kind == "P" else certs.of_entity(index):
+        holders = certs.holders()
+        for n, holder in enumerate(holders, start=1):
+            for cert in certs.of_holder(holder):
                 self._certificate(cert)
             if n % 2000 == 0 or n == len(holders):
                 self.progress("certificates", n, len(holders))
@@ -336,11 +335,8 @@ class Projection:
 
         def truth():
             key = cert.zzbh
-            kind, index = cert.holder
-            true_id = (
-                self.city.people.id_number(index) if kind == "P" else self.city.entities.uscc(index)
-            )
-            self._identity("dzzz_zzxx", key, "CZZTDM", "111" if kind == "P" else "001", true_id)
+            _, code_type, true_id = certs.holder_identity(cert.holder)
+            self._identity("dzzz_zzxx", key, "CZZTDM", code_type, true_id)
             if cert.d1:
                 self._defect("dzzz_zzxx", key, "D1", detail="2", expected="one row downstream")
             if new[11] == "1":
@@ -349,7 +345,7 @@ class Projection:
                 self._defect(
                     "dzzz_zzxx",
                     key,
-                    "D4" if kind == "P" else "D5",
+                    "D4" if code_type == "111" else "D5",
                     "CZZTDM",
                     cert.raw_code,
                     cert.expected_code,
@@ -383,6 +379,10 @@ class Projection:
                     self._defect("rk_tsqt", key, "D3", expected="deleted")
                 if record.d7:
                     self._defect("rk_tsqt", key, "D7", "QTLX", record.d7, "quarantined")
+                if record.level_unrecorded and self._new_record:
+                    self.manifest.gap(
+                        "population_base", "rk_tsqt", key, "CJDJ", "level not recorded"
+                    )
 
             self._changed("rk_tsqt", record.tsqtbh, old, new, rows, truth)
 
@@ -445,6 +445,39 @@ class Projection:
             for row in set(new_rows) - old_rows:
                 self._log("fr_ndxx", f"{row[0]}|{row[1]}", "added")
         self.exchange.insert("fr_ndxx", new_rows)
+
+    # -- non-residents ---------------------------------------------------------------------------
+    def non_residents(self) -> None:
+        """Ground truth of everyone the city's systems may name who is in neither base: the
+        whole world's list, written once (whether one has been seen by a clock is in
+        identity_truth)."""
+        if self.before is not None:
+            return
+        visitors = self.city.visitors
+        people = visitors.people
+        for j in range(len(visitors)):
+            self.manifest.non_resident(
+                "person",
+                people.id_number(j),
+                NON_RESIDENT_KINDS[visitors.kind[j]],
+                people.name(j),
+                str(people.sex[j]),
+                day_of(people.birth[j]).isoformat(),
+                visitors.hukou(j),
+                day_of(visitors.arrival[j]).isoformat(),
+            )
+        firms = self.city.provincial_firms
+        for j in range(len(firms)):
+            self.manifest.non_resident(
+                "enterprise",
+                firms.uscc(j),
+                "provincial_high_tech",
+                firms.name(j),
+                None,
+                None,
+                "360000",
+                day_of(firms.certified[j]).isoformat(),
+            )
 
     # -- population snapshot -------------------------------------------------------------------
     def population(self) -> None:

@@ -18,6 +18,8 @@ from simulator.world import (
     ENTITY_TYPES,
     Entities,
     People,
+    ProvincialFirms,
+    Visitors,
     day_of,
     np_stream,
 )
@@ -72,10 +74,82 @@ def hash_minutes(text: str) -> int:
 
 
 class Certificates:
-    """The certificate library: every certificate of every person and entity."""
+    """The certificate library: every certificate of every person and entity, and of the
+    non-residents and provincially registered firms whose certificates reach it. A holder is
+    ("P", resident), ("E", entity), ("V", non-resident) or ("S", provincial firm)."""
 
-    def __init__(self, config: CityConfig, people: People, entities: Entities, groups: Groups):
+    def __init__(
+        self,
+        config: CityConfig,
+        people: People,
+        entities: Entities,
+        groups: Groups,
+        visitors: Visitors | None = None,
+        firms: ProvincialFirms | None = None,
+    ):
         self.config, self.people, self.entities, self.groups = config, people, entities, groups
+        self.visitors, self.firms = visitors, firms
+
+    def holders(self) -> list[tuple[str, int]]:
+        return (
+            [("P", i) for i in range(len(self.people))]
+            + [("E", k) for k in range(len(self.entities))]
+            + [("V", j) for j in range(len(self.visitors or ()))]
+            + [("S", j) for j in range(len(self.firms or ()))]
+        )
+
+    def of_holder(self, holder: tuple[str, int]) -> list[Certificate]:
+        kind, index = holder
+        return {
+            "P": self.of_person,
+            "E": self.of_entity,
+            "V": self.of_visitor,
+            "S": self.of_firm,
+        }[kind](index)
+
+    def holder_identity(self, holder: tuple[str, int]) -> tuple[str, str, str]:
+        """(CZZTMC, CZZTDMLX, true CZZTDM) of a holder."""
+        kind, index = holder
+        if kind == "P":
+            return self.people.name(index), "111", self.people.id_number(index)
+        if kind == "V":
+            people = self.visitors.people
+            return people.name(index), "111", people.id_number(index)
+        if kind == "S":
+            return self.firms.name(index), "001", self.firms.uscc(index)
+        return self.entities.name(index, self.people), "001", self.entities.uscc(index)
+
+    def of_visitor(self, j: int) -> list[Certificate]:
+        """A baby born here to non-resident parents: its 出生医学证明 only."""
+        visitors = self.visitors
+        if visitors.kind[j] != 1:
+            return []
+        born = day_of(visitors.arrival[j])
+        if born >= self.config.world_end:
+            return []
+        rng = substream(self.config.seed, "cert", "V", j)
+        hospital = rng.choice(["赣州市妇幼保健院", "赣州市人民医院", "赣南医科大学第一附属医院"])
+        cert = Certificate(f"CSZMV{j:09d}01", "CSZM", ("V", j), born, born, None, hospital)
+        self._defects(rng, [cert], visitors.people.id_number(j), "111")
+        return [cert]
+
+    def of_firm(self, j: int) -> list[Certificate]:
+        """A provincially registered firm's GXJS certificate."""
+        rng = substream(self.config.seed, "cert", "S", j)
+        issued = day_of(self.firms.certified[j])
+        if issued >= self.config.world_end:
+            return []
+        cert = Certificate(
+            f"GXJSS{j:09d}01",
+            "GXJS",
+            ("S", j),
+            issued,
+            issued,
+            _years_after(issued, 3) - dt.timedelta(days=1),
+            "江西省科学技术厅",
+        )
+        self._defects(rng, [cert], self.firms.uscc(j), "001")
+        return [cert]
 
     def of_person(self, i: int) -> list[Certificate]:
         rng = substream(self.config.seed, "cert", "P", i)
@@ -251,15 +325,7 @@ class Certificates:
         deleted = cert.deleted is not None and cert.deleted <= clock
         if deleted:
             changed = max(changed, cert.deleted)
-        kind, index = cert.holder
-        if kind == "P":
-            name, code_type, code = self.people.name(index), "111", self.people.id_number(index)
-        else:
-            name, code_type, code = (
-                self.entities.name(index, self.people),
-                "001",
-                self.entities.uscc(index),
-            )
+        name, code_type, code = self.holder_identity(cert.holder)
         return (
             cert.zzbh,
             cert.d7 or cert.kind,
@@ -295,6 +361,7 @@ class GroupRecord:
     deleted: dt.datetime | None = None
     d1: bool = False
     d7: str | None = None
+    level_unrecorded: bool = False  # a CJR row whose CJDJ was never entered
 
     def row(self, id_number: str, clock: dt.datetime) -> tuple | None:
         created = at(self.start + dt.timedelta(days=3), 9 * 3600 + hash_minutes(self.tsqtbh) * 60)
@@ -333,6 +400,15 @@ class Groups:
         self.tk = rng.random(n) < np.where(age > 60, 0.02, 0.001)
         self.yf = (rng.random(n) < 0.006) & (age > 35)
         self.members = np.flatnonzero(self.cjr | self.db | self.tk | self.yf)
+        # 残疾人 whose current CJR row carries no CJDJ (the column is not required): the row
+        # was entered, e.g. by a street office, without the level the 残联 card states.
+        disabled = np.flatnonzero(self.cjr)
+        share = config.share("CJDJ_unrecorded")
+        count = min(len(disabled), max(3, round(share * len(disabled)))) if share > 0 else 0
+        self.level_unrecorded = np.zeros(n, bool)
+        if count:
+            pick = np_stream(config.seed, "cjdj-unrecorded", config.people)
+            self.level_unrecorded[pick.choice(disabled, size=count, replace=False)] = True
 
     def records(self, i: int) -> list[GroupRecord]:
         rng = substream(self.config.seed, "group", i)
@@ -363,6 +439,8 @@ class Groups:
                 add("CJR", max(1, level - 1), reassessed, None)
             else:
                 add("CJR", level, start, None)
+            if self.level_unrecorded[i]:  # the latest CJR row
+                out[-1].level, out[-1].level_unrecorded = None, True
         for kind, member, ends in (
             ("DB", self.db, 0.3),
             ("TK", self.tk, 0.05),

@@ -103,6 +103,7 @@ def _project(projection: Projection, force_redelivery: bool) -> None:
     projection.grants()
     projection.entities()
     projection.population()
+    projection.non_residents()
     projection.rating_files(force_redelivery)
 
 

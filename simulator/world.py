@@ -299,14 +299,20 @@ class Entities:
         return [ENTITY_TYPES[t] for t in self.etype]
 
 
-def _high_tech_years(rng, company: np.ndarray, config: CityConfig) -> np.ndarray:
+def _high_tech_years(rng, company, founded, closed, config: CityConfig) -> np.ndarray:
     """The year each high-tech enterprise was certified (0: never): about 2 % of companies a
-    year, and at least two a year even in a small city, so that GXJL always has candidates."""
+    year, and at least two a year even in a small city, so that GXJL always has candidates.
+    Only a company that exists when it applies (founded by 30 June, certificates are issued
+    in October-December) and is still registered at the end of the year is certified."""
     years = np.zeros(len(company), dtype=np.int64)
     for year in range(config.start.year - 3, config.world_end.year + 1):
-        free = np.flatnonzero(company & (years == 0))
+        mid, last = dt.date(year, 6, 30).toordinal(), dt.date(year, 12, 31).toordinal()
+        free = np.flatnonzero(
+            company & (years == 0) & (founded <= mid) & ((closed == 0) | (closed > last))
+        )
         take = min(len(free), max(2, round(company.sum() * 0.02)))
-        years[rng.choice(free, size=take, replace=False)] = year
+        if take:
+            years[rng.choice(free, size=take, replace=False)] = year
     return years
 
 
@@ -333,7 +339,7 @@ def make_entities(config: CityConfig, people: People) -> Entities:
     for _ in range(m):
         body = "".join(alphabet[k] for k in rng.integers(0, 31, 8))
         org_codes.append(body + org_code_check_char(body))
-    high_tech = _high_tech_years(rng, company, config)
+    high_tech = _high_tech_years(rng, company, founded, closed, config)
     staff = np.where(
         company | (etype == 3),
         np.maximum(1, rng.lognormal(2.3, 1.1, m)).astype(int),
@@ -354,4 +360,145 @@ def make_entities(config: CityConfig, people: People) -> Entities:
         high_tech=high_tech,
         staff=staff,
         outside=rng.random(m) < 0.005,
+    )
+
+
+# Where non-residents' numbers were issued and their hukou is: districts of other provinces
+# (长沙芙蓉, 武汉武昌, 福州鼓楼, 杭州西湖, 广州越秀, 厦门思明), none of which issued a
+# resident's number.
+VISITOR_REGIONS = ["430102", "420106", "350102", "330106", "440104", "350203"]
+NON_RESIDENT_KINDS = ("elderly_visitor", "newborn")
+MIN_NON_RESIDENTS = 3  # of each kind within the generated range, however small the city
+# 跨省通办 items a senior from another province applies for while staying in the city.
+VISITOR_ITEMS = {"GAQR0001": 0.4, "YBGG0002": 0.5, "BDCGG0003": 0.1}
+
+
+@dataclass
+class Visitors:
+    """Non-residents: people whose hukou is in another province, so that the population base
+    never lists them, but who appear in the city's systems. Seniors staying with family
+    (随迁老人) apply for 跨省通办 services; babies born in the city's hospitals to non-resident
+    parents get a 出生医学证明 (the baby is its holder) in the certificate library."""
+
+    people: People  # numbers, names, sex, birth; `district` is where they stay or were born
+    kind: np.ndarray  # index into NON_RESIDENT_KINDS
+    arrival: np.ndarray  # ordinal: first visit (seniors) or birth (babies)
+    visits: list[tuple[int, ...]]  # ordinals of the days a senior files a case
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def hukou(self, j: int) -> str:
+        return str(self.people.id_region[j])
+
+    @cached_property
+    def by_day(self) -> dict[int, list[int]]:
+        days: dict[int, list[int]] = {}
+        for j, visits in enumerate(self.visits):
+            for day in visits:
+                days.setdefault(day, []).append(j)
+        return days
+
+
+def _arrivals(rng, config: CityConfig, rate: float) -> np.ndarray:
+    """Arrival days at `rate` per resident-year: within the generated range (at least
+    MIN_NON_RESIDENTS) and in the year `advance` may add."""
+    if rate <= 0:
+        return np.zeros(0, dtype=np.int64)
+    start, end, stop = (d.toordinal() for d in (config.start, config.end, config.world_end))
+    first = max(MIN_NON_RESIDENTS, round(rate * config.people * (end - start) / 365.25))
+    later = round(rate * config.people * (stop - end) / 365.25)
+    within = start + rng.integers(0, end - start, first)
+    return np.sort(np.concatenate([within, end + rng.integers(0, stop - end, later)]))
+
+
+def make_visitors(config: CityConfig) -> Visitors:
+    rng = np_stream(config.seed, "visitors", config.people)
+    seniors = _arrivals(rng, config, config.share("elderly_visitors"))
+    babies = _arrivals(rng, config, config.share("nonresident_births"))
+    arrival = np.concatenate([seniors, babies]).astype(np.int64)
+    kind = np.concatenate([np.zeros(len(seniors), np.int8), np.ones(len(babies), np.int8)])
+    n = len(kind)
+    ages = np.where(kind == 0, rng.uniform(78, 97, n), 0.0)  # age at the first visit
+    birth = (arrival - np.round(ages * 365.2425)).astype(np.int64)
+    sex = rng.integers(1, 3, n).astype(np.int8)
+    id_region = rng.choice([int(c) for c in VISITOR_REGIONS], size=n).astype(np.int64)
+    seq = _assign_sequences(rng, id_region, birth, sex) if n else np.zeros(0, np.int16)
+    district = rng.choice(len(DISTRICTS), size=n, p=DISTRICT_WEIGHTS / DISTRICT_WEIGHTS.sum())
+    phone = rng.choice([133, 135, 138, 139, 150, 186, 189], n) * 10**8 + rng.integers(0, 10**8, n)
+    phone[(kind == 1) | (rng.random(n) < 0.3)] = 0
+    again = rng.random(n) < 0.5
+    gap = rng.integers(20, 300, n)
+    stop = config.world_end.toordinal()
+    visits = [
+        ()
+        if kind[j]
+        else tuple(d for d in (arrival[j], arrival[j] + gap[j]) if d < stop)[: 1 + again[j]]
+        for j in range(n)
+    ]
+    people = People(
+        birth=birth,
+        sex=sex,
+        district=district.astype(np.int8),
+        id_region=id_region,
+        seq=seq,
+        surname=rng.integers(0, len(SURNAMES), n).astype(np.int16),
+        given1=rng.integers(0, len(GIVEN_CHARS), n).astype(np.int16),
+        given2=np.where(rng.random(n) < 0.7, rng.integers(0, len(GIVEN_CHARS), n), -1).astype(
+            np.int16
+        ),
+        rare=np.full(n, -1, np.int8),
+        phone=phone,
+        death=np.zeros(n, np.int64),
+        move_date=np.zeros(n, np.int64),
+        move_to=np.zeros(n, np.int64),
+    )
+    return Visitors(people, kind, arrival, [tuple(int(d) for d in v) for v in visits])
+
+
+@dataclass
+class ProvincialFirms:
+    """High-tech enterprises registered by the provincial market regulator (USCC region
+    360000) with their premises in the city: the province's GXJS certificates for them reach
+    the city's certificate library, but the city's legal-entity base (fed by the city's and
+    districts' regulators) does not list them."""
+
+    certified: np.ndarray  # ordinal of the GXJS certificate's issue (October-December)
+    org_code: list[str]
+    word: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.certified)
+
+    def uscc(self, j: int) -> str:
+        body = f"91360000{self.org_code[j]}"
+        return body + uscc_check_char(body)
+
+    def name(self, j: int) -> str:
+        w = int(self.word[j])
+        brand = SURNAMES[w % len(SURNAMES)] + GIVEN_CHARS[(w // 7) % len(GIVEN_CHARS)]
+        return f"江西{brand}{FIRM_WORDS[w % len(FIRM_WORDS)]}股份有限公司"
+
+
+def make_provincial_firms(config: CityConfig, entities: Entities) -> ProvincialFirms:
+    """A share of each year's certifications (at least one a year) beside the city's own."""
+    rng = np_stream(config.seed, "provincial-firms", config.people)
+    share = config.share("provincial_high_tech")
+    years: list[int] = []
+    for year in range(config.start.year - 3, config.world_end.year + 1):
+        if share > 0:
+            years += [year] * max(1, round(share * int((entities.high_tech == year).sum())))
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    codes = []
+    for _ in years:
+        body = "".join(alphabet[k] for k in rng.integers(0, 31, 8))
+        codes.append(body + org_code_check_char(body))
+    issued = [
+        dt.date(year, int(month), int(day)).toordinal()
+        for year, month, day in zip(
+            years, rng.integers(10, 13, len(years)), rng.integers(1, 29, len(years)), strict=True
+        )
+    ]
+    return ProvincialFirms(
+        np.array(issued, dtype=np.int64), codes, rng.integers(0, 10_000, len(years))
     )

@@ -155,3 +155,108 @@ def test_grants_are_paid_in_advance_and_in_arrears(city):
     arrears = [g for g in monthly if g["FFRQ"] > g["FFSSQ"] + "-28"]
     assert advance and arrears
     assert {g["ZCBM"] for g in grants} >= {"GLJT", "CJLB", "YEBT", "XWWG"}
+
+
+VISITOR_ITEMS = {"GAQR0001", "YBGG0002", "BDCGG0003"}  # 跨省通办 items seniors apply for
+
+
+def test_non_residents_are_seen_only_where_the_manifest_says(city):
+    residents = {p["GMSFHM"] for p in scan.rows(city, "population_base", "rk_jbxx")}
+    outsiders = {
+        number: (subject, kind, born, region)
+        for subject, number, kind, born, region in scan.manifest(
+            city,
+            "SELECT subject_type, id_number, kind, birth_date, region_code FROM non_residents",
+        )
+    }
+    assert not set(outsiders) & residents
+    for number, (subject, _, born, region) in outsiders.items():
+        if subject == "person":
+            assert scan.valid_id(number) and number[:6] == region and not region.startswith("36")
+            assert number[6:14] == born.replace("-", "")
+        else:
+            assert scan.valid_uscc(number) and number[2:8] == region == "360000"
+    seen = collections.defaultdict(set)
+    for table, key, true_id in scan.manifest(
+        city, "SELECT table_name, key, true_id FROM identity_truth"
+    ):
+        if true_id in outsiders:
+            seen[true_id].add((table, key))
+    cases = {r["SBLSH"]: r for r in scan.rows(city, "case_platform", "bj_jbxx")}
+    certs = {r["ZZBH"]: r for r in scan.rows(city, "certificate_library", "dzzz_zzxx")}
+    kinds = collections.Counter()
+    for number, places in seen.items():
+        _, kind, born, _ = outsiders[number]
+        kinds[kind] += 1
+        tables = {table for table, _ in places}
+        if kind == "elderly_visitor":
+            assert tables <= {"bj_jbxx", "bb_jl"} and "bj_jbxx" in tables
+            assert all(
+                cases[k]["YDBL"] == "2" and cases[k]["SXBM"] in VISITOR_ITEMS
+                for t, k in places
+                if t == "bj_jbxx"
+            )
+        else:  # a baby's 出生医学证明 or a provincial firm's GXJS certificate, nothing else
+            assert tables == {"dzzz_zzxx"}
+            wanted = {"newborn": "CSZM", "provincial_high_tech": "GXJS"}[kind]
+            assert all(certs[k]["ZZLXDM"] in (wanted, "9") for _, k in places)
+            if kind == "newborn":
+                assert all(certs[k]["FZRQ"] == born for _, k in places)
+    assert kinds["elderly_visitor"] >= 3 and kinds["newborn"] >= 3, kinds
+    assert kinds["provincial_high_tech"] >= 1, kinds
+    registered = {r["TYSHXYDM"] for r in scan.rows(city, "legal_entity_base", "fr_jbxx")}
+    assert not registered & set(outsiders)
+
+
+def test_cjr_rows_without_a_level_are_the_manifest_gaps_and_are_not_paid_on_it(city):
+    groups = scan.rows(city, "population_base", "rk_tsqt")
+    gaps = {
+        key
+        for (key,) in scan.manifest(
+            city,
+            "SELECT key FROM data_gaps WHERE table_name = 'rk_tsqt' AND column_name = 'CJDJ'",
+        )
+    }
+    nulls = {g["TSQTBH"] for g in groups if g["QTLX"] == "CJR" and g["CJDJ"] is None}
+    assert len(gaps) >= 3 and nulls <= gaps
+    assert gaps - nulls <= scan.defect_keys(city, "D7", "rk_tsqt")  # its QTLX made unreadable
+    rows_of = collections.defaultdict(list)
+    for g in groups:
+        if g["QTLX"] == "CJR":
+            rows_of[g["GMSFHM"]].append(g)
+    only_unrecorded = {
+        person
+        for person, rows in rows_of.items()
+        if rows and all(r["TSQTBH"] in gaps for r in rows)
+    }
+    assert only_unrecorded
+    grants = scan.rows(city, "population_base", "jf_ffjl")
+    paid = [g for g in grants if g["ZCBM"] == "CJLB" and g["DXDM"] in only_unrecorded]
+    assert all(g["FFJE"] == 100 for g in paid), paid  # 低保 only: no 150 on an unknown level
+
+
+def test_each_year_some_enterprise_entitled_to_gxjl_was_not_paid(city):
+    clock = scan.clock(city)
+    entities = {
+        r["TYSHXYDM"]: r
+        for r in scan.rows(city, "legal_entity_base", "fr_jbxx")
+        if r["XZQHDM"].startswith("3607")
+    }
+    certs = scan.rows(city, "certificate_library", "dzzz_zzxx")
+    grants = scan.rows(city, "population_base", "jf_ffjl")
+    years = range(2025, clock.year + 1 if clock.date() >= dt.date(clock.year, 8, 1) else clock.year)
+    assert years
+    for year in years:
+        certified = {
+            c["CZZTDM"].replace(" ", "").upper()
+            for c in certs
+            if c["ZZLXDM"] == "GXJS" and c["FZRQ"][:4] == str(year - 1)
+        }
+        entitled = {
+            u
+            for u in certified & set(entities)
+            if not entities[u]["ZXRQ"] or entities[u]["ZXRQ"] > f"{year}-12-31"
+        }
+        paid = {g["DXDM"] for g in grants if g["ZCBM"] == "GXJL" and g["FFSSQ"] == str(year)}
+        assert paid <= certified, year
+        assert entitled - paid, year
