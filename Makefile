@@ -85,6 +85,10 @@ publish: install ## publish the marts as the read-only snapshot dashboards read,
 	$(VENV)/bin/python -m transform publish --warehouse $(WAREHOUSE) --as-of $(AS_OF)
 	$(VENV)/bin/python -m transform docs --warehouse $(WAREHOUSE) --as-of $(AS_OF)
 
+.PHONY: quality
+quality: install ## run the quality step on WAREHOUSE as of AS_OF: summary table, Data Docs path
+	$(VENV)/bin/python -m quality run --warehouse $(WAREHOUSE) --as-of $(AS_OF)
+
 .PHONY: match
 match: install ## 免申即享 matching on WAREHOUSE: make match [DATE=YYYY-MM-DD] [POLICY="GLJT CJLB"]
 	$(VENV)/bin/python -m matching evaluate --warehouse $(WAREHOUSE) \
@@ -130,6 +134,10 @@ bench: bench-simulator bench-ingestion bench-dbt ## every benchmark (prints figu
 .PHONY: bench-dbt
 bench-dbt: install ## dbt build (and run/test apart): wall time, peak RSS, on a BENCH_PEOPLE warehouse
 	$(VENV)/bin/python -m bench.dbt --people $(BENCH_PEOPLE)
+
+.PHONY: bench-quality
+bench-quality: install ## quality step time as a share of dbt build time, BENCH_PEOPLE city (goal <= 10 %)
+	$(VENV)/bin/python -m bench.quality --people $(BENCH_PEOPLE)
 
 .PHONY: bench-ingestion
 bench-ingestion: install ## extraction from PostgreSQL/MariaDB vs pandas.read_sql, BENCH_PEOPLE city

@@ -112,4 +112,29 @@ def evaluate_policies(on: dt.date) -> dict[str, Any]:
 
 
 def quality_gate(as_of: dt.date) -> dict[str, Any]:
-    return {"passed": True}
+    """Run the quality step on the working warehouse; when critical expectations fail, raise an
+    alert naming them and QualityGateFailed, so publish does not run and the last good
+    snapshot stays served. Warnings never block. The operations store is published either way.
+    """
+    from ingestion.settings import Settings
+    from pipeline.alerts import Alert, raise_alert
+    from quality.runner import QualityGateFailed, publish_operations, run_quality
+
+    run = run_quality(Settings.load().warehouse, as_of)
+    if not run.passed:
+        failed = ", ".join(text.split(":")[0] for text in run.critical_failures)
+        message = f"quality gate held back the build of {as_of}: {failed}. " + "; ".join(
+            run.critical_failures
+        )
+        day = as_of.isoformat()
+        raise_alert(Alert("critical", "warehouse", "quality_gate", run.run_id, day, 1, message))
+        publish_operations(run.operations_store, run.published_operations)  # the alert too
+        raise QualityGateFailed(run)
+    return {
+        "run_id": run.run_id,
+        "passed": True,
+        "failed": [],
+        **run.counts(),
+        "warnings": run.warnings,
+        "data_docs": str(run.data_docs),
+    }

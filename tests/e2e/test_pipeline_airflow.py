@@ -153,6 +153,8 @@ def story(tmp_path_factory, servers):
         "PUBLISHED_WAREHOUSE": str(tmp / "published" / "warehouse.duckdb"),
         "PUBLISHED_DOCS": str(tmp / "published" / "docs"),
         "OPERATIONS_STORE": str(tmp / "operations" / "operations.duckdb"),
+        "PUBLISHED_OPERATIONS": str(tmp / "published" / "operations.duckdb"),
+        "QUALITY_DIR": str(tmp / "quality"),
         "PUSH_DIR": str(tmp / "push"),
         "HOTLINE_BASE_URL": f"http://127.0.0.1:{hotline.server_address[1]}",
         "HOTLINE_API_TOKEN": "e2e-token",
@@ -168,6 +170,7 @@ def story(tmp_path_factory, servers):
         migrate_and_create_pool()
         warehouse = Path(env["WAREHOUSE"])
         first = scan.clock(city).date()
+        record["first_date"] = first
         record["first"] = run_chain(local_midnight(first), announce=lambda _: None)
         assert record["first"].ok, (record["first"].states, record["first"].failed_tasks)
         record["digest_first"] = marts_digest(warehouse)
@@ -241,6 +244,22 @@ def test_the_marts_themes_ledger_and_snapshot_reconcile_with_the_sources(story):
     assert as_of == [(story["second"] - dt.timedelta(days=1),)]
     ledger = query(Path(env["OPERATIONS_STORE"]), "SELECT count(*) FROM match_ledger")
     assert ledger[0][0] > 0
+
+
+def test_every_warehouse_run_left_quality_results_in_the_published_store(story):
+    env = story["env"]
+    first_build = story["first_date"] - dt.timedelta(days=1)
+    published = Path(env["PUBLISHED_OPERATIONS"])
+    runs = query(published, "SELECT as_of, passed FROM quality_runs ORDER BY started_at")
+    assert runs[0] == (first_build, True)
+    assert {as_of for as_of, _ in runs} == {first_build, story["second"] - dt.timedelta(days=1)}
+    checked = query(
+        published,
+        "SELECT count(DISTINCT source_system), count(*) FILTER (WHERE severity = 'critical'"
+        " AND NOT success) FROM quality_results WHERE as_of = ?",
+        [first_build],
+    )
+    assert checked == [(6, 0)]
 
 
 def test_rerunning_a_date_changes_nothing_in_the_marts(story):

@@ -1,0 +1,284 @@
+"""The quality step's parts that need no city: configuration, masking of sample keys (Python
+and the SQL GX samples through), scorecard arithmetic, the suites' ids and publishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+
+import duckdb
+import pytest
+
+from ingestion.warehouse import META_DDL
+from quality.config import DIMENSIONS, QualityConfig
+from quality.masking import mask_key, mask_key_sql
+from quality.runner import blocks, describe, publish_operations, sample
+from quality.store import DDL, write_scorecards
+from quality.suites import accessibility_sql, all_suites, freshness_sql, volume_sql
+
+AS_OF = dt.date(2025, 8, 31)
+
+
+def test_config_rules_come_from_the_kind_then_the_expectation_override():
+    config = QualityConfig.load(overrides={"raw.bj_jbxx.SQFS.code_list": {"threshold": 0.005}})
+    assert config.rule("code_list", "raw.bj_jbxx.SQFS.code_list").threshold == 0.005
+    default = config.rule("code_list", "raw.bj_jbxx.XZQHDM.code_list")
+    assert (default.severity, default.threshold, default.dimension) == ("critical", 0.01, "规范性")
+    assert config.rule("timestamp_order", "x").severity == "warning"
+    assert {config.checks[kind]["dimension"] for kind in config.checks} == set(DIMENSIONS)
+
+
+def test_config_refuses_an_unknown_severity():
+    config = QualityConfig.load(overrides={"x": {"severity": "fatal"}})
+    with pytest.raises(ValueError, match="severity"):
+        config.rule("required", "x")
+
+
+def test_owning_department_by_table_then_system():
+    config = QualityConfig.load()
+    assert config.department("population_base", "rk_tsqt") == "市民政局"
+    assert config.department("population_base", "rk_jbxx") == "市公安局"
+    assert config.department("legal_entity_base", "fr_ndxx") == "市税务局"
+    assert config.department("nowhere") == "unknown"
+
+
+def test_every_expectation_has_a_unique_id_and_a_threshold_as_gx_mostly():
+    suites = all_suites(QualityConfig.load(), AS_OF)
+    checks = [c for s in suites for c in s.checks]
+    assert len({c.id for c in checks}) == len(checks)
+    for check in checks:
+        mostly = check.expectation.mostly if check.rule.threshold else 1.0
+        assert mostly == pytest.approx(1 - check.rule.threshold)
+    defects = {c.defect for c in checks} - {None}
+    assert defects == {"D4", "D5", "D6", "D7", "D8", "D13"}
+
+
+KEYS = [
+    ("36070219900101123X", "360702********123X"),
+    ("3607021990 0101 123x", "360702********123x"),
+    ("３６０７０２１９９００１０１１２３Ｘ", "360702********123X"),
+    ("360702900101123", "360702*****1123"),
+    ("13812345678", "138****5678"),
+    ("36070420250102000000", "36070420250102000000"),  # a case number, not a person's
+    ("GD20250213000001", "GD20250213000001"),
+    ("370", "370"),
+]
+
+
+@pytest.mark.parametrize(("key", "masked"), KEYS)
+def test_sample_keys_are_masked_the_same_in_python_and_in_duckdb(key, masked):
+    assert mask_key(key) == masked
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t AS SELECT ?::VARCHAR AS k", [key])
+    assert conn.execute(f"SELECT {mask_key_sql('k')} FROM t").fetchone()[0] == masked
+
+
+def test_a_sample_holds_distinct_masked_keys_only():
+    values = {
+        "partial_unexpected_index_list": [
+            {"sample_key": "36070219900101123X", "value": "9"},
+            {"sample_key": "36070219900101123X", "value": "9"},
+            {"sample_key": "BB1", "value": "9"},
+        ]
+    }
+    assert sample(values) == "360702********123X, BB1"
+    assert sample({}) is None
+
+
+def test_a_failure_is_described_with_its_counts_and_threshold():
+    row = {"expectation_id": "raw.bj_jbxx.SQFS.code_list", "error": None, "checked": 1000,
+           "unexpected_count": 20, "unexpected_share": 0.02, "threshold": 0.01}  # fmt: skip
+    assert describe(row) == (
+        "raw.bj_jbxx.SQFS.code_list: 20 of 1,000 (2.00%) unexpected, 1.00% tolerated"
+    )
+
+
+@pytest.mark.parametrize(
+    ("success", "severity", "error", "blocking"),
+    [
+        (False, "critical", None, True),
+        (False, "warning", None, False),  # warnings never block
+        (True, "critical", None, False),
+        (False, "warning", "MetricResolutionError", True),  # a check that cannot run
+    ],
+)
+def test_what_blocks_the_gate(success, severity, error, blocking):
+    assert blocks({"success": success, "severity": severity, "error": error}) is blocking
+
+
+def store_with(results: list[tuple]) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    for statement in DDL:
+        conn.execute(statement)
+    for run_id, day, table, column, dimension, checked, unexpected in results:
+        conn.execute(
+            "INSERT INTO quality_results (run_id, as_of, source_system, department, table_name, "
+            "column_name, dimension, checked, unexpected_count) VALUES (?, ?, 'case_platform', "
+            "'市行政审批局', ?, ?, ?, ?, ?)",
+            [run_id, day, table, column, dimension, checked, unexpected],
+        )
+    return conn
+
+
+def test_scorecard_scores_columns_and_aggregates_systems_by_values_checked():
+    conn = store_with([
+        ("r1", AS_OF, "bj_jbxx", "SQFS", "规范性", 1000, 20),
+        ("r1", AS_OF, "bj_jbxx", "XZQHDM", "规范性", 500, 0),
+        ("r1", AS_OF, "bj_jbxx", "SQFS", "完整性", 1000, 0),
+        ("r1", AS_OF, "bj_gcxx", "HJDM", "规范性", 500, 5),
+    ])  # fmt: skip
+    write_scorecards(conn, "r1", AS_OF)
+    columns = dict(
+        conn.execute(
+            "SELECT table_name || '.' || column_name, score FROM quality_scorecard_columns "
+            "WHERE dimension = '规范性'"
+        ).fetchall()
+    )
+    assert columns == {"bj_jbxx.SQFS": 0.98, "bj_jbxx.XZQHDM": 1.0, "bj_gcxx.HJDM": 0.99}
+    system = conn.execute(
+        "SELECT checked, passed, score FROM quality_scorecard WHERE dimension = '规范性'"
+    ).fetchall()
+    assert system == [(2000, 1975, 1975 / 2000)]
+
+
+def test_scorecard_rerun_of_a_day_replaces_that_day_and_keeps_history():
+    conn = store_with([
+        ("r1", AS_OF, "bj_jbxx", "SQFS", "规范性", 100, 10),
+        ("r0", AS_OF - dt.timedelta(days=1), "bj_jbxx", "SQFS", "规范性", 100, 0),
+        ("r2", AS_OF, "bj_jbxx", "SQFS", "规范性", 100, 1),
+    ])  # fmt: skip
+    for run_id, day in [("r0", AS_OF - dt.timedelta(days=1)), ("r1", AS_OF), ("r2", AS_OF)]:
+        write_scorecards(conn, run_id, day)
+    rows = conn.execute(
+        "SELECT as_of, run_id, score FROM quality_scorecard ORDER BY as_of"
+    ).fetchall()
+    assert rows == [(AS_OF - dt.timedelta(days=1), "r0", 1.0), (AS_OF, "r2", 0.99)]
+
+
+def test_publish_operations_swaps_in_a_readable_copy(tmp_path):
+    store = tmp_path / "ops.duckdb"
+    conn = duckdb.connect(str(store))
+    conn.execute("CREATE TABLE quality_runs AS SELECT 'r1' AS run_id")
+    conn.close()
+    published = tmp_path / "published" / "ops.duckdb"
+    publish_operations(store, published)
+    os.chmod(published, 0o600)  # a stale copy: the next publish must replace it, mode and all
+    publish_operations(store, published)
+    assert stat.S_IMODE(published.stat().st_mode) == 0o644
+    assert sorted(p.name for p in published.parent.iterdir()) == ["ops.duckdb"]
+    copy = duckdb.connect(str(published), read_only=True)
+    assert copy.execute("SELECT run_id FROM quality_runs").fetchall() == [("r1",)]
+    copy.close()
+
+
+# ── the delivery suite's SQL (freshness, accessibility, volume) on a bookkeeping of one's own ──
+
+
+def bookkeeping(loads=(), watermarks=(), snapshots=(), files=(), audit=()):
+    """An in-memory warehouse holding only the ingestion's meta tables, filled by hand."""
+    conn = duckdb.connect()
+    for statement in META_DDL:
+        conn.execute(statement)
+    for system, finished, status in loads:
+        conn.execute(
+            "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, NULL)",
+            [f"{system}-{finished}", system, finished, finished, status],
+        )
+    for system, value in watermarks:
+        conn.execute(
+            "INSERT INTO meta.watermarks VALUES (?, 't', 'GXSJ', ?, 'l', NULL)", [system, value]
+        )
+    for day, status in snapshots:
+        conn.execute(
+            "INSERT INTO meta.snapshots VALUES ('population_base', 'rk_jbxx', ?, 1, 1, ?, "
+            "NULL, 'l', NULL)",
+            [day, status],
+        )
+    for month in files:
+        conn.execute("INSERT INTO meta.files (system, month) VALUES ('evaluation_hcp', ?)", [month])
+    for n, rows in enumerate(audit):
+        conn.execute(
+            "INSERT INTO meta.load_audit (system, table_name, rows_read, recorded_at) "
+            "VALUES ('case_platform', 'bj_jbxx', ?, TIMESTAMP '2025-08-01' + ? * INTERVAL 1 HOUR)",
+            [rows, n],
+        )
+    return conn
+
+
+def outcomes(conn, sql: str) -> list[str]:
+    return [row[2] for row in conn.execute(sql).fetchall()]
+
+
+NEWEST = dt.datetime(2025, 9, 1, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("hours_behind", "watermark", "fresh"),
+    [
+        (1, "2025-08-31 22:00:00", "pass"),
+        (5, "2025-08-31 22:00:00", "fail"),  # not loaded in the last cycles (max 3 h)
+        (1, "2025-08-30 23:59:00", "fail"),  # loaded, but nothing of the as-of day arrived
+    ],
+)
+def test_case_platform_freshness_by_load_age_and_data_horizon(hours_behind, watermark, fresh):
+    behind = NEWEST - dt.timedelta(hours=hours_behind)
+    conn = bookkeeping(
+        loads=[("case_platform", behind, "ok"), ("hotline_12345", NEWEST, "ok")],
+        watermarks=[("case_platform", watermark)],
+    )
+    sql = freshness_sql(QualityConfig.load(), "case_platform", AS_OF)
+    assert outcomes(conn, sql) == [fresh]
+
+
+@pytest.mark.parametrize(
+    ("snapshots", "fresh"),
+    [
+        ([(AS_OF, "applied")], "pass"),
+        ([(AS_OF - dt.timedelta(days=1), "applied"), (AS_OF, "refused")], "fail"),  # D15
+    ],
+)
+def test_population_freshness_needs_the_snapshot_of_the_day(snapshots, fresh):
+    conn = bookkeeping(loads=[("population_base", NEWEST, "ok")], snapshots=snapshots)
+    sql = freshness_sql(QualityConfig.load(), "population_base", AS_OF)
+    assert outcomes(conn, sql) == [fresh]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "latest_month", "fresh"),
+    [
+        (AS_OF, "202507", "pass"),
+        (AS_OF, "202506", "fail"),  # July's file was due by 7 August
+        (dt.date(2025, 8, 5), "202506", "pass"),  # July's is not due before the 7th
+    ],
+)
+def test_ratings_files_are_due_by_the_seventh_of_the_next_month(as_of, latest_month, fresh):
+    conn = bookkeeping(loads=[("evaluation_hcp", NEWEST, "ok")], files=["202505", latest_month])
+    sql = freshness_sql(QualityConfig.load(), "evaluation_hcp", as_of)
+    assert outcomes(conn, sql) == [fresh]
+
+
+def test_every_load_of_the_last_day_counts_for_accessibility():
+    conn = bookkeeping(
+        loads=[
+            ("hotline_12345", NEWEST - dt.timedelta(hours=30), "failed"),  # older than a day
+            ("hotline_12345", NEWEST - dt.timedelta(hours=2), "failed"),
+            ("hotline_12345", NEWEST, "ok"),
+        ]
+    )
+    assert sorted(outcomes(conn, accessibility_sql("hotline_12345"))) == ["fail", "pass"]
+
+
+@pytest.mark.parametrize(
+    ("rows_read", "volume"),
+    [
+        ([100, 110, 90, 120], "pass"),
+        ([100, 110, 90, 170], "fail"),  # above 1.5 × the previous maximum
+        ([100, 110, 90, 40], "fail"),  # below 0.5 × the previous minimum
+        ([100, 110, 500], "pass"),  # fewer than 3 previous loads: not judged
+    ],
+)
+def test_volume_flags_a_load_outside_the_range_of_the_previous_ones(rows_read, volume):
+    conn = bookkeeping(audit=rows_read)
+    sql = volume_sql(QualityConfig.load(), "case_platform", "bj_jbxx")
+    assert outcomes(conn, sql) == [volume]
