@@ -109,8 +109,33 @@ serve: install ## Airflow (UI, scheduler, DAG processor, triggerer) and Superset
 stop: ## stop every process `make serve` started
 	$(VENV)/bin/python -m pipeline.serve stop
 
+.PHONY: dashboards superset-import
+dashboards: install ## Superset: import dashboards/bundle, roles, RLS and demo accounts (idempotent)
+	$(SUPERSET_VENV)/bin/python -m dashboards import
+superset-import: dashboards
+
+.PHONY: dashboards-export
+dashboards-export: install ## Superset: export the dashboards back into dashboards/bundle (normalised)
+	$(SUPERSET_VENV)/bin/python -m dashboards export
+
+.PHONY: dashboards-screenshots
+dashboards-screenshots: install ## browser test of the dashboards, screenshots into docs/screenshots/
+	DASHBOARD_SCREENSHOTS=1 $(VENV)/bin/python -m pytest tests/integration/test_dashboards_bundle.py \
+		-q -p no:cacheprovider -k "browser or rendered"
+
+# The browser tests drive Debian's chromium (never `playwright install`); the CJK font makes the
+# Chinese dashboards render as text, not boxes. Installed with apt when missing.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: browser
+browser: ## Debian chromium and a CJK font for the browser tests (apt, when missing)
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { echo "installing $(BROWSER_PACKAGES) with apt"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }
+
 .PHONY: test
-test: install ## run every test (unit, then integration against the local services)
+test: install browser ## run every test (unit, integration against local services, end to end, browser)
 	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 
 .PHONY: test-unit

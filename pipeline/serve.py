@@ -31,6 +31,7 @@ from ingestion.settings import (
     AIRFLOW_SECRETS,
     PROJECT,
     ServeSettings,
+    Settings,
     ensure_generated_secrets,
     environment,
     serve_settings,
@@ -176,6 +177,23 @@ def group_alive(pid: int) -> bool:
     return finished == 0
 
 
+def superset_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    command = [str(SUPERSET_PYTHON), "-m", "dashboards", *args]
+    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
+
+
+def prepare_superset() -> None:
+    """Import the dashboards, roles and demo accounts (idempotent) before Superset serves them;
+    they read the published snapshot, so the demo must have run once."""
+    if not Settings.load().published.exists():
+        print("no published snapshot yet: run `make demo` first; Superset starts without data")
+    try:
+        superset_cli("import")
+    except subprocess.CalledProcessError as failed:
+        raise RuntimeError(f"dashboards import failed:\n{failed.stdout}{failed.stderr}") from None
+
+
 def wait_for(url: str, timeout_seconds: float, what: str) -> None:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -205,6 +223,7 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
         services.append(hotline)
     services += airflow_services(home, settings)
     if with_superset:
+        prepare_superset()
         services.append(superset_service(settings))
     for service in services:
         print(f"started {service.name} (pid {start(service, run_dir)})")
@@ -215,7 +234,8 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
     if with_superset:
         superset_url = f"http://{settings.host}:{settings.superset_port}"
         wait_for(f"{superset_url}/health", timeout_seconds, "Superset")
-        print(f"Superset  {superset_url}  logins: see `python -m dashboards accounts`")
+        print(f"Superset  {superset_url}  demo logins:")
+        print(superset_cli("accounts", "--show-passwords").stdout.rstrip())
     print(f"logs: {run_dir}/*.log; stop everything with `make stop`")
 
 

@@ -17,6 +17,20 @@ SMALL = 1500
 # The pseudonymisation key of every test warehouse (a test value, not a secret).
 os.environ.setdefault("IDENTITY_KEY", "test-identity-key-0123456789abcdef")
 
+# Every output path a step falls back to when a test does not set it points into one temporary
+# folder of the session, so that no test writes into the project's data/ (a developer's demo).
+_OUTPUTS = Path(tempfile.mkdtemp(prefix="test-outputs-"))
+for _name, _relative in {
+    "WAREHOUSE": "warehouse/warehouse.duckdb",
+    "PUBLISHED_WAREHOUSE": "published/warehouse.duckdb",
+    "PUBLISHED_DOCS": "published/docs",
+    "OPERATIONS_STORE": "operations/operations.duckdb",
+    "PUBLISHED_OPERATIONS": "published/operations.duckdb",
+    "QUALITY_DIR": "quality",
+    "PUSH_DIR": "push",
+}.items():
+    os.environ.setdefault(_name, str(_OUTPUTS / _relative))
+
 # Airflow reads its home when first imported: the test session gets one of its own (SQLite).
 if "AIRFLOW_HOME" not in os.environ:
     from pipeline.airflow_setup import use_airflow_home

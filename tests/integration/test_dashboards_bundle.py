@@ -1,0 +1,582 @@
+"""The Superset bundle on the simulator's test city: imported into a fresh metadata database
+(twice: nothing changes), exported back unchanged, every chart answering through the chart
+data API, the leaders' tiles equal to the KPI mart, a district seeing only its district,
+publishing while charts are queried, and every dashboard rendered in Debian's chromium.
+
+Superset runs in its own environment (.venv-superset) as subprocesses of the test: the
+import and export commands, and `python -m dashboards serve` on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from dashboards import bundle
+from matching.engine import evaluate
+from quality.store import DDL as QUALITY_DDL
+from tests.integration import scan
+from tests.integration.dbt_city import warehouse_copy
+from transform.dbt import build, run_dbt
+from transform.publish import publish
+
+pytestmark = pytest.mark.integration
+
+PROJECT = Path(__file__).resolve().parents[2]
+SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
+SCREENSHOTS = PROJECT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+
+# ------------------------------------------------------------------ quality stand-in
+SYSTEMS = {
+    "case_platform": ("市行政审批局", "bj_jbxx"),
+    "hotline_12345": ("市12345热线中心", "rx_gd"),
+    "population_base": ("市公安局", "rk_jbxx"),
+}
+DIMENSIONS = ("完整性", "规范性", "准确性", "一致性", "时效性")
+
+
+def quality_rows(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+    """Two quality runs (the day before and `as_of`) with failures, quarantine and freshness."""
+    for day, run in ((as_of - dt.timedelta(days=1), "q-previous"), (as_of, "q-latest")):
+        started = dt.datetime.combine(day, dt.time(2))
+        conn.execute(
+            "insert into quality_runs (run_id, as_of, started_at, passed) values (?, ?, ?, ?)",
+            [run, day, started, run == "q-previous"],
+        )
+        for n, (system, (department, table)) in enumerate(SYSTEMS.items()):
+            for k, dimension in enumerate(DIMENSIONS):
+                checked, failed = 1000 + 100 * k, (n + k) % 3 * (2 if run == "q-latest" else 1)
+                conn.execute(
+                    "insert into quality_scorecard values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [day, run, system, department, dimension, checked, checked - failed,
+                     (checked - failed) / checked],
+                )  # fmt: skip
+            conn.execute(
+                "insert into quality_results (run_id, as_of, suite, layer, table_name, "
+                "source_system, department, expectation_id, expectation_type, column_name, "
+                "severity, dimension, threshold, success, element_count, unexpected_count, "
+                "unexpected_share, unexpected_sample) values (?, ?, 'raw', 'raw', ?, ?, ?, ?, "
+                "'expect_column_values_to_not_be_null', 'id', 'critical', '完整性', 0.0, false, "
+                "1000, ?, ?, '[\"\"]')",
+                [run, day, table, system, department, f"raw.{table}.id.required", n + 1,
+                 (n + 1) / 1000],
+            )  # fmt: skip
+            reason = ["主键缺失", "编码不在代码表"][n % 2]
+            conn.execute(
+                "insert into quarantine_counts values (?, ?, ?, ?, ?, ?)",
+                [run, day, system, table, reason, 3 + n],
+            )
+            conn.execute(
+                "insert into source_freshness (run_id, as_of, source_system, last_load_at, "
+                "age_hours, max_age_hours, fresh) values (?, ?, ?, ?, ?, ?, ?)",
+                [run, day, system, dt.datetime.combine(day, dt.time(1)), 1.5 * n, 3.0, n < 2],
+            )  # fmt: skip
+
+
+def publish_operations(store: Path, published: Path, as_of: dt.date) -> Path:
+    """The operations store's published copy, swapped in atomically.
+
+    The test runs matching but not the quality step (issue 5), so when the quality tables are
+    missing it adds them (the quality step's own DDL) with a few rows of two quality runs.
+    """
+    published.parent.mkdir(parents=True, exist_ok=True)
+    staging = published.with_name(f".{published.name}.{secrets.token_hex(4)}")
+    shutil.copyfile(store, staging)
+    with duckdb.connect(str(staging)) as conn:
+        has_quality = conn.execute(
+            "select count(*) from duckdb_tables() where table_name = 'quality_scorecard'"
+        ).fetchone()[0]
+        if not has_quality:
+            for statement in QUALITY_DDL:
+                conn.execute(statement)
+            quality_rows(conn, as_of)
+    os.replace(staging, published)
+    return published
+
+
+# ------------------------------------------------------------------ the site under test
+@dataclass
+class Site:
+    env: dict[str, str]
+    warehouse: Path
+    published: Path
+    metadata: Path
+    as_of: dt.date
+    tmp: Path
+
+    def password(self, username: str) -> str:
+        if username == "admin":
+            return self.env["SUPERSET_ADMIN_PASSWORD"]
+        return self.env["SUPERSET_DEMO_PASSWORD"]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['SUPERSET_HTTP_PORT']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def superset_env(tmp: Path, published: Path, published_operations: Path) -> dict[str, str]:
+    """Superset's settings for the test: its own metadata database, secrets, port."""
+    return {
+        **os.environ,
+        "SUPERSET_METADATA_URI": f"sqlite:///{tmp / 'superset.db'}",
+        "SUPERSET_SECRET_KEY": secrets.token_hex(24),
+        "SUPERSET_ADMIN_USERNAME": "admin",
+        "SUPERSET_ADMIN_PASSWORD": secrets.token_hex(12),
+        "SUPERSET_DEMO_PASSWORD": secrets.token_hex(12),
+        "PUBLISHED_WAREHOUSE": str(published),
+        "PUBLISHED_OPERATIONS": str(published_operations),
+        "SUPERSET_HTTP_PORT": str(free_port()),
+        "SUPERSET_HOST": "127.0.0.1",
+        "REDIS_HOST": "",
+    }
+
+
+def supervision_later(warehouse: Path, as_of: dt.date) -> None:
+    """The test city's open cases are all within their deadline on its last day (the demo
+    city has overdue ones): rebuild the 电子监察 mart three weeks on, as a supervisor would
+    see it if none of them were completed, so that its charts have rows to show."""
+    later = as_of + dt.timedelta(days=21)
+    run_dbt(warehouse, "run", "--select", "overdue_cases", as_of=later, target="ci", capture=True)
+
+
+@pytest.fixture(scope="module")
+def site(ingested, tmp_path_factory) -> Site:
+    """The test city built by dbt, published, matched, its operations store published."""
+    if not SUPERSET_PYTHON.exists():
+        pytest.skip("Superset's environment is missing: run `make install`")
+    city, source = ingested
+    tmp = tmp_path_factory.mktemp("dashboards")
+    warehouse = warehouse_copy(source, tmp)
+    as_of = scan.clock(city).date() - dt.timedelta(days=1)
+    build(warehouse, as_of, target="ci", capture=True)
+    supervision_later(warehouse, as_of)
+    published = publish(warehouse, tmp / "published" / "warehouse.duckdb", as_of).path
+    evaluate(as_of, warehouse, tmp / "operations.duckdb", tmp / "push")
+    operations = publish_operations(
+        tmp / "operations.duckdb", tmp / "published" / "operations.duckdb", as_of
+    )
+    env = superset_env(tmp, published, operations)
+    return Site(env, warehouse, published, tmp / "superset.db", as_of, tmp)
+
+
+def run_dashboards(site: Site, *args: str) -> str:
+    """`python -m dashboards ...` in Superset's environment; its output."""
+    done = subprocess.run(
+        [str(SUPERSET_PYTHON), "-m", "dashboards", *args],
+        cwd=PROJECT, env=site.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+VOLATILE = {"created_on", "changed_on", "last_login", "login_count", "fail_login_count"}
+# Link tables: Superset rewrites a dashboard's chart links on import (new surrogate ids, the
+# same pairs), so only the pairs are compared.
+LINKS = {
+    "dashboard_slices", "ab_permission_view_role", "rls_filter_roles", "rls_filter_tables",
+    "ab_user_role",
+}  # fmt: skip
+METADATA_TABLES = (
+    "dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards", "dashboard_slices",
+    "ab_role", "ab_permission_view_role", "row_level_security_filters", "rls_filter_roles",
+    "rls_filter_tables", "ab_user", "ab_user_role",
+)  # fmt: skip
+
+
+def metadata_state(path: Path) -> dict[str, list[dict]]:
+    """Every row of the tables the import writes, without timestamps."""
+    state = {}
+    with sqlite3.connect(path) as conn:
+        for table in METADATA_TABLES:
+            columns = [r[1] for r in conn.execute(f"pragma table_info({table})")]
+            kept = [c for c in columns if c not in VOLATILE | ({"id"} if table in LINKS else set())]
+            quoted = ", ".join(f'"{c}"' for c in kept)
+            rows = conn.execute(f"select {quoted} from {table}")
+            state[table] = sorted((dict(zip(kept, row, strict=True)) for row in rows), key=repr)
+    return state
+
+
+@pytest.fixture(scope="module")
+def imported(site: Site) -> dict[str, list[dict]]:
+    run_dashboards(site, "import")
+    return metadata_state(site.metadata)
+
+
+@pytest.fixture(scope="module")
+def server(site: Site, imported) -> Iterator[str]:
+    """`python -m dashboards serve` on a free port; stopped after the module."""
+    log = (site.tmp / "superset.log").open("w")
+    process = subprocess.Popen(
+        [str(SUPERSET_PYTHON), "-m", "dashboards", "serve"],
+        cwd=PROJECT, env=site.env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_health(site.url, process)
+        yield site.url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "superset exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).text == "OK":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"superset did not answer on {url}")
+
+
+class Api:
+    """Superset's REST API as one user (JWT from /api/v1/security/login)."""
+
+    def __init__(self, url: str, username: str, password: str):
+        self.client = httpx.Client(base_url=url, timeout=120)
+        login = self.client.post(
+            "/api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": False},
+        )
+        login.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = self.client.get("/api/v1/security/csrf_token/").json()["result"]
+        self.client.headers.update({"X-CSRFToken": csrf, "Referer": f"{url}/"})
+
+    def charts(self) -> dict[str, int]:
+        found = self.client.get("/api/v1/chart/", params={"q": "(page_size:100)"}).json()
+        return {c["slice_name"]: c["id"] for c in found["result"]}
+
+    def chart_response(self, chart_id: int) -> httpx.Response:
+        return self.client.get(f"/api/v1/chart/{chart_id}/data/")
+
+    def rows(self, chart_id: int) -> list[dict]:
+        response = self.chart_response(chart_id)
+        assert response.status_code == 200, response.text[:500]
+        return response.json()["result"][0]["data"]
+
+
+def api(site: Site, username: str) -> Api:
+    return Api(site.url, username, site.password(username))
+
+
+def chart_names() -> list[str]:
+    charts = bundle.documents(bundle.read_bundle(), "charts")
+    return sorted(doc["slice_name"] for doc in charts.values())
+
+
+# ------------------------------------------------------------------ import and export
+def test_import_into_a_fresh_metadata_database(site, imported):
+    files = bundle.read_bundle()
+    assert len(imported["dbs"]) == 2
+    assert len(imported["tables"]) == len(bundle.documents(files, "datasets"))
+    assert len(imported["slices"]) == len(bundle.documents(files, "charts"))
+    assert len(imported["dashboards"]) == 4
+    roles = {row["name"] for row in imported["ab_role"]}
+    districts = {d.role for d in access_districts(site.published)}
+    assert len(districts) == 18
+    assert {"Admin", "leader", "data_officer", *districts} <= roles
+    users = {row["username"] for row in imported["ab_user"]}
+    assert users == {"admin", "leader", "data_officer", *districts}
+
+
+def access_districts(published: Path):
+    from dashboards.access import districts
+
+    return districts(published)
+
+
+def test_importing_again_changes_nothing(site, imported):
+    run_dashboards(site, "import")
+    assert metadata_state(site.metadata) == imported
+
+
+def test_export_gives_back_the_bundle_unchanged(site, imported):
+    target = site.tmp / "export"
+    run_dashboards(site, "export", "--to", str(target))
+    assert bundle.read_bundle(target) == bundle.read_bundle()
+
+
+def test_districts_are_the_contract_districts(site):
+    from contract.regions import current_city_districts
+
+    expected = [(r.code, r.name) for r in current_city_districts()]
+    assert [(d.code, d.name) for d in access_districts(site.published)] == expected
+
+
+# ------------------------------------------------------------------ chart data
+def test_every_chart_returns_rows_through_the_chart_data_api(site, server):
+    admin = api(site, "admin")
+    charts = admin.charts()
+    assert sorted(charts) == chart_names()
+    counts = {name: len(admin.rows(chart_id)) for name, chart_id in charts.items()}
+    assert {name: n for name, n in counts.items() if n == 0} == {}
+
+
+def kpi_ratio(published: Path, kpi: str, month_offset: int, region: str = "ALL") -> float | None:
+    """SUM(numerator) / SUM(denominator) of the KPI mart for a region (ALL: the city's roll-up)
+    in the KPI's latest month (month_offset 0) or the month before (-1)."""
+    with duckdb.connect(str(published), read_only=True) as conn:
+        return conn.execute(
+            """
+            select sum(numerator) / nullif(sum(denominator), 0)
+            from main_marts.kpi_monthly
+            where kpi_id = $kpi and region_code = $region
+              and month = (select max(month) from main_marts.kpi_monthly where kpi_id = $kpi)
+                  + to_months($offset)
+            """,
+            {"kpi": kpi, "region": region, "offset": month_offset},
+        ).fetchone()[0]
+
+
+def kpi_target(published: Path, kpi: str) -> float:
+    with duckdb.connect(str(published), read_only=True) as conn:
+        sql = "select target from main_reference.kpi_targets where kpi_id = ?"
+        return float(conn.execute(sql, [kpi]).fetchone()[0])
+
+
+KPIS = [f"K{k}" for k in range(1, 14)]
+
+
+def tile_rows(client: Api) -> dict[str, dict]:
+    charts = client.charts()
+    tiles = {}
+    for kpi in KPIS:
+        (name,) = [n for n in charts if n.startswith(f"{kpi} ") and "趋势" not in n]
+        (tiles[kpi],) = client.rows(charts[name])
+    return tiles
+
+
+def test_leaders_tiles_equal_the_kpi_mart(site, server):
+    tiles = tile_rows(api(site, "leader"))
+    for kpi, row in tiles.items():
+        latest, previous = kpi_ratio(site.published, kpi, 0), kpi_ratio(site.published, kpi, -1)
+        assert row["latest_rate"] == pytest.approx(latest), kpi
+        assert row["previous_rate"] == pytest.approx(previous), kpi
+        assert row["kpi_target"] == pytest.approx(kpi_target(site.published, kpi)), kpi
+        assert row["latest_pct"] == pytest.approx(round(100 * latest, 1)), kpi
+
+
+# ------------------------------------------------------------------ roles
+def busiest_district(site: Site):
+    """The district with the most cases (K1's denominator) in the latest month."""
+    codes = {d.code: d for d in access_districts(site.published)}
+    with duckdb.connect(str(site.published), read_only=True) as conn:
+        ranked = conn.execute(
+            "select region_code from main_marts.kpi_monthly where kpi_id = 'K1' "
+            "and month = (select max(month) from main_marts.kpi_monthly where kpi_id = 'K1') "
+            "group by 1 order by sum(denominator) desc"
+        ).fetchall()
+    return next(codes[code] for (code,) in ranked if code in codes)
+
+
+def test_a_district_sees_only_its_own_district(site, server):
+    district = busiest_district(site)
+    client = api(site, district.username)
+    charts = client.charts()
+    assert {r["region_name"] for r in client.rows(charts["区县排名（最新月）"])} == {district.name}
+    k1 = next(rows for name, rows in tile_rows(client).items() if name == "K1")
+    assert k1["latest_rate"] == pytest.approx(kpi_ratio(site.published, "K1", 0, district.code))
+    overdue = client.rows(charts["超期与临近到期办件清单"])
+    assert {r["region_name"] for r in overdue} <= {district.name}
+    assert client.rows(charts["“一件事”主题（全部月份）"]) == []
+    assert "数据质量看板" not in {d["dashboard_title"] for d in dashboards(client)}
+
+
+def dashboards(client: Api) -> list[dict]:
+    return client.client.get("/api/v1/dashboard/", params={"q": "(page_size:100)"}).json()["result"]
+
+
+def sql_lab_status(client: Api, database_id: int) -> int:
+    response = client.client.post(
+        "/api/v1/sqllab/execute/",
+        json={"database_id": database_id, "sql": "select 1 as one", "runAsync": False},
+    )
+    return response.status_code
+
+
+def test_sql_lab_is_closed_to_leaders_and_districts_open_to_data_officers(site, server):
+    admin = api(site, "admin")
+    databases = admin.client.get("/api/v1/database/").json()["result"]
+    warehouse = next(d["id"] for d in databases if "快照" in d["database_name"])
+    assert sql_lab_status(api(site, "leader"), warehouse) == 403
+    assert sql_lab_status(api(site, busiest_district(site).username), warehouse) == 403
+    assert sql_lab_status(api(site, "data_officer"), warehouse) == 200
+
+
+def test_leaders_see_all_four_dashboards(site, server):
+    titles = {d["dashboard_title"] for d in dashboards(api(site, "leader"))}
+    assert titles == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+
+
+# ------------------------------------------------------------------ publishing while serving
+def query_until(stop: threading.Event, client: Api, chart_ids: list[int], outcomes: list) -> None:
+    while not stop.is_set():
+        for chart_id in chart_ids:
+            response = client.chart_response(chart_id)
+            ok = response.status_code == 200 and response.json()["result"][0]["data"]
+            outcomes.append("ok" if ok else f"{response.status_code}: {response.text[:200]}")
+
+
+def test_publishing_while_charts_are_queried(site, server):
+    admin = api(site, "admin")
+    charts = admin.charts()
+    watched = [charts["数据截至"], charts["K1 网办率"], charts["区县排名（最新月）"]]
+    outcomes: list[str] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=query_until, args=(stop, api(site, "admin"), watched, outcomes))
+    loop.start()
+    new_as_of = site.as_of + dt.timedelta(days=1)
+    try:
+        for _ in range(4):
+            time.sleep(0.5)
+            snapshot = publish(site.warehouse, site.published, new_as_of)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        loop.join(timeout=120)
+    assert len(outcomes) >= 6
+    assert [o for o in outcomes if o != "ok"] == []
+    (row,) = admin.rows(charts["数据截至"])
+    assert (row["snapshot_id"], row["as_of_date"]) == (snapshot.snapshot_id, str(new_as_of))
+
+
+# ------------------------------------------------------------------ in the browser
+BROWSER_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+CHART_STATES = """() => Array.from(
+    document.querySelectorAll('[data-test="chart-grid-component"]')).map(c => ({
+  name: c.getAttribute('data-test-chart-name'),
+  loading: !!c.querySelector('[data-test="loading-indicator"]'),
+  error: !!c.querySelector('.ant-alert-error, [role="alert"], [data-test="error-tooltip"]'),
+  empty: !!c.querySelector('[data-test="empty-state"]'),
+  content: !!c.querySelector('canvas, table tbody tr, .kpi-tile, .asof, .header-line'),
+  text: c.innerText,
+  visible: c.offsetParent !== null && c.getBoundingClientRect().height > 0,
+})).filter(c => c.visible)"""
+SETTLED = (
+    f"() => {{ const shown = ({CHART_STATES})(); return shown.length > 0 && "
+    "shown.every(c => !c.loading && (c.content || c.error || c.empty)); }"
+)
+SLUGS = {
+    "effectiveness": "政务服务效能看板",
+    "data-quality": "数据质量看板",
+    "benefits": "免申即享看板",
+    "supervision": "电子监察看板",
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is missing: apt-get install chromium fonts-wqy-zenhei")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def logged_in(browser, site: Site, username: str):
+    """A page logged in as `username` (the login form may still re-render when first typed
+    into right after the server started: try again then)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    for _ in range(3):
+        page.goto(f"{site.url}/login/")
+        page.wait_for_load_state("networkidle")
+        page.locator("[data-test=username-input]").fill(username)
+        page.locator("[data-test=password-input]").fill(site.password(username))
+        page.locator("[data-test=password-input]").press("Enter")
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)
+            return page
+    raise AssertionError(f"could not log in as {username}")
+
+
+def screenshot_dir(site: Site) -> Path:
+    """docs/screenshots when DASHBOARD_SCREENSHOTS=1 (`make dashboards-screenshots`), else tmp."""
+    return SCREENSHOTS if os.environ.get("DASHBOARD_SCREENSHOTS") == "1" else site.tmp
+
+
+def settle(page) -> list[dict]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):  # the assertions say which chart did not render
+        page.wait_for_function(SETTLED, timeout=90_000)
+    return page.evaluate(CHART_STATES)
+
+
+def render_dashboard(page, site: Site, slug: str, shots: Path) -> dict[str, dict]:
+    """Open the dashboard and every tab of it; each chart's state, screenshots per tab."""
+    page.goto(f"{site.url}/superset/dashboard/{slug}/")
+    page.wait_for_selector('[data-test="chart-grid-component"]', timeout=60_000)
+    tabs = page.locator('[data-test="dashboard-component-tabs"] [role="tab"]')
+    states = {}
+    for i in range(max(tabs.count(), 1)):
+        if tabs.count():
+            tabs.nth(i).click()
+            page.wait_for_timeout(500)  # the previous tab's charts leave the view
+        states |= {c["name"]: c for c in settle(page)}
+        name = f"{slug}-{i + 1}.png" if tabs.count() > 1 else f"{slug}.png"
+        page.wait_for_timeout(1500)  # ECharts' drawing animation
+        page.screenshot(path=str(shots / name), full_page=True)
+    return states
+
+
+def test_the_leader_sees_every_chart_of_every_dashboard_rendered(site, server, browser):
+    page = logged_in(browser, site, "leader")
+    on_dashboards = 0
+    for slug, title in SLUGS.items():
+        states = render_dashboard(page, site, slug, screenshot_dir(site))
+        assert title in page.inner_text("body")
+        bad = {n: s for n, s in states.items() if s["error"] or s["empty"] or not s["content"]}
+        assert bad == {}, slug
+        on_dashboards += len(states)
+    assert on_dashboards == len(chart_names())
+    page.close()
+
+
+def test_a_district_sees_only_its_district_in_the_browser_and_no_sql_lab(site, server, browser):
+    district = busiest_district(site)
+    page = logged_in(browser, site, district.username)
+    page.goto(f"{site.url}/superset/dashboard/effectiveness/")
+    page.locator('[data-test="dashboard-component-tabs"] [role="tab"]', has_text="排名").click()
+    page.wait_for_timeout(500)
+    states = {c["name"]: c for c in settle(page)}
+    page.screenshot(path=str(site.tmp / "district-ranking.png"), full_page=True)
+    ranking = states["区县排名（最新月）"]["text"]
+    others = [d.name for d in access_districts(site.published) if d.code != district.code]
+    assert district.name in ranking
+    assert [name for name in others if name in ranking] == []
+    assert page.goto(f"{site.url}/sqllab/").status == 403
+    page.close()

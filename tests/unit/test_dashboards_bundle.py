@@ -1,0 +1,251 @@
+"""The Superset bundle read as files: every rate a ratio of sums, every dashboard a dbt exposure
+(and back), every link by UUID resolved, database URIs templated and read-only, Chinese titles
+and a 数据截至 chart on every dashboard."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashboards import bundle
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXPOSURES = PROJECT / "dbt_project" / "models" / "marts" / "_exposures.yml"
+FILES = bundle.read_bundle()
+DATASETS = bundle.documents(FILES, "datasets")
+CHARTS = bundle.documents(FILES, "charts")
+DASHBOARDS = bundle.documents(FILES, "dashboards")
+DATABASES = bundle.documents(FILES, "databases")
+
+# Columns holding a rate already computed per row: never aggregated on a dashboard.
+STORED_RATES = ("rate", "score", "unexpected_share", "online_case_share", "target")
+AGGREGATE = re.compile(r"^(SUM|COUNT)\s*\(", re.IGNORECASE)
+# A target is a reference value (one per KPI), not a rate of the data: shown as MAX(target).
+TARGET = re.compile(r"^(ROUND\(100\.0 \* )?MAX\(target\)(, 1\))?$")
+
+
+def group_end(text: str, start: int) -> int:
+    """Index just after the parenthesised group opening at `start`."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i + 1
+    raise ValueError(f"unbalanced parentheses in {text!r}")
+
+
+def group_start(text: str, end: int) -> int:
+    """Index of the '(' matching the ')' at `end`."""
+    depth = 0
+    for i in range(end, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    raise ValueError(f"unbalanced parentheses in {text!r}")
+
+
+def split_top(text: str, separator: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == separator and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+def aggregate_before(expression: str, slash: int) -> str:
+    """The function name of the aggregate just before `slash` (its FILTER clause skipped)."""
+    end = len(expression[:slash].rstrip()) - 1
+    start = group_start(expression, end)
+    head = expression[:start].rstrip()
+    if head.upper().endswith("FILTER"):
+        end = len(head[: -len("FILTER")].rstrip()) - 1
+        start = group_start(expression, end)
+        head = expression[:start].rstrip()
+    return re.findall(r"(\w+)$", head)[-1].upper() if re.search(r"\w+$", head) else ""
+
+
+def sums_only(text: str) -> bool:
+    """Every term of `text` (joined by +) is a SUM or COUNT aggregate, with optional FILTER."""
+    for term in split_top(text, "+"):
+        term = term.strip()
+        match = AGGREGATE.match(term)
+        if not match:
+            return False
+        rest = term[group_end(term, term.index("(")) :].strip()
+        if rest and not re.match(r"^FILTER\s*\(.*\)$", rest, re.IGNORECASE | re.DOTALL):
+            return False
+    return True
+
+
+def denominator_after(expression: str, slash: int) -> str | None:
+    """The first argument of the NULLIF(..., 0) right after `slash`, or None if it is not one."""
+    rest = expression[slash + 1 :].lstrip()
+    if not rest.upper().startswith("NULLIF"):
+        return None
+    open_at = rest.index("(")
+    inner = rest[open_at + 1 : group_end(rest, open_at) - 1]
+    denominator, zero = split_top(inner, ",")
+    return denominator if zero.strip() == "0" else None
+
+
+def ratio_of_sums_problems(expression: str) -> list[str]:
+    """Why `expression` is not a ratio of sums (empty when every division is one)."""
+    problems = []
+    if re.search(r"\b(AVG|MEDIAN|MEAN|QUANTILE\w*)\s*\(", expression, re.IGNORECASE):
+        problems.append("averages")
+    for column in STORED_RATES:
+        if re.search(rf"\b\w+\s*\(\s*{column}\s*\)", expression) and not TARGET.match(expression):
+            problems.append(f"aggregates the stored rate {column}")
+    for slash in [m.start() for m in re.finditer("/", expression)]:
+        if aggregate_before(expression, slash) not in {"SUM", "COUNT"}:
+            problems.append("numerator is not a SUM")
+        denominator = denominator_after(expression, slash)
+        if denominator is None or not sums_only(denominator):
+            problems.append("denominator is not NULLIF(SUM(...), 0)")
+    return problems
+
+
+def is_rate(metric: dict) -> bool:
+    return "/" in metric["expression"] or "%" in (metric.get("d3format") or "")
+
+
+def dataset_metrics() -> list[tuple[str, dict]]:
+    return [
+        (f"{doc['table_name']}.{m['metric_name']}", m)
+        for doc in DATASETS.values()
+        for m in doc.get("metrics", [])
+    ]
+
+
+def chart_adhoc_metrics() -> list[tuple[str, dict]]:
+    """Metrics defined inside a chart (SQL or simple adhoc metrics), as {expression, d3format}."""
+    found = []
+    for doc in CHARTS.values():
+        params = doc["params"]
+        candidates = [*params.get("metrics", []), *params.get("percent_metrics", [])]
+        candidates += [params.get(k) for k in ("metric", "timeseries_limit_metric", "x", "y")]
+        for metric in candidates:
+            if isinstance(metric, dict):
+                expression = metric.get("sqlExpression") or (
+                    f"{metric.get('aggregate')}({metric.get('column', {}).get('column_name')})"
+                )
+                found.append((doc["slice_name"], {"expression": expression, "d3format": None}))
+    return found
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "SUM(numerator) / NULLIF(SUM(denominator), 0)",
+        "SUM(numerator) FILTER (WHERE kpi_id = 'K1') / NULLIF(SUM(denominator) FILTER "
+        "(WHERE kpi_id = 'K1'), 0)",
+        "SUM(already_granted) / NULLIF(SUM(already_granted) + SUM(matches), 0)",
+        "ROUND(100.0 * SUM(n) FILTER (WHERE p = 'a') / NULLIF(SUM(d) FILTER (WHERE p = 'a'), 0)"
+        " - 100.0 * SUM(n) / NULLIF(SUM(d), 0), 1)",
+    ],
+)
+def test_ratios_of_sums_pass(expression):
+    assert ratio_of_sums_problems(expression) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("AVG(rate)", "averages"),
+        ("SUM(rate) / NULLIF(COUNT(*), 0)", "aggregates the stored rate rate"),
+        ("MAX(score)", "aggregates the stored rate score"),
+        ("SUM(numerator) / SUM(denominator)", "denominator is not NULLIF(SUM(...), 0)"),
+        ("MAX(numerator) / NULLIF(SUM(denominator), 0)", "numerator is not a SUM"),
+        ("SUM(n) / NULLIF(MAX(d), 0)", "denominator is not NULLIF(SUM(...), 0)"),
+    ],
+)
+def test_the_rule_catches_rates_that_are_not_ratios_of_sums(expression, problem):
+    assert problem in ratio_of_sums_problems(expression)
+
+
+def test_every_rate_in_the_bundle_is_a_ratio_of_sums():
+    metrics = dataset_metrics() + chart_adhoc_metrics()
+    rates = [(name, m) for name, m in metrics if is_rate(m)]
+    assert len(rates) >= 20, [name for name, _ in rates]
+    offending = {
+        name: ratio_of_sums_problems(m["expression"])
+        for name, m in rates
+        if ratio_of_sums_problems(m["expression"]) and not TARGET.match(m["expression"])
+    }
+    assert offending == {}
+
+
+def test_every_dashboard_has_a_dbt_exposure_and_every_exposure_a_dashboard():
+    exposures = yaml.safe_load(EXPOSURES.read_text(encoding="utf-8"))["exposures"]
+    dashboards = {e["label"] for e in exposures if e["type"] == "dashboard"}
+    titles = {doc["dashboard_title"] for doc in DASHBOARDS.values()}
+    assert (
+        titles == dashboards == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+    )
+
+
+def test_every_link_by_uuid_resolves():
+    databases = {doc["uuid"] for doc in DATABASES.values()}
+    datasets = {doc["uuid"] for doc in DATASETS.values()}
+    charts = {doc["uuid"] for doc in CHARTS.values()}
+    assert {doc["database_uuid"] for doc in DATASETS.values()} == databases
+    assert {doc["dataset_uuid"] for doc in CHARTS.values()} == datasets
+    on_dashboards = [
+        node["meta"]["uuid"]
+        for doc in DASHBOARDS.values()
+        for node in doc["position"].values()
+        if isinstance(node, dict) and node.get("type") == "CHART"
+    ]
+    assert set(on_dashboards) == charts
+    assert len(on_dashboards) == len(charts)
+
+
+def test_databases_read_published_files_only_and_read_only():
+    uris = sorted(doc["sqlalchemy_uri"] for doc in DATABASES.values())
+    assert uris == [
+        "duckdb:///${PUBLISHED_OPERATIONS}?access_mode=read_only",
+        "duckdb:///${PUBLISHED_WAREHOUSE}?access_mode=read_only",
+    ]
+    assert all(not doc["allow_dml"] and not doc["allow_csv_upload"] for doc in DATABASES.values())
+
+
+def test_rendering_fills_in_the_published_paths_only():
+    paths = bundle.placeholders(Path("/srv/p/warehouse.duckdb"), Path("/srv/p/operations.duckdb"))
+    rendered = bundle.render(FILES, paths)
+    uris = sorted(yaml.safe_load(rendered[n])["sqlalchemy_uri"] for n in DATABASES)
+    assert uris == [
+        "duckdb:////srv/p/operations.duckdb?access_mode=read_only",
+        "duckdb:////srv/p/warehouse.duckdb?access_mode=read_only",
+    ]
+    assert {n: t for n, t in rendered.items() if n not in DATABASES} == {
+        n: t for n, t in FILES.items() if n not in DATABASES
+    }
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_titles_are_chinese_and_every_dashboard_shows_data_as_of():
+    assert all(CJK.search(doc["dashboard_title"]) for doc in DASHBOARDS.values())
+    assert all(CJK.search(doc["slice_name"]) for doc in CHARTS.values())
+    for doc in DASHBOARDS.values():
+        names = [
+            node["meta"]["sliceName"]
+            for node in doc["position"].values()
+            if isinstance(node, dict) and node.get("type") == "CHART"
+        ]
+        assert any(name.startswith("数据截至") for name in names), doc["dashboard_title"]
+
+
+def test_leaders_dashboard_has_a_tile_and_a_trend_per_kpi():
+    names = {doc["slice_name"] for doc in CHARTS.values()}
+    for k in range(1, 14):
+        assert any(n.startswith(f"K{k} ") and "趋势" not in n for n in names), k
+        assert any(n.startswith(f"K{k} ") and n.endswith("月度趋势") for n in names), k
