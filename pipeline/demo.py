@@ -206,5 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.ok and not problems else 1
 
 
+def exit_quietly(code: int) -> None:
+    """Exit without Python's finalisation: DuckDB 2.0's bindings (nanobind) print a screen of
+    "leaked instance" lines at interpreter shutdown while GX still references its connection
+    objects. Everything is written and closed by now; only that noise is skipped."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_quietly(main())

@@ -1,5 +1,4 @@
-import sys
-
+from pipeline.demo import exit_quietly
 from quality.cli import main
 
-sys.exit(main())
+exit_quietly(main())
