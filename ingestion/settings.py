@@ -190,19 +190,9 @@ SUPERSET_SECRETS = ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_
 
 def ensure_superset_dotenv(path: Path = PROJECT / ".env") -> list[str]:
     """Append a random value to `.env` for each Superset secret set nowhere; the names written."""
-    import secrets as random_secrets
-
-    missing = [name for name in SUPERSET_SECRETS if not secret(name)]
-    if missing:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        with path.open("a", encoding="utf-8") as handle:
-            if text and not text.endswith("\n"):
-                handle.write("\n")
-            handle.write("# Superset secret key and demo account passwords (generated)\n")
-            for name in missing:
-                handle.write(f"{name}={random_secrets.token_hex(24)}\n")
-        path.chmod(0o600)
-    return missing
+    return ensure_generated_secrets(
+        SUPERSET_SECRETS, "Superset secret key and demo account passwords", path
+    )
 
 
 def quality_paths() -> tuple[Path, Path, Path]:
