@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ import pytest
 
 from dashboards import bundle
 from matching.engine import evaluate
-from quality.store import DDL as QUALITY_DDL
+from quality.runner import run_quality
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
 from transform.dbt import build, run_dbt
@@ -41,74 +40,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
 SCREENSHOTS = PROJECT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-
-
-# ------------------------------------------------------------------ quality stand-in
-SYSTEMS = {
-    "case_platform": ("市行政审批局", "bj_jbxx"),
-    "hotline_12345": ("市12345热线中心", "rx_gd"),
-    "population_base": ("市公安局", "rk_jbxx"),
-}
-DIMENSIONS = ("完整性", "规范性", "准确性", "一致性", "时效性")
-
-
-def quality_rows(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    """Two quality runs (the day before and `as_of`) with failures, quarantine and freshness."""
-    for day, run in ((as_of - dt.timedelta(days=1), "q-previous"), (as_of, "q-latest")):
-        started = dt.datetime.combine(day, dt.time(2))
-        conn.execute(
-            "insert into quality_runs (run_id, as_of, started_at, passed) values (?, ?, ?, ?)",
-            [run, day, started, run == "q-previous"],
-        )
-        for n, (system, (department, table)) in enumerate(SYSTEMS.items()):
-            for k, dimension in enumerate(DIMENSIONS):
-                checked, failed = 1000 + 100 * k, (n + k) % 3 * (2 if run == "q-latest" else 1)
-                conn.execute(
-                    "insert into quality_scorecard values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [day, run, system, department, dimension, checked, checked - failed,
-                     (checked - failed) / checked],
-                )  # fmt: skip
-            conn.execute(
-                "insert into quality_results (run_id, as_of, suite, layer, table_name, "
-                "source_system, department, expectation_id, expectation_type, column_name, "
-                "severity, dimension, threshold, success, element_count, unexpected_count, "
-                "unexpected_share, unexpected_sample) values (?, ?, 'raw', 'raw', ?, ?, ?, ?, "
-                "'expect_column_values_to_not_be_null', 'id', 'critical', '完整性', 0.0, false, "
-                "1000, ?, ?, '[\"\"]')",
-                [run, day, table, system, department, f"raw.{table}.id.required", n + 1,
-                 (n + 1) / 1000],
-            )  # fmt: skip
-            reason = ["主键缺失", "编码不在代码表"][n % 2]
-            conn.execute(
-                "insert into quarantine_counts values (?, ?, ?, ?, ?, ?)",
-                [run, day, system, table, reason, 3 + n],
-            )
-            conn.execute(
-                "insert into source_freshness (run_id, as_of, source_system, last_load_at, "
-                "age_hours, max_age_hours, fresh) values (?, ?, ?, ?, ?, ?, ?)",
-                [run, day, system, dt.datetime.combine(day, dt.time(1)), 1.5 * n, 3.0, n < 2],
-            )  # fmt: skip
-
-
-def publish_operations(store: Path, published: Path, as_of: dt.date) -> Path:
-    """The operations store's published copy, swapped in atomically.
-
-    The test runs matching but not the quality step (issue 5), so when the quality tables are
-    missing it adds them (the quality step's own DDL) with a few rows of two quality runs.
-    """
-    published.parent.mkdir(parents=True, exist_ok=True)
-    staging = published.with_name(f".{published.name}.{secrets.token_hex(4)}")
-    shutil.copyfile(store, staging)
-    with duckdb.connect(str(staging)) as conn:
-        has_quality = conn.execute(
-            "select count(*) from duckdb_tables() where table_name = 'quality_scorecard'"
-        ).fetchone()[0]
-        if not has_quality:
-            for statement in QUALITY_DDL:
-                conn.execute(statement)
-            quality_rows(conn, as_of)
-    os.replace(staging, published)
-    return published
 
 
 # ------------------------------------------------------------------ the site under test
@@ -164,7 +95,8 @@ def supervision_later(warehouse: Path, as_of: dt.date) -> None:
 
 @pytest.fixture(scope="module")
 def site(ingested, tmp_path_factory) -> Site:
-    """The test city built by dbt, published, matched, its operations store published."""
+    """The test city built by dbt, published, matched and quality-checked, its operations store
+    published."""
     if not SUPERSET_PYTHON.exists():
         pytest.skip("Superset's environment is missing: run `make install`")
     city, source = ingested
@@ -175,9 +107,12 @@ def site(ingested, tmp_path_factory) -> Site:
     supervision_later(warehouse, as_of)
     published = publish(warehouse, tmp / "published" / "warehouse.duckdb", as_of).path
     evaluate(as_of, warehouse, tmp / "operations.duckdb", tmp / "push")
-    operations = publish_operations(
-        tmp / "operations.duckdb", tmp / "published" / "operations.duckdb", as_of
-    )
+    operations = tmp / "published" / "operations.duckdb"
+    # the real quality step, for two days so that the 数据质量看板 has a trend; each run
+    # publishes the operations store (results, scorecard, matching) as the pipeline does
+    for day in (as_of - dt.timedelta(days=1), as_of):
+        run_quality(warehouse, day, operations_store=tmp / "operations.duckdb",
+                    published_operations=operations, docs_dir=tmp / "quality")  # fmt: skip
     env = superset_env(tmp, published, operations)
     return Site(env, warehouse, published, tmp / "superset.db", as_of, tmp)
 
