@@ -257,3 +257,19 @@ def test_superset_is_built_and_served_with_gunicorn(services: dict[str, Any]) ->
     for part in ("gunicorn", "-w 1", "--threads 4", "-k gthread", "--timeout 120"):
         assert part in command, f"superset command lacks {part!r}: {command}"
     assert "superset.app:create_app()" in command
+
+
+def test_superset_metadata_lives_in_the_postgres_service(services: dict[str, Any]) -> None:
+    for name in ("superset", "superset-init"):
+        uri = environment(services[name])["SUPERSET_METADATA_URI"]
+        assert uri.startswith("postgresql+psycopg2://") and "@postgres:5432/" in uri, name
+    # superset waits for superset-init, which waits for the database
+    assert "postgres" in services["superset-init"]["depends_on"]
+    initdb = [
+        m for m in volume_mounts(services["postgres"]) if m[1] == "/docker-entrypoint-initdb.d"
+    ]
+    assert initdb, "postgres does not create Superset's database"
+    script = ROOT / initdb[0][0] / "10-superset-database.sh"
+    assert "CREATE DATABASE" in script.read_text(encoding="utf-8")
+    lock = (ROOT / "superset" / "requirements.lock").read_text(encoding="utf-8")
+    assert "psycopg2-binary==" in lock, "Superset's image lacks a PostgreSQL driver"
