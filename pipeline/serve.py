@@ -97,15 +97,18 @@ def superset_service(settings: ServeSettings) -> Service:
     return Service("superset", argv, {**os.environ, "PYTHONPATH": str(PROJECT)})
 
 
+def demo_hotline_port(env: dict[str, str]) -> str:
+    return env.get("HOTLINE_PORT", "8765")
+
+
 def demo_hotline_service(env: dict[str, str]) -> Service | None:
     """The demo city's hotline API (stands in for the vendor's server) when no real one is
     configured: the scheduled ingestion DAGs read it like the real thing."""
     city = Path(env.get("CITY_DIR", "data/city"))
     if env.get("HOTLINE_BASE_URL") or not (PROJECT / city / "city.json").exists():
         return None
-    port = env.get("HOTLINE_PORT", "8765")
     argv = [sys.executable, "-m", "simulator", "serve-hotline", "--out", str(city)]
-    argv += ["--port", port, "--token", env["HOTLINE_API_TOKEN"]]
+    argv += ["--port", demo_hotline_port(env), "--token", env["HOTLINE_API_TOKEN"]]
     return Service("demo-hotline", argv, dict(os.environ))
 
 
@@ -219,7 +222,7 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
     migrate_and_create_pool()
     services = []
     if hotline := demo_hotline_service(environment()):
-        os.environ["HOTLINE_BASE_URL"] = f"http://127.0.0.1:{hotline.argv[-3]}"
+        os.environ["HOTLINE_BASE_URL"] = f"http://127.0.0.1:{demo_hotline_port(environment())}"
         services.append(hotline)
     services += airflow_services(home, settings)
     if with_superset:

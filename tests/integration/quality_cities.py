@@ -4,11 +4,12 @@ load) and built with dbt, as the pipeline does; and the deployment paths the gat
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from ingestion.runner import run
 from simulator.run import generate_city
@@ -99,17 +100,10 @@ class Deployment:
 @contextmanager
 def settings_for(deployment: Deployment, warehouse: Path):
     """The pipeline's settings pointed at `deployment` and `warehouse` for the block."""
-    env = deployment.environment(warehouse)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in deployment.environment(warehouse).items():
+            patch.setenv(name, value)
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def gate_then_publish(deployment: Deployment, built: Built) -> dict:
