@@ -7,7 +7,9 @@ leaves neither rows nor watermarks behind.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -48,11 +50,24 @@ class TableResult:
 
 @dataclass
 class Checked:
-    """A batch after the contract check: typed rows in a temp table, bad rows listed."""
+    """A delivery after the contract check: typed rows in a temp table, bad rows in another.
+
+    Both live in DuckDB (which spills them to its temp directory), never in Python, so a
+    delivery of any size is checked in chunks with bounded memory.
+    """
 
     relation: str  # temp table with typed contract columns, _extra, _row_hash, _rn
-    bad_rows: set[int]
-    extras: list[str]
+    bad_relation: str  # temp table of the quarantined rows' _rn
+    rows: int = 0
+    bad_count: int = 0
+    extras: list[str] = field(default_factory=list)
+
+    def good_rows(self) -> str:
+        """The rows not quarantined, as a subquery."""
+        return (
+            f"SELECT * FROM {self.relation} WHERE {INTERNAL} NOT IN "
+            f"(SELECT {INTERNAL} FROM {self.bad_relation})"
+        )
 
 
 def now() -> dt.datetime:
@@ -60,9 +75,10 @@ def now() -> dt.datetime:
 
 
 def check_columns(
-    conn, batch: Batch, table: Table, load_id: str
+    conn, batch: Batch, table: Table, load_id: str, offset: int = 0, record_drift: bool = True
 ) -> tuple[pl.DataFrame, list[str], list[str]]:
-    """Missing required columns fail the load; other differences are recorded as drift."""
+    """Missing required columns fail the load; other differences are recorded as drift
+    (once per delivery: later chunks of the same query carry the same columns)."""
     present = batch.frame.columns
     missing = [c for c in table.column_names if c not in present]
     required = [c for c in missing if table.column(c).required]
@@ -73,14 +89,14 @@ def check_columns(
         )
     extras = [c for c in present if c not in table.column_names]
     drift = [f"added {c}" for c in extras] + [f"missing {c}" for c in missing]
-    for change in drift:
+    for change in drift if record_drift else []:
         kind, column = change.split(" ", 1)
         conn.execute(
             "INSERT INTO meta.schema_drift VALUES (?, ?, ?, ?, ?, ?)",
             [load_id, batch.system, batch.table, column, kind, now()],
         )
     frame = batch.frame.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in missing])
-    return frame.with_row_index(INTERNAL), extras, drift
+    return frame.with_row_index(INTERNAL, offset=offset), extras, drift
 
 
 def _typed_select(table: Table, extras: list[str], source_hash: str | None) -> tuple[str, str]:
@@ -135,22 +151,64 @@ def _violations_sql(table: Table, relation: str) -> str:
     return " UNION ALL ".join(checks)
 
 
+class RowChecker:
+    """Casts and checks a delivery chunk by chunk inside DuckDB, quarantining as it goes."""
+
+    def __init__(self, conn, table: Table, load_id: str, source_hash: str | None = None):
+        self.conn, self.table, self.load_id, self.source_hash = conn, table, load_id, source_hash
+        self.checked = Checked(f"typed_{table.name}", f"bad_{table.name}")
+        self.drift: list[str] | None = None
+        bad = self.checked.bad_relation
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {bad} ({INTERNAL} BIGINT)")
+
+    def add(self, batch: Batch) -> None:
+        checked, first = self.checked, self.drift is None
+        frame, extras, drift = check_columns(
+            self.conn, batch, self.table, self.load_id, checked.rows, record_drift=first
+        )
+        if first:
+            self.drift, checked.extras = drift, extras
+        select, row_hash = _typed_select(self.table, extras, self.source_hash)
+        typed = f"SELECT *, {row_hash} AS _row_hash FROM (SELECT {select} FROM incoming_frame)"
+        self.conn.register("incoming_frame", frame.to_arrow())
+        try:
+            if first:
+                self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {checked.relation} AS {typed}")
+            else:
+                self.conn.execute(f"INSERT INTO {checked.relation} BY NAME {typed}")
+        finally:
+            self.conn.unregister("incoming_frame")
+        chunk = f"(SELECT * FROM {checked.relation} WHERE {INTERNAL} >= {checked.rows}) AS chunk"
+        violations = self.conn.execute(_violations_sql(self.table, chunk)).fetchall()
+        _quarantine(self.conn, batch, self.table, checked.relation, violations, self.load_id)
+        bad = sorted({v[0] for v in violations})
+        if bad:
+            self.conn.execute(f"INSERT INTO {checked.bad_relation} SELECT UNNEST(?)", [bad])
+        checked.rows += frame.height
+        checked.bad_count += len(bad)
+
+
+def check_chunks(
+    conn, chunks: Iterable[Batch], load_id: str, source_hash: str | None = None
+) -> tuple[Checked, list[str], Batch]:
+    """Cast every column by the contract inside DuckDB; list and quarantine what fails.
+    Returns the checked delivery, its drift and its last chunk (watermark, details)."""
+    checker, last = None, None
+    for batch in chunks:
+        if checker is None:
+            checker = RowChecker(conn, load_contract().table(batch.table), load_id, source_hash)
+        checker.add(batch)
+        last = batch
+    if checker is None:
+        raise ValueError("a delivery needs at least one chunk")
+    return checker.checked, checker.drift or [], last
+
+
 def check_rows(
     conn, batch: Batch, load_id: str, source_hash: str | None = None
 ) -> tuple[Checked, list[str]]:
-    """Cast every column by the contract inside DuckDB; list and quarantine what fails."""
-    table = load_contract().table(batch.table)
-    frame, extras, drift = check_columns(conn, batch, table, load_id)
-    conn.register("incoming_frame", frame.to_arrow())
-    select, row_hash = _typed_select(table, extras, source_hash)
-    relation = f"typed_{batch.table}"
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT {select} FROM incoming_frame")
-    conn.execute(f"ALTER TABLE {relation} ADD COLUMN _row_hash VARCHAR")
-    conn.execute(f"UPDATE {relation} SET _row_hash = {row_hash}")
-    conn.unregister("incoming_frame")
-    violations = conn.execute(_violations_sql(table, relation)).fetchall()
-    _quarantine(conn, batch, table, relation, violations, load_id)
-    return Checked(relation, {v[0] for v in violations}, extras), drift
+    checked, drift, _ = check_chunks(conn, [batch], load_id, source_hash)
+    return checked, drift
 
 
 def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, load_id: str) -> None:
@@ -166,24 +224,25 @@ def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, loa
         [wanted],
     ).fetchall()
     keys = {row[0]: (row[1], row[2], row[3]) for row in found}
-    stamp = now()
-    rows = [
-        (
-            load_id,
-            batch.system,
-            batch.table,
-            batch.source,
-            keys[rn][0],
-            column,
-            rule,
-            mask_value(column, raw),
-            keys[rn][1],
-            keys[rn][2],
-            stamp,
-        )
-        for rn, column, rule, raw in violations
-    ]
-    conn.executemany("INSERT INTO meta.quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    rows = {
+        "load_id": load_id,
+        "system": batch.system,
+        "table_name": batch.table,
+        "source": batch.source,
+        "row_key": [keys[rn][0] for rn, *_ in violations],
+        "column_name": [column for _, column, _, _ in violations],
+        "rule": [rule for _, _, rule, _ in violations],
+        "raw_value": [mask_value(column, raw) for _, column, _, raw in violations],
+        "row_hash": [keys[rn][1] for rn, *_ in violations],
+        "change_value": [keys[rn][2] for rn, *_ in violations],
+        "quarantined_at": now(),
+    }
+    # One set-based insert: executemany is row by row and a bad delivery can be large.
+    conn.register("quarantined_rows", pl.DataFrame(rows, strict=False).to_arrow())
+    try:
+        conn.execute("INSERT INTO meta.quarantine BY NAME SELECT * FROM quarantined_rows")
+    finally:
+        conn.unregister("quarantined_rows")
 
 
 def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load_id: str) -> int:
@@ -195,10 +254,10 @@ def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load
         f"({columns}, _load_id, _loaded_at, _source, _row_hash, _extra) "
         f"SELECT {columns}, ?, ?, ?, _row_hash, _extra FROM ("
         f"  SELECT *, row_number() OVER (PARTITION BY _row_hash ORDER BY {INTERNAL}) AS _copy"
-        f"  FROM {checked.relation} WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))) AS t "
+        f"  FROM ({checked.good_rows()})) AS t "
         f"WHERE _copy = 1 AND _row_hash NOT IN (SELECT _row_hash FROM raw.{table.name}) "
         f"ORDER BY {INTERNAL}",
-        [load_id, now(), batch.source, sorted(checked.bad_rows)],
+        [load_id, now(), batch.source],
     )
     return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
@@ -209,12 +268,11 @@ def replace_delivery(conn, checked: Checked, table: Table, batch: Batch, load_id
     if table.name not in FULL_DELIVERY_TABLES:
         raise ValueError(f"{table.name} is not kept as a whole delivery (mode full)")
     stamp = now()
-    good = f"SELECT * FROM {checked.relation} WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))"
-    bad = sorted(checked.bad_rows)
+    good = checked.good_rows()
     conn.execute(
         f"UPDATE raw.{table.name} SET _valid_to = ? WHERE _valid_to IS NULL AND "
         f"_row_hash NOT IN (SELECT _row_hash FROM ({good}))",
-        [stamp, bad],
+        [stamp],
     )
     columns = ", ".join(f'"{c}"' for c in table.column_names)
     before = conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0]
@@ -223,7 +281,7 @@ def replace_delivery(conn, checked: Checked, table: Table, batch: Batch, load_id
         f"_extra, _valid_from, _valid_to) SELECT DISTINCT ON (_row_hash) {columns}, ?, ?, ?, "
         f"_row_hash, _extra, ?, NULL FROM ({good}) WHERE _row_hash NOT IN "
         f"(SELECT _row_hash FROM raw.{table.name} WHERE _valid_to IS NULL)",
-        [load_id, stamp, batch.source, stamp, bad],
+        [load_id, stamp, batch.source, stamp],
     )
     return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
@@ -232,32 +290,47 @@ def land(
     conn: duckdb.DuckDBPyConnection, batch: Batch, load_id: str, watermark_before: str | None = None
 ) -> TableResult:
     """Check and land one batch of an incremental, full or file delivery."""
+    return land_chunks(conn, [batch], load_id, watermark_before)[0]
+
+
+def land_chunks(
+    conn: duckdb.DuckDBPyConnection,
+    chunks: Iterable[Batch],
+    load_id: str,
+    watermark_before: str | None = None,
+) -> tuple[TableResult, Batch]:
+    """Check and land one delivery that arrives in chunks (consecutive batches of one table
+    from one source); the rows are de-duplicated and landed together once all are checked.
+    Returns the audit result and the delivery's last chunk (its watermark and details)."""
     started = time.monotonic()
-    table = load_contract().table(batch.table)
-    source_hash = batch.details.get("sha256") if batch.mode == "file" else None
-    checked, drift = check_rows(conn, batch, load_id, source_hash)
+    chunks = iter(chunks)
+    first = next(chunks)
+    table = load_contract().table(first.table)
+    source_hash = first.details.get("sha256") if first.mode == "file" else None
+    delivery = itertools.chain([first], chunks)
+    checked, drift, last = check_chunks(conn, delivery, load_id, source_hash)
     if source_hash:  # a file's rows are versions of that delivery: name and content
-        batch.source = f"{batch.source}@{source_hash}"
-    if batch.mode == "full":
-        new_versions = replace_delivery(conn, checked, table, batch, load_id)
+        last.source = f"{last.source}@{source_hash}"
+    if last.mode == "full":
+        new_versions = replace_delivery(conn, checked, table, last, load_id)
     else:
-        new_versions = insert_new_versions(conn, checked, table, batch, load_id)
+        new_versions = insert_new_versions(conn, checked, table, last, load_id)
     result = TableResult(
-        system=batch.system,
-        table=batch.table,
-        mode=batch.mode,
-        source=batch.source,
-        rows_read=batch.frame.height,
-        rows_landed=batch.frame.height - len(checked.bad_rows),
+        system=last.system,
+        table=last.table,
+        mode=last.mode,
+        source=last.source,
+        rows_read=checked.rows,
+        rows_landed=checked.rows - checked.bad_count,
         rows_new_versions=new_versions,
-        rows_quarantined=len(checked.bad_rows),
+        rows_quarantined=checked.bad_count,
         watermark_before=watermark_before,
-        watermark_after=batch.watermark or watermark_before,
+        watermark_after=last.watermark or watermark_before,
         drift=drift,
     )
     result.seconds = time.monotonic() - started
     record(conn, result, load_id)
-    return result
+    return result, last
 
 
 def record(conn, result: TableResult, load_id: str) -> None:

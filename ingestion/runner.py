@@ -8,6 +8,7 @@ alert, and the other systems still load.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
-from ingestion.landing import TableResult, land, now
+from ingestion.landing import TableResult, land_chunks, now
 from ingestion.snapshot import load_snapshot
 from ingestion.warehouse import writer
 
@@ -119,6 +120,11 @@ def _record_file(conn, batch: Batch, load_id: str) -> None:
     )
 
 
+def _delivery(batch: Batch) -> tuple[str, str]:
+    """Consecutive batches of one table from one source are chunks of one delivery."""
+    return batch.table, batch.source
+
+
 def _extract(connector, config: SystemConfig, conn):
     if config.delivery == "files":
         return connector.extract(watermarks(conn, config.name), known_files(conn, config.name))
@@ -136,8 +142,8 @@ def load_system(
     try:
         connector = make_connector(config, progress)
         marks = watermarks(conn, config.name)
-        for batch in _extract(connector, config, conn):
-            table = land(conn, batch, result.load_id, marks.get(batch.table))
+        for (name, _), delivery in itertools.groupby(_extract(connector, config, conn), _delivery):
+            table, batch = land_chunks(conn, delivery, result.load_id, marks.get(name))
             _save_watermark(conn, batch, config, result.load_id)
             if batch.mode == "file":
                 _record_file(conn, batch, result.load_id)

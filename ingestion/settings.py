@@ -48,6 +48,46 @@ class Settings:
         )
 
 
+@dataclass(frozen=True)
+class DuckDBSettings:
+    """How the pipeline's own DuckDB connections use the machine (docs/operations.md).
+
+    DuckDB's own default (80 % of RAM) leaves no room for the Arrow chunks that ingestion holds
+    outside DuckDB's buffer pool, nor for a second process; 40 % does, and DuckDB spills what
+    does not fit to its temp directory (by default `<warehouse>.tmp` beside the file).
+    """
+
+    memory_limit: str
+    threads: int
+    temp_directory: str | None
+
+    def statements(self) -> list[str]:
+        sql = [f"SET memory_limit = '{self.memory_limit}'", f"SET threads = {self.threads}"]
+        if self.temp_directory:
+            sql.append(f"SET temp_directory = '{self.temp_directory}'")
+        return sql
+
+
+def _default_memory_limit() -> str:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, int(total * 0.4 / 2**30))}GB"
+
+
+def duckdb_settings() -> DuckDBSettings:
+    env = environment()
+    return DuckDBSettings(
+        memory_limit=env.get("DUCKDB_MEMORY_LIMIT") or _default_memory_limit(),
+        threads=int(env.get("DUCKDB_THREADS") or os.cpu_count() or 1),
+        temp_directory=env.get("DUCKDB_TEMP_DIRECTORY") or None,
+    )
+
+
+def ingest_chunk_rows() -> int:
+    """Rows per chunk read from an exchange database: memory outside DuckDB stays about one
+    chunk, whatever the table's size."""
+    return int(environment().get("INGEST_CHUNK_ROWS", "500000"))
+
+
 def secret(name: str) -> str | None:
     """A secret from the environment (or .env); None when it is not set."""
     return environment().get(name) or None

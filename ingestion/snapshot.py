@@ -16,7 +16,7 @@ from contract import load_contract
 from ingestion.batch import Batch
 from ingestion.config import TableConfig
 from ingestion.connectors.sql import SqlConnector
-from ingestion.landing import INTERNAL, TableResult, check_rows, now, record
+from ingestion.landing import INTERNAL, TableResult, check_chunks, now, record
 
 SHRINK_LIMIT = 0.05
 
@@ -91,11 +91,13 @@ def load_snapshot(
         _alert(conn, system, table.name, "snapshot_refused", message, load_id)
         result.note = "refused"
         return _finish(conn, result, load_id)
-    frame = connector.read(f"SELECT * FROM {connector.relation(table.name)}")
-    batch = Batch(system, table.name, frame, result.source, mode="snapshot")
-    checked, result.drift = check_rows(conn, batch, load_id)
-    result.rows_read, result.rows_quarantined = frame.height, len(checked.bad_rows)
-    result.rows_landed = frame.height - len(checked.bad_rows)
+    chunks = (
+        Batch(system, table.name, frame, result.source, mode="snapshot")
+        for frame in connector.stream(f"SELECT * FROM {connector.relation(table.name)}")
+    )
+    checked, result.drift, _ = check_chunks(conn, chunks, load_id)
+    result.rows_read, result.rows_quarantined = checked.rows, checked.bad_count
+    result.rows_landed = checked.rows - checked.bad_count
     if applied_rows and delivered < applied_rows * (1 - SHRINK_LIMIT):
         _hold(conn, checked, day, load_id)
         message = (
@@ -107,9 +109,7 @@ def load_snapshot(
         _alert(conn, system, table.name, "snapshot_shrinking", message, load_id)
         result.note = "held"
         return _finish(conn, result, load_id)
-    result.rows_new_versions = apply_history(
-        conn, checked.relation, checked.bad_rows, day, load_id, result.source
-    )
+    result.rows_new_versions = apply_history(conn, checked.good_rows(), day, load_id, result.source)
     _decide(conn, system, table.name, day, announced, delivered, "applied", None, load_id)
     return _finish(conn, result, load_id)
 
@@ -124,20 +124,16 @@ def _hold(conn, checked, day: dt.date, load_id: str) -> None:
     conn.execute("DELETE FROM raw.rk_jbxx_pending")
     conn.execute(
         f"INSERT INTO raw.rk_jbxx_pending SELECT {columns}, _row_hash, ?, ? "
-        f"FROM {checked.relation} "
-        f"WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))",
-        [day, load_id, sorted(checked.bad_rows)],
+        f"FROM ({checked.good_rows()})",
+        [day, load_id],
     )
 
 
-def apply_history(conn, relation: str, bad_rows, day: dt.date, load_id: str, source: str) -> int:
-    """Close the versions that left or changed, open the ones that came or changed."""
+def apply_history(conn, rows: str, day: dt.date, load_id: str, source: str) -> int:
+    """Close the versions that left or changed, open the ones that came or changed.
+    `rows` is a query of the snapshot's rows to apply (quarantined ones left out)."""
     columns = ", ".join(f'"{c}"' for c in load_contract().table("rk_jbxx").column_names)
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE snapshot_in AS SELECT * FROM {relation} "
-        f"WHERE {INTERNAL} NOT IN (SELECT UNNEST(?))",
-        [sorted(bad_rows)],
-    )
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_in AS {rows}")
     conn.execute(
         "UPDATE raw.rk_jbxx SET _valid_to = ? WHERE _valid_to IS NULL AND "
         "_row_hash NOT IN (SELECT _row_hash FROM snapshot_in)",
@@ -166,7 +162,7 @@ def confirm_pending(conn, day: dt.date, load_id: str) -> int:
         f"CREATE OR REPLACE TEMP TABLE pending_rows AS SELECT {columns}, _row_hash, "
         f"CAST(NULL AS JSON) AS _extra, 0 AS {INTERNAL} FROM raw.rk_jbxx_pending"
     )
-    added = apply_history(conn, "pending_rows", set(), day, load_id, "confirmed by operator")
+    added = apply_history(conn, "SELECT * FROM pending_rows", day, load_id, "confirmed by operator")
     row = conn.execute(
         "SELECT announced_rows, delivered_rows FROM meta.snapshots WHERE "
         "snapshot_date = ? AND status = 'held' ORDER BY decided_at DESC LIMIT 1",

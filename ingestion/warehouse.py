@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from contract import Column, Table, load_contract
+from ingestion.settings import duckdb_settings
 
 META_DDL = [
     "CREATE SCHEMA IF NOT EXISTS raw",
@@ -121,6 +122,8 @@ def writer(path: Path, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyC
         restrict(path)
         try:
             conn.execute("SET TimeZone = 'Asia/Shanghai'")
+            for statement in duckdb_settings().statements():
+                conn.execute(statement)
             ensure_schema(conn)
             yield conn
         finally:

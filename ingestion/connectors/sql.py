@@ -1,5 +1,6 @@
-"""Exchange databases (前置库): PostgreSQL, MySQL/MariaDB and SQLite, read into Arrow (whole
-columns, never row by row), incrementally by each table's cursor column.
+"""Exchange databases (前置库): PostgreSQL, MySQL/MariaDB and SQLite, read as Arrow record
+batches (whole columns, never row by row, a bounded chunk at a time), incrementally by each
+table's cursor column.
 
 PostgreSQL and MariaDB are read with connectorx; SQLite with the ADBC SQLite driver, because
 connectorx cannot type a SQLite column whose first value is NULL ("Cannot infer type from
@@ -8,6 +9,7 @@ null"), which exchange tables with optional columns have all the time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -18,11 +20,16 @@ from urllib.parse import urlsplit, urlunsplit
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import connectorx as cx
 import polars as pl
+import pyarrow as pa
 
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig, TableConfig
+from ingestion.settings import ingest_chunk_rows
 
 RETRY_DELAYS = (0.5, 2.0, 5.0)
+SQLITE_BATCH_ROWS = "adbc.sqlite.query.batch_rows"
+SQLITE_BATCH = 65_536  # rows per Arrow record batch from the drivers; chunks gather several
+CX_BATCH = 65_536
 
 
 def connectorx_url(url: str) -> str:
@@ -48,8 +55,10 @@ class SqlConnector:
         config: SystemConfig,
         sleep: Callable[[float], None] = time.sleep,
         delays: tuple[float, ...] = RETRY_DELAYS,
+        chunk_rows: int | None = None,
     ):
         self.config = config
+        self.chunk_rows = chunk_rows or ingest_chunk_rows()
         self.system = config.name
         self.url = connectorx_url(config.url)
         self.dialect = self.url.split(":", 1)[0]
@@ -64,30 +73,64 @@ class SqlConnector:
         return f"{schema}.{table}" if schema else table
 
     def read(self, sql: str) -> pl.DataFrame:
-        """Run a query with bounded retries; a source that stays down raises SourceError."""
+        """A small query's whole result (counts, control rows)."""
+        return pl.concat(self.stream(sql), how="vertical_relaxed", rechunk=True)
+
+    def stream(self, sql: str) -> Iterator[pl.DataFrame]:
+        """A query's result in chunks of about `chunk_rows` rows (at least one, perhaps empty),
+        so that memory outside DuckDB stays one chunk whatever the table's size. Opening the
+        query is retried; a failure in the middle raises SourceError (the load rolls back)."""
+        with contextlib.ExitStack() as stack:
+            reader = self._open(sql, stack)
+            pending, rows, yielded = [], 0, False
+            try:
+                for record_batch in reader:
+                    pending.append(record_batch)
+                    rows += record_batch.num_rows
+                    if rows >= self.chunk_rows:
+                        yield _frame(reader.schema, pending)
+                        pending, rows, yielded = [], 0, True
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise self._error(exc, "while reading") from exc
+            if pending or not yielded:
+                yield _frame(reader.schema, pending)
+
+    def _open(self, sql: str, stack: contextlib.ExitStack) -> pa.RecordBatchReader:
+        """Start the query with bounded retries; a source that stays down raises SourceError."""
         last = None
         for attempt in range(len(self.delays) + 1):
             try:
-                return pl.from_arrow(self._arrow(sql))
+                return self._reader(sql, stack)
             except Exception as exc:  # connectorx raises plain RuntimeErrors for everything
                 last = exc
                 if attempt < len(self.delays):
                     self.sleep(self.delays[attempt])
-        raise SourceError(
-            f"{self.system}: cannot read {public_url(self.config.url)} after "
-            f"{len(self.delays) + 1} attempts: {str(last).splitlines()[0]}"
+        raise self._error(last, f"after {len(self.delays) + 1} attempts")
+
+    def _error(self, exc: Exception, when: str) -> SourceError:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return SourceError(
+            f"{self.system}: cannot read {public_url(self.config.url)} {when}: {reason}"
         )
 
-    def _arrow(self, sql: str):
+    def _reader(self, sql: str, stack: contextlib.ExitStack) -> pa.RecordBatchReader:
         if self.dialect == "sqlite":
             path = self.url[len("sqlite://") :]
             if not Path(path).exists():  # the driver would create an empty database
                 raise FileNotFoundError(f"no SQLite file at {path}")
-            with adbc_sqlite.connect(path) as conn, conn.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetch_arrow_table()
+            conn = stack.enter_context(adbc_sqlite.connect(path))
+            cursor = stack.enter_context(conn.cursor())
+            # The driver types each column from its first record batch: the larger the batch, the
+            # fewer optional columns that are all NULL in it (a later text value would not fit).
+            batch = min(SQLITE_BATCH, self.chunk_rows)
+            cursor.adbc_statement.set_options(**{SQLITE_BATCH_ROWS: str(batch)})
+            cursor.execute(sql)
+            return cursor.fetch_record_batch()
         self._reachable()
-        return cx.read_sql(self.url, sql, return_type="arrow")
+        batch = min(CX_BATCH, self.chunk_rows)
+        return cx.read_sql(self.url, sql, return_type="arrow_stream", batch_size=batch)
 
     def _reachable(self) -> None:
         """Fail fast when the server refuses connections: connectorx's pool would otherwise
@@ -117,16 +160,23 @@ class SqlConnector:
             if table.mode == "snapshot":
                 continue  # read by ingestion.snapshot, under its control row
             before = watermarks.get(table.name)
-            frame = self.read(self.query_for(table, before))
-            yield Batch(
-                self.system,
-                table.name,
-                frame,
-                f"{public_url(self.config.url)}#{table.name}",
-                watermark=_max_cursor(frame, table.cursor, before),
-                mode=table.mode,
-                details={"query": self.query_for(table, before)},
-            )
+            query, mark = self.query_for(table, before), before
+            # Chunks of one table share its source: the landing code takes them as one delivery.
+            for frame in self.stream(query):
+                mark = _max_cursor(frame, table.cursor, mark)
+                yield Batch(
+                    self.system,
+                    table.name,
+                    frame,
+                    f"{public_url(self.config.url)}#{table.name}",
+                    watermark=mark,
+                    mode=table.mode,
+                    details={"query": query},
+                )
+
+
+def _frame(schema: pa.Schema, batches: list[pa.RecordBatch]) -> pl.DataFrame:
+    return pl.from_arrow(pa.Table.from_batches(batches, schema=schema))
 
 
 def _max_cursor(frame: pl.DataFrame, cursor: str | None, before: str | None) -> str | None:
