@@ -77,7 +77,7 @@ def duckdb_settings() -> DuckDBSettings:
     env = environment()
     return DuckDBSettings(
         memory_limit=env.get("DUCKDB_MEMORY_LIMIT") or _default_memory_limit(),
-        threads=int(env.get("DUCKDB_THREADS") or os.cpu_count() or 1),
+        threads=_whole_number(env, "DUCKDB_THREADS", os.cpu_count() or 1),
         temp_directory=env.get("DUCKDB_TEMP_DIRECTORY") or None,
     )
 
@@ -85,7 +85,14 @@ def duckdb_settings() -> DuckDBSettings:
 def ingest_chunk_rows() -> int:
     """Rows per chunk read from an exchange database: memory outside DuckDB stays about one
     chunk, whatever the table's size."""
-    return int(environment().get("INGEST_CHUNK_ROWS", "500000"))
+    return _whole_number(environment(), "INGEST_CHUNK_ROWS", 500_000)
+
+
+def _whole_number(env: dict[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise MissingSetting(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def secret(name: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -102,3 +103,36 @@ def test_a_second_writer_waits_and_then_names_the_holder(tmp_path):
         thread.join()
     with writer(path, wait_seconds=1) as conn:  # free again
         assert conn.execute("SELECT COUNT(*) FROM meta.loads").fetchall() == [(0,)]
+
+
+def test_duckdb_settings_come_from_the_environment_with_machine_defaults(monkeypatch):
+    from ingestion.settings import MissingSetting, duckdb_settings, ingest_chunk_rows
+
+    for name in ("DUCKDB_MEMORY_LIMIT", "DUCKDB_THREADS", "DUCKDB_TEMP_DIRECTORY"):
+        monkeypatch.setenv(name, "")
+    default = duckdb_settings()
+    total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    assert default.memory_limit == f"{max(1, int(total_gib * 0.4))}GB"
+    assert default.threads == os.cpu_count() and default.temp_directory is None
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "3GB")
+    monkeypatch.setenv("DUCKDB_THREADS", "1")
+    monkeypatch.setenv("DUCKDB_TEMP_DIRECTORY", "/tmp/spill here")
+    assert duckdb_settings().statements() == [
+        "SET memory_limit = '3GB'",
+        "SET threads = 1",
+        "SET temp_directory = '/tmp/spill here'",
+    ]
+    monkeypatch.setenv("INGEST_CHUNK_ROWS", "0")
+    with pytest.raises(MissingSetting, match="INGEST_CHUNK_ROWS must be a whole number"):
+        ingest_chunk_rows()
+    monkeypatch.setenv("INGEST_CHUNK_ROWS", "1000")
+    assert ingest_chunk_rows() == 1000
+
+
+def test_the_warehouse_writer_applies_the_duckdb_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("DUCKDB_THREADS", "1")
+    with writer(tmp_path / "w.duckdb") as conn:
+        limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
+    assert limit == "953.6 MiB" and int(threads) == 1  # 1 GB, as DuckDB prints it
