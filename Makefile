@@ -14,6 +14,7 @@ SOURCES ?=
 PEOPLE ?= 5000
 SEED ?= 20250101
 BENCH_PEOPLE ?= 1000000
+TIER ?= S
 export UV_PYTHON := $(PYTHON_VERSION)
 # Trust the machine's certificate store (a TLS-inspecting proxy may sit before the registry).
 export UV_SYSTEM_CERTS ?= true
@@ -154,7 +155,8 @@ fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: bench
-bench: bench-simulator bench-ingestion bench-dbt ## every benchmark (prints figures, asserts nothing)
+bench: install ## full + one-day incremental refresh of tier TIER (S, M, L; default S) beside its peers; reports in bench/results
+	$(VENV)/bin/python -m bench.refresh --tier $(TIER)
 
 .PHONY: bench-dbt
 bench-dbt: install ## dbt build (and run/test apart): wall time, peak RSS, on a BENCH_PEOPLE warehouse

@@ -19,18 +19,29 @@ import sys
 from pathlib import Path
 
 RESULTS = Path("bench/results")
-CASES = {
-    "postgresql": (
-        "case_platform",
-        "postgresql://postgres@127.0.0.1:5432/bench_qzk",
-        ["bj_jbxx", "bj_gcxx"],
-    ),
-    "mysql": (
-        "certificate_library",
-        "mysql+pymysql://root@127.0.0.1:3306/bench_qzk",
-        ["dzzz_zzxx", "dzzz_yyjl"],
-    ),
-}
+DATABASE = "bench_qzk"
+
+
+def cases(database: str = DATABASE) -> dict[str, tuple[str, str, list[str]]]:
+    """dialect -> (system, URL of the exchange database `database`, tables measured)."""
+    return {
+        "postgresql": (
+            "case_platform",
+            f"postgresql://postgres@127.0.0.1:5432/{database}",
+            ["bj_jbxx", "bj_gcxx"],
+        ),
+        "mysql": (
+            "certificate_library",
+            f"mysql+pymysql://root@127.0.0.1:3306/{database}",
+            ["dzzz_zzxx", "dzzz_yyjl"],
+        ),
+    }
+
+
+def database_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
 PANDAS_DTYPES = "string[pyarrow]"
 
 CHILD = r"""
@@ -43,7 +54,8 @@ if kind == "connector":
     config = SystemConfig(name="bench", delivery="database", schedule="", tables={}, url=url)
     connector = SqlConnector(config)
     started = time.perf_counter()
-    rows = connector.read(f"SELECT * FROM {relation}").height
+    # As ingestion reads: chunk by chunk (each chunk is handed on, then dropped).
+    rows = sum(frame.height for frame in connector.stream(f"SELECT * FROM {relation}"))
 else:
     import pandas as pd
     import sqlalchemy
@@ -90,8 +102,9 @@ def _create_database(url: str) -> None:
         with psycopg.connect(
             host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
         ) as c:
-            if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_qzk'").fetchall():
-                c.execute("CREATE DATABASE bench_qzk ENCODING 'UTF8' TEMPLATE template0")
+            name = database_of(url)
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall():
+                c.execute(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")
 
 
 def _target_counts(url: str, system: str, tables: list[str]) -> dict[str, int] | None:
@@ -101,14 +114,14 @@ def _target_counts(url: str, system: str, tables: list[str]) -> dict[str, int] |
         if url.startswith("postgresql"):
             import psycopg
 
-            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="bench_qzk") as c:
+            with psycopg.connect(host="127.0.0.1", user="postgres", dbname=database_of(url)) as c:
                 schema = SCHEMA_OF_SYSTEM[system]
                 return {
                     t: c.execute(f"SELECT COUNT(*) FROM {schema}.{t}").fetchone()[0] for t in tables
                 }
         import pymysql
 
-        c = pymysql.connect(host="127.0.0.1", user="root", password="", database="bench_qzk")
+        c = pymysql.connect(host="127.0.0.1", user="root", password="", database=database_of(url))
         with c.cursor() as cur:
             out = {}
             for t in tables:
@@ -139,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     city = ensure_city(args.people)
     report = {"people": args.people, "tables": []}
-    for dialect, (system, url, tables) in CASES.items():
+    for dialect, (system, url, tables) in cases().items():
         ensure_loaded(city, system, url, tables)
         for table in tables:
             relation = f"{SCHEMA_OF_SYSTEM[system]}.{table}" if dialect == "postgresql" else table

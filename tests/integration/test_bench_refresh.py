@@ -1,0 +1,99 @@
+"""`make bench` on the tiny tier, so that the scale benchmark cannot rot: every stage of a full
+and a one-day incremental refresh runs, the marts of the incremental refresh equal a rebuild
+from scratch, the peers run on the same data, and both reports are written."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, drop_peer_databases
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    database = f"bench_test_{secrets.token_hex(5)}"
+    argv = [sys.executable, "-m", "bench.refresh", "--tier", "tiny", "--cache", str(tmp / "cache")]
+    argv += ["--results", str(tmp / "results"), "--peer-database", database]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=1500)
+    finally:
+        drop_peer_databases(database)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp / "results" / "refresh-tiny.json").read_text(encoding="utf-8"))
+    return tmp, report, done.stdout
+
+
+def test_every_stage_of_both_refreshes_is_measured(bench_run):
+    _, report, _ = bench_run
+    assert [s["name"] for s in report["full"]] == list(FULL_STAGES)
+    assert [s["name"] for s in report["incremental"]] == list(INCREMENTAL_STAGES)
+    for stage in report["full"] + report["incremental"]:
+        assert stage["seconds"] > 0 and stage["peak_rss_mib"] > 50 and stage["rows"] > 0, stage
+    full = {s["name"]: s for s in report["full"]}
+    assert full["extract"]["rows"] == full["ingest"]["rows"]  # both read every source row
+    assert full["quality"]["details"]["passed"] is True
+    # person_file: the residents in force (some died or left) and the non-residents seen
+    assert 0.9 * report["people"] < full["matching"]["rows"] < 1.2 * report["people"]
+
+
+def test_the_first_load_reads_exactly_the_city_rows(bench_run):
+    tmp, report, _ = bench_run
+    city = tmp / "cache" / "sim-2000"
+    full = {s["name"]: s for s in report["full"]}
+    incremental = {s["name"]: s for s in report["incremental"]}
+    assert 0 < incremental["ingest"]["rows"] < full["ingest"]["rows"] / 5  # by watermark
+    assert report["advanced_to"] > report["city_clock"]
+    conn = sqlite3.connect(city / "exchange" / "case_platform.sqlite")
+    cases = conn.execute("SELECT COUNT(*) FROM bj_gcxx").fetchone()[0]
+    conn.close()
+    extraction = {r["table"]: r for r in report["peers"]["extraction"]}
+    assert extraction["bj_gcxx"]["rows"] == cases
+
+
+def test_the_incremental_marts_equal_a_rebuild_from_scratch(bench_run):
+    _, report, _ = bench_run
+    check = report["marts_check"]
+    assert check["identical"] is True and check["differing"] == []
+    assert check["tables"] >= 10
+
+
+def test_the_peers_ran_on_the_same_data(bench_run):
+    _, report, _ = bench_run
+    extraction = report["peers"]["extraction"]
+    assert {(r["dialect"], r["table"]) for r in extraction} == {
+        ("postgresql", "bj_jbxx"),
+        ("postgresql", "bj_gcxx"),
+        ("mysql", "dzzz_zzxx"),
+        ("mysql", "dzzz_yyjl"),
+    }
+    assert all(r["connector_rows_per_s"] > 0 and r["pandas_rows_per_s"] > 0 for r in extraction)
+    matching = report["peers"]["matching"]
+    incremental = {s["name"]: s for s in report["incremental"]}
+    # The row-wise evaluator finds exactly the matches the engine recorded on the same day.
+    assert matching["rowwise_matches"] == incremental["matching"]["details"]["matches"]
+    assert matching["rowwise_seconds"] > 0 and matching["sql_evaluation_seconds"] > 0
+
+
+def test_both_reports_show_the_ratios_and_goals(bench_run):
+    tmp, report, stdout = bench_run
+    summary = report["summary"]
+    full = {s["name"]: s for s in report["full"]}
+    assert summary["quality_share_of_build"] == round(
+        full["quality"]["seconds"] / full["build"]["seconds"], 3
+    )
+    assert summary["marts_identical"] is True
+    text = (tmp / "results" / "refresh-tiny.md").read_text(encoding="utf-8")
+    for heading in ("## Full refresh", "## One-day incremental refresh", "## Peers", "## Goals"):
+        assert heading in text
+    assert "| ingest |" in text and "row-by-row Python" in text
+    assert "quality" in stdout and "(goal ≤ 10 %)" in stdout
+    assert "dbt on PostgreSQL: not measured yet" in text
