@@ -331,6 +331,31 @@ def goal_lines(report: dict) -> list[str]:
     return lines
 
 
+def limits(report: dict) -> list[str]:
+    """What each stage spent its time on, from what the stages measured."""
+    full = {s["name"]: s for s in report["full"]}
+    lines = []
+    systems = full["ingest"]["details"].get("seconds_by_system", {})
+    if systems:
+        ranked = sorted(systems.items(), key=lambda kv: -kv[1])
+        lines.append("- ingest by system: " + ", ".join(f"{k} {v:,.1f} s" for k, v in ranked))
+    build = full["build"]["details"]
+    if build.get("node_seconds_by_type"):
+        kinds = ", ".join(
+            f"{kind} {v['nodes']} nodes {v['seconds']:,.1f} s"
+            for kind, v in build["node_seconds_by_type"].items()
+        )
+        lines.append(f"- dbt build: {kinds} (dbt's own elapsed {build['dbt_elapsed_seconds']} s)")
+        slowest = ", ".join(f"{n['node']} {n['seconds']} s" for n in build["slowest_nodes"])
+        lines.append(f"- slowest dbt nodes: {slowest}")
+    quality = full["quality"]
+    expectations = quality["details"].get("expectations")
+    if expectations:
+        each = quality["seconds"] / expectations * 1000
+        lines.append(f"- quality: {expectations} expectations, {each:,.0f} ms each on average")
+    return lines
+
+
 def markdown(report: dict) -> str:
     out = [
         f"# Refresh benchmark, tier {report['tier']} ({report['people']:,} people)",
@@ -374,6 +399,7 @@ def markdown(report: dict) -> str:
             f"row-by-row Python {match['rowwise_seconds']} s"
         )
     out.append(f"- dbt on PostgreSQL: {report['peers']['postgres_dbt']}")
+    out += ["", "## Where the time goes (full refresh)", "", *limits(report)]
     out += ["", "## Goals", ""] + [f"- {line}" for line in goal_lines(report)]
     check = report["marts_check"]
     out += [

@@ -60,14 +60,21 @@ def ingest(as_of: dt.date) -> dict:
         "rows": sum(r.rows_read for r in results),
         "new_versions": sum(r.rows_new for r in results),
         "quarantined": sum(r.rows_quarantined for r in results),
+        "seconds_by_system": {r.system: round(r.seconds, 1) for r in results},
     }
 
 
 def build(as_of: dt.date) -> dict:
+    """dbt build as the pipeline runs it; what limits it: time per node type, slowest nodes
+    (dbt's run_results.json)."""
+    from bench.dbt import _node_times
     from pipeline.tasks import build as dbt_build
+    from transform.dbt import DBT_PROJECT
 
     dbt_build(as_of)
-    return {"rows": raw_rows()}
+    times = _node_times(json.loads((DBT_PROJECT / "target" / "run_results.json").read_text()))
+    times["slowest_nodes"] = times["slowest_nodes"][:5]
+    return {"rows": raw_rows(), **times}
 
 
 def quality(as_of: dt.date) -> dict:
