@@ -416,6 +416,12 @@ def markdown(report: dict) -> str:
     return "\n".join(out)
 
 
+def checkpoint(work: Path, report: dict) -> None:
+    """What is measured so far, kept in the work folder: a long tier that is stopped midway
+    (or fails) still leaves its figures."""
+    (work / "report.partial.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tier", choices=sorted(TIERS), default=os.environ.get("TIER", "S"))
@@ -443,15 +449,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     say(f"full refresh of {city} as of {clock(city)} (log: {log})")
     report["full"] = [asdict(s) for s in refresh(FULL_STAGES, city, work, "warehouse", log)]
+    checkpoint(work, report)
     report["advance_seconds"] = advance(city, log)
     report["advanced_to"] = clock(city).isoformat()
     say(f"one-day incremental refresh as of {clock(city)}")
     report["incremental"] = [
         asdict(s) for s in refresh(INCREMENTAL_STAGES, city, work, "warehouse", log)
     ]
+    checkpoint(work, report)
     say("rebuild from scratch on the same data, to compare the marts")
     refresh(("ingest", "build"), city, work, "rebuild", log)
     report["marts_check"] = compare_marts(work)
+    checkpoint(work, report)
     report["peers"] = {
         "postgres_dbt": "not measured yet: the project's DuckDB-only parts (identity UDFs from "
         "a dbt-duckdb plugin, list and struct functions) need PostgreSQL overrides first"
