@@ -144,6 +144,22 @@ def measure(kind: str, url: str, relation: str) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
+def compare(dialect: str, table: str, url: str, relation: str) -> dict:
+    """The connector and pandas.read_sql on one table, each in a child: rates, peaks, ratios."""
+    ours, peer = measure("connector", url, relation), measure("pandas", url, relation)
+    return {
+        "dialect": dialect,
+        "table": table,
+        "rows": ours["rows"],
+        "connector_rows_per_s": round(ours["rows"] / ours["seconds"]),
+        "pandas_rows_per_s": round(peer["rows"] / peer["seconds"]),
+        "speed_ratio": round(peer["seconds"] / ours["seconds"], 1),
+        "connector_peak_rss_mib": round(ours["peak_rss_mib"]),
+        "pandas_peak_rss_mib": round(peer["peak_rss_mib"]),
+        "memory_ratio": round(peer["peak_rss_mib"] / ours["peak_rss_mib"], 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -156,18 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_loaded(city, system, url, tables)
         for table in tables:
             relation = f"{SCHEMA_OF_SYSTEM[system]}.{table}" if dialect == "postgresql" else table
-            ours, peer = measure("connector", url, relation), measure("pandas", url, relation)
-            row = {
-                "dialect": dialect,
-                "table": table,
-                "rows": ours["rows"],
-                "connector_rows_per_s": round(ours["rows"] / ours["seconds"]),
-                "pandas_rows_per_s": round(peer["rows"] / peer["seconds"]),
-                "speed_ratio": round(peer["seconds"] / ours["seconds"], 1),
-                "connector_peak_rss_mib": round(ours["peak_rss_mib"]),
-                "pandas_peak_rss_mib": round(peer["peak_rss_mib"]),
-                "memory_ratio": round(peer["peak_rss_mib"] / ours["peak_rss_mib"], 1),
-            }
+            row = compare(dialect, table, url, relation)
             report["tables"].append(row)
             print(
                 f"{dialect:<10} {table:<10} {row['rows']:>11,} rows  connector "

@@ -203,21 +203,7 @@ def extraction_peer(city: Path, database: str) -> list[dict]:
         ingestion.ensure_loaded(city, system, url, tables)
         for table in tables:
             relation = f"{SCHEMA_OF_SYSTEM[system]}.{table}" if dialect == "postgresql" else table
-            ours = ingestion.measure("connector", url, relation)
-            peer = ingestion.measure("pandas", url, relation)
-            rows.append(
-                {
-                    "dialect": dialect,
-                    "table": table,
-                    "rows": ours["rows"],
-                    "connector_rows_per_s": round(ours["rows"] / ours["seconds"]),
-                    "pandas_rows_per_s": round(peer["rows"] / peer["seconds"]),
-                    "speed_ratio": round(peer["seconds"] / ours["seconds"], 1),
-                    "connector_peak_rss_mib": round(ours["peak_rss_mib"]),
-                    "pandas_peak_rss_mib": round(peer["peak_rss_mib"]),
-                    "memory_ratio": round(peer["peak_rss_mib"] / ours["peak_rss_mib"], 1),
-                }
-            )
+            rows.append(ingestion.compare(dialect, table, url, relation))
             say(
                 f"  {dialect}.{table}: connector {rows[-1]['connector_rows_per_s']:,} rows/s, "
                 f"pandas.read_sql {rows[-1]['pandas_rows_per_s']:,} rows/s → "
@@ -416,6 +402,15 @@ def markdown(report: dict) -> str:
     return "\n".join(out)
 
 
+def quality_share_line(full: list[dict]) -> str:
+    stages = {s["name"]: s for s in full}
+    quality, build = stages["quality"]["seconds"], stages["build"]["seconds"]
+    return (
+        f"quality step {quality:,.1f} s = {quality / build:.0%} of the dbt build "
+        f"({build:,.1f} s) on {full[0]['rows']:,} source rows (goal ≤ 10 %)"
+    )
+
+
 def checkpoint(work: Path, report: dict) -> None:
     """What is measured so far, kept in the work folder: a long tier that is stopped midway
     (or fails) still leaves its figures."""
@@ -450,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"full refresh of {city} as of {clock(city)} (log: {log})")
     report["full"] = [asdict(s) for s in refresh(FULL_STAGES, city, work, "warehouse", log)]
     checkpoint(work, report)
+    say(quality_share_line(report["full"]))  # now, not only at the end of a long tier
     report["advance_seconds"] = advance(city, log)
     report["advanced_to"] = clock(city).isoformat()
     say(f"one-day incremental refresh as of {clock(city)}")

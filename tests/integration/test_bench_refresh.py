@@ -99,4 +99,6 @@ def test_both_reports_show_the_ratios_and_goals(bench_run):
         assert heading in text
     assert "| ingest |" in text and "row-by-row Python" in text
     assert "quality" in stdout and "(goal ≤ 10 %)" in stdout
+    share = f"= {full['quality']['seconds'] / full['build']['seconds']:.0%} of the dbt build"
+    assert share in stdout  # printed as soon as the full refresh ends
     assert "dbt on PostgreSQL: not measured yet" in text
