@@ -107,6 +107,10 @@ class Manifest:
                 "COALESCE(r.id_type, '111') AS id_type, r.true_id FROM identity_records r "
                 "JOIN identity_columns c USING (t)"
             )
+        else:  # an advance deletes a changed record's defects by key
+            self.conn.execute(
+                "CREATE INDEX IF NOT EXISTS defects_by_key ON defects (table_name, key)"
+            )
         self._buffers: dict[str, list[tuple]] = {name: [] for name in self.TABLES}
         self._columns = {
             (s, t, c): n

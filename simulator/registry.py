@@ -58,6 +58,19 @@ class Certificate:
             and (self.cancelled is None or day < self.cancelled)
         )
 
+    def moments(self) -> list[dt.datetime]:
+        """The instants at which the library's row can change (`Certificates.row` is a step
+        function of the clock with its steps here): an advance skips a certificate with none
+        in the advanced span instead of rendering its row twice."""
+        out = [self.pushed()]
+        if self.valid_to and not self.stale:
+            out.append(at(self.valid_to + dt.timedelta(days=1), 3600))
+        if self.cancelled:
+            out.append(at(self.cancelled, 11 * 3600))
+        if self.deleted is not None:
+            out.append(self.deleted)
+        return out
+
     def status(self, clock: dt.datetime) -> tuple[str, dt.datetime]:
         status, changed = "1", self.pushed()
         if self.valid_to and self.valid_to < clock.date() - dt.timedelta(days=0) and not self.stale:

@@ -113,3 +113,37 @@ def test_bad_targets_are_named(tmp_path, capsys):
         == 2
     )
     assert "nowhere" in capsys.readouterr().err
+
+
+days = st.dates(min_value=dt.date(2018, 1, 1), max_value=dt.date(2027, 12, 31))
+clocks = st.datetimes(min_value=dt.datetime(2018, 1, 1), max_value=dt.datetime(2027, 12, 31))
+
+
+@given(
+    issued=days,
+    valid_days=st.one_of(st.none(), st.integers(0, 4000)),
+    cancelled=st.one_of(st.none(), days),
+    deleted=st.one_of(st.none(), clocks),
+    stale=st.booleans(),
+    first=clocks,
+    span=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=900)),
+)
+def test_a_certificate_row_only_changes_at_its_moments(
+    issued, valid_days, cancelled, deleted, stale, first, span
+):
+    """`advance` skips certificates with no moment in the advanced span: that is exact only
+    if what the row shows of the clock (pushed yet, status, deleted) is constant between
+    two moments."""
+    from simulator.registry import Certificate
+
+    valid_to = issued + dt.timedelta(days=valid_days) if valid_days is not None else None
+    cert = Certificate("ZZ1", "x", ("P", 0), issued, issued, valid_to, "i", cancelled, stale)
+    cert.deleted = deleted
+
+    def shown(clock):
+        deleted_yet = cert.deleted is not None and cert.deleted <= clock
+        return cert.pushed() > clock, cert.status(clock), deleted_yet
+
+    second = first + span
+    if not any(first < moment <= second for moment in cert.moments()):
+        assert shown(first) == shown(second)
