@@ -8,6 +8,15 @@
 {#- Age in whole years on `on_date`; it increases on the birthday, and for a 29 February
     birthday on 1 March in common years (policies.md). -#}
 {% macro age_on(birth_date, on_date) -%}
+    {{ adapter.dispatch('age_on')(birth_date, on_date) }}
+{%- endmacro %}
+
+{% macro default__age_on(birth_date, on_date) -%}
     (year({{ on_date }}) - year({{ birth_date }})
         - case when strftime({{ on_date }}, '%m%d') < strftime({{ birth_date }}, '%m%d') then 1 else 0 end)
+{%- endmacro %}
+
+{% macro postgres__age_on(birth_date, on_date) -%}
+    (cast(extract(year from {{ on_date }}) as bigint) - cast(extract(year from {{ birth_date }}) as bigint)
+        - case when to_char({{ on_date }}, 'MMDD') < to_char({{ birth_date }}, 'MMDD') then 1 else 0 end)
 {%- endmacro %}

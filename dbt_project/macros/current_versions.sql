@@ -26,6 +26,6 @@
         versions.version_rank = 1
         and (
             quarantined.row_key is null
-            or try_cast(quarantined.change_value as timestamp) < versions.{{ change_column }}
+            or {{ try_cast_timestamp('quarantined.change_value') }} < versions.{{ change_column }}
         )
 {% endmacro %}

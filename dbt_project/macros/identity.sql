@@ -4,7 +4,10 @@
   D4 and D5).
 
   Every macro returns one SQL *expression*, so it runs vectorised over a whole column
-  inside DuckDB (no Python UDF). The macros use plain Jinja only (no ref(), adapter or
+  inside DuckDB (no Python UDF). The four macros the models call (normalise_identity,
+  is_valid_identity, normalise_uscc, is_valid_uscc) dispatch on the adapter: default__ is
+  the DuckDB SQL below, postgres__ the port in identity_postgres.sql (the PostgreSQL peer
+  of the build). Apart from that dispatch the macros use plain Jinja only (no ref() or
   other dbt context), so tests render them with jinja2 alone; comments are Jinja comments
   so that nothing of them reaches the SQL, where a `--` comment would swallow the rest of
   the line the expression is inlined into.
@@ -97,6 +100,10 @@ list_transform([{{ expr17 }}], lambda ric_body:
     number is kept as close to the source as possible (is_valid_identity says whether it
     is valid). -#}
 {% macro normalise_identity(column) -%}
+{{ adapter.dispatch('normalise_identity')(column) }}
+{%- endmacro %}
+
+{% macro default__normalise_identity(column) -%}
 list_transform([{{ clean_code_text(column) }}], lambda id_text:
   case
     when regexp_full_match(id_text, '[0-9]{15}') then
@@ -120,6 +127,10 @@ list_transform([{{ clean_code_text(column) }}], lambda id_text:
     NULL in, false out: a missing number is not a valid one. The argument is repeated,
     so pass a column (or a cheap expression), not normalise_identity(...) inline. -#}
 {% macro is_valid_identity(normalised, load_date, region_codes_relation) -%}
+{{ adapter.dispatch('is_valid_identity')(normalised, load_date, region_codes_relation) }}
+{%- endmacro %}
+
+{% macro default__is_valid_identity(normalised, load_date, region_codes_relation) -%}
 coalesce(
   regexp_full_match({{ normalised }}, '[0-9]{17}[0-9X]')
   and substr({{ normalised }}, 18, 1) = {{ ric_check_char('substr(' ~ normalised ~ ', 1, 17)') }}
@@ -168,6 +179,10 @@ list_transform([{{ expr17 }}], lambda uscc_body:
 {#- A USCC in its normalised form (defect D5: lower case, spaces, full-width characters).
     A USCC has no older form to convert. -#}
 {% macro normalise_uscc(column) -%}
+{{ adapter.dispatch('normalise_uscc')(column) }}
+{%- endmacro %}
+
+{% macro default__normalise_uscc(column) -%}
 {{ clean_code_text(column) }}
 {%- endmacro %}
 
@@ -178,6 +193,10 @@ list_transform([{{ expr17 }}], lambda uscc_body:
     digits (characters 1-2 are registration authority and entity type codes).
     NULL in, false out; the argument is repeated, so pass a column. -#}
 {% macro is_valid_uscc(normalised, region_codes_relation) -%}
+{{ adapter.dispatch('is_valid_uscc')(normalised, region_codes_relation) }}
+{%- endmacro %}
+
+{% macro default__is_valid_uscc(normalised, region_codes_relation) -%}
 coalesce(
   regexp_full_match({{ normalised }}, '{{ uscc_char_class() }}{18}')
   and substr({{ normalised }}, 18, 1) = {{ uscc_check_char('substr(' ~ normalised ~ ', 1, 17)') }}

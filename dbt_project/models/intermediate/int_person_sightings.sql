@@ -116,7 +116,7 @@ final as (
         source_system,
         {{ mask_identity_number('identity_number') }} as identity_number_masked,
         -- characters 7–14 of a valid number are its holder's birth date (YYYYMMDD)
-        strptime(substr(identity_number, 7, 8), '%Y%m%d')::date as birth_date_from_number
+        {{ date_from_yyyymmdd('substr(identity_number, 7, 8)') }} as birth_date_from_number
     from sightings
 
 )

@@ -24,13 +24,11 @@ provisional_days as (
 
     select
         cast(generated.day as date) as calendar_date,
-        isodow(generated.day) between 1 and 5 as is_workday,
+        {{ iso_day_of_week('generated.day') }} between 1 and 5 as is_workday,
         true as is_provisional
-    from range(
-            (select max(calendar_date) + 1 from workdays),
-            date '2036-01-01',
-            interval 1 day
-        ) as generated (day)
+    from {{ day_series(
+            '(select max(calendar_date) + 1 from workdays)', "date '2036-01-01'", 'generated'
+        ) }}
 
 ),
 

@@ -56,7 +56,7 @@ k1_online_rate as (
         count(*) filter (where is_online) as numerator,
         count(*) as denominator
     from cases
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -73,7 +73,7 @@ k2_first_time_success_rate as (
             as numerator,
         count(*) filter (where accepted_at is not null or status = '4') as denominator
     from cases
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -90,7 +90,7 @@ k3_prefill_rate as (
         count(*) filter (where is_online and is_high_frequency) as denominator
     from cases
     where is_item_known
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -125,7 +125,7 @@ k4_on_time_rate as (
         count(*) filter (where is_in_k4 and coalesce(is_on_time, false)) as numerator,
         count(*) filter (where is_in_k4) as denominator
     from k4_eligible
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -142,7 +142,7 @@ k5_certificate_reuse_rate as (
         count(*) filter (where needs_certificate) as denominator
     from cases
     where is_item_known
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -171,7 +171,7 @@ k6_help_resolution_rate as (
         count(*) filter (where is_resolved is not null and is_resolved) as numerator,
         count(*) filter (where is_resolved is not null) as denominator
     from help_desk_sessions
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -188,11 +188,11 @@ k7_help_first_response_rate as (
             where
             not is_responded_before_requested
             and first_responded_at is not null
-            and first_responded_at <= requested_at + interval 60 second
+            and first_responded_at <= {{ dbt.dateadd('second', 60, 'requested_at') }}
         ) as numerator,
         count(*) filter (where not is_responded_before_requested) as denominator
     from help_desk_sessions
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -211,7 +211,7 @@ k8_good_rating_rate as (
         count(*) as denominator
     from ratings
     where rated_at is not null
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -245,7 +245,7 @@ k9_rectification_rate as (
         ) as numerator,
         count(*) filter (where is_in_k9) as denominator
     from k9_eligible
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -282,7 +282,7 @@ k10_hotline_on_time_rate as (
         ) as numerator,
         count(*) filter (where completed_at is not null) as denominator
     from hotline_orders
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -298,7 +298,7 @@ k11_hotline_resolution_rate as (
         count(*) filter (where is_resolved is not null and is_resolved) as numerator,
         count(*) filter (where is_resolved is not null) as denominator
     from hotline_orders
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -314,7 +314,7 @@ k12_hotline_satisfaction_rate as (
         count(*) filter (where satisfaction in ('1', '2')) as numerator,
         count(*) filter (where satisfaction is not null) as denominator
     from hotline_orders
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
@@ -332,36 +332,36 @@ k13_one_thing_online_rate as (
         count(*) filter (where is_all_online) as numerator,
         count(*) as denominator
     from one_thing_instances
-    group by all
+    {{ group_by_all(6) }}
 
 ),
 
 by_region as (
 
     select * from k1_online_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k2_first_time_success_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k3_prefill_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k4_on_time_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k5_certificate_reuse_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k6_help_resolution_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k7_help_first_response_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k8_good_rating_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k9_rectification_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k10_hotline_on_time_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k11_hotline_resolution_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k12_hotline_satisfaction_rate
-    union all by name
+    {{ union_all_by_name() }}
     select * from k13_one_thing_online_rate
 
 ),
@@ -385,7 +385,7 @@ city_total as (
 all_rows as (
 
     select * from by_region
-    union all by name
+    {{ union_all_by_name() }}
     select * from city_total
 
 ),
@@ -405,7 +405,7 @@ final as (
         cast(all_rows.denominator as bigint) as denominator,
         case
             when all_rows.denominator > 0
-                then cast(all_rows.numerator as double) / all_rows.denominator
+                then cast(all_rows.numerator as {{ type_double() }}) / all_rows.denominator
         end as rate,
         kpi_targets.target
     from all_rows

@@ -29,9 +29,11 @@ instance_facts as (
 
     select
         cases.one_thing_instance_id,
-        arg_min(
-            service_items.one_thing_code, (cases.applied_at, cases.case_id)
-        ) filter (where service_items.one_thing_code is not null) as one_thing_code,
+        {{ first_value_by(
+            'service_items.one_thing_code',
+            'cases.applied_at, cases.case_id',
+            'service_items.one_thing_code is not null'
+        ) }} as one_thing_code,
         bool_and(
             coalesce(cases.status = '3' and cases.completed_at is not null, false)
         ) as is_all_completed,
@@ -71,7 +73,7 @@ final as (
         sum(case_count) as cases,
         count(*) filter (where is_all_online) as online_instances,
         count(end_to_end_working_days) as completed_instances,
-        median(end_to_end_working_days) as median_end_to_end_working_days
+        {{ median('end_to_end_working_days') }} as median_end_to_end_working_days
     from instances
     group by one_thing_code, month
 

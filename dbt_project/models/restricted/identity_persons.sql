@@ -69,15 +69,13 @@ candidates as (
 
 final as (
 
-    select
+    select {{ first_row_distinct('identity_number') }}
         {{ person_key('identity_number') }} as person_key,
         identity_number,
         name,
         mobile_phone
     from candidates
-    qualify row_number() over (
-            partition by identity_number order by preference asc, seen_at desc nulls last
-        ) = 1
+    {{ first_row_qualify('identity_number', 'preference asc, seen_at desc nulls last') }}
 
 )
 

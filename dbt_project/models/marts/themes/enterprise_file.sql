@@ -74,9 +74,9 @@ registered as (
 
 latest_annual_facts as (
 
-    select *
+    select {{ first_row_distinct('enterprise_key') }} *
     from annual_facts
-    qualify row_number() over (partition by enterprise_key order by year desc) = 1
+    {{ first_row_qualify('enterprise_key', 'year desc') }}
 
 ),
 
@@ -102,7 +102,7 @@ case_summary as (
         enterprise_key,
         count(*) as cases_total,
         count(*) filter (
-            where applied_at >= {{ as_of_date() }} - interval 12 month
+            where applied_at >= {{ dbt.dateadd('month', -12, as_of_date()) }}
         ) as cases_last_12_months,
         max(applied_at) as last_case_applied_at
     from cases

@@ -112,7 +112,7 @@ case_summary as (
         person_key,
         count(*) as cases_total,
         count(*) filter (
-            where applied_at >= {{ as_of_date() }} - interval 12 month
+            where applied_at >= {{ dbt.dateadd('month', -12, as_of_date()) }}
         ) as cases_last_12_months,
         max(applied_at) as last_case_applied_at,
         avg(case when is_online then 1.0 else 0.0 end) as online_case_share,

@@ -20,16 +20,14 @@ files as (
 
 deliveries_in_force as (
 
-    select
+    select {{ first_row_distinct('month') }}
         file_name,
         month,
         sha256,
         arrival,
         file_name || '@' || sha256 as delivery_source
     from files
-    qualify row_number() over (
-            partition by month order by arrival desc, recorded_at desc, file_name desc
-        ) = 1
+    {{ first_row_qualify('month', 'arrival desc, recorded_at desc, file_name desc') }}
 
 ),
 
@@ -52,12 +50,11 @@ de_duplicated as (
     -- D1: identical copies of a row (the landing keeps one per file already; this holds
     -- when they differ only in bookkeeping). Different rows with one PJBH are left for the
     -- unique test to catch.
-    select *
+    select {{ first_row_distinct('PJBH, SBLSH, PJQD, PJSJ, PJDJ, PJNR, ZGZT, ZGWCSJ') }} *
     from rows_in_force
-    qualify row_number() over (
-            partition by PJBH, SBLSH, PJQD, PJSJ, PJDJ, PJNR, ZGZT, ZGWCSJ
-            order by _loaded_at desc, _row_hash desc
-        ) = 1
+    {{ first_row_qualify(
+        'PJBH, SBLSH, PJQD, PJSJ, PJDJ, PJNR, ZGZT, ZGWCSJ', '_loaded_at desc, _row_hash desc'
+    ) }}
 
 ),
 

@@ -26,12 +26,12 @@ renamed as (
         XM as name,
         XB as sex,
         CSRQ as birth_date_raw,
-        cast(try_strptime(CSRQ, '%Y%m%d') as date) as birth_date,
+        {{ try_date_from_yyyymmdd('CSRQ') }} as birth_date,
         HJXZQHDM as hukou_region_code,
         SJHM as mobile_phone,
         SWBZ as death_flag,
         SWRQ as death_date_raw,
-        cast(try_strptime(SWRQ, '%Y%m%d') as date) as death_date,
+        {{ try_date_from_yyyymmdd('SWRQ') }} as death_date,
         _valid_from as valid_from,
         _load_id as load_id,
         _loaded_at as loaded_at
@@ -42,7 +42,18 @@ renamed as (
 final as (
 
     select
-        * exclude (death_flag),
+        resident_id,
+        name,
+        sex,
+        birth_date_raw,
+        birth_date,
+        hukou_region_code,
+        mobile_phone,
+        death_date_raw,
+        death_date,
+        valid_from,
+        load_id,
+        loaded_at,
         -- policies.md: "alive" means SWBZ = '0'
         death_flag = '0' as is_alive
     from renamed

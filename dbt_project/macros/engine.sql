@@ -1,0 +1,264 @@
+{#-
+  The DuckDB-only SQL of the models, one macro per construct, dispatched on the adapter
+  (adapter.dispatch): default__ is the DuckDB SQL the project is written in and renders
+  exactly what the models held before; postgres__ is the port for the PostgreSQL peer of the
+  build (bench/postgres_dbt.py, docs/warehouse.md "The build on PostgreSQL"). The identity
+  and pseudonym macros (identity.sql, identity_postgres.sql, pseudonyms.sql) dispatch the
+  same way. Keep the two variants of a macro equal in results: the peer's test compares the
+  marts of both engines (tests/integration/test_postgres_dbt.py).
+-#}
+
+
+{#- GROUP BY every non-aggregate column of the select list; PostgreSQL has no GROUP BY ALL,
+    so the caller says how many leading columns those are (group by 1, ..., n). -#}
+{% macro group_by_all(leading_columns) -%}
+    {{ adapter.dispatch('group_by_all')(leading_columns) }}
+{%- endmacro %}
+
+{% macro default__group_by_all(leading_columns) -%}
+    group by all
+{%- endmacro %}
+
+{% macro postgres__group_by_all(leading_columns) -%}
+    group by {% for position in range(1, leading_columns + 1) -%}
+        {{ position }}{{ ', ' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- UNION ALL BY NAME. PostgreSQL unions by position: the callers' branches list the same
+    columns in the same order, so both give the same rows. -#}
+{% macro union_all_by_name() -%}
+    {{ adapter.dispatch('union_all_by_name')() }}
+{%- endmacro %}
+
+{% macro default__union_all_by_name() -%}
+    union all by name
+{%- endmacro %}
+
+{% macro postgres__union_all_by_name() -%}
+    union all
+{%- endmacro %}
+
+
+{#- The first row of every partition: `select {{ first_row_distinct(p) }} ... from ...
+    {{ first_row_qualify(p, o) }}` is DuckDB's `qualify row_number() over (partition by p
+    order by o) = 1` and PostgreSQL's `select distinct on (p) ... order by p, o` (the same
+    rows; ties in `o` are broken arbitrarily by both). -#}
+{% macro first_row_distinct(partition_by) -%}
+    {{ adapter.dispatch('first_row_distinct')(partition_by) }}
+{%- endmacro %}
+
+{% macro default__first_row_distinct(partition_by) -%}
+{%- endmacro %}
+
+{% macro postgres__first_row_distinct(partition_by) -%}
+    distinct on ({{ partition_by }})
+{%- endmacro %}
+
+{% macro first_row_qualify(partition_by, order_by) -%}
+    {{ adapter.dispatch('first_row_qualify')(partition_by, order_by) }}
+{%- endmacro %}
+
+{% macro default__first_row_qualify(partition_by, order_by) -%}
+    qualify row_number() over (partition by {{ partition_by }} order by {{ order_by }}) = 1
+{%- endmacro %}
+
+{% macro postgres__first_row_qualify(partition_by, order_by) -%}
+    order by {{ partition_by }}, {{ order_by }}
+{%- endmacro %}
+
+
+{#- A text as a timestamp, NULL when it is not one (DuckDB try_cast). PostgreSQL 15 has no
+    non-raising cast (pg_input_is_valid arrived in 16), so the port accepts the forms the
+    ingestion writes: YYYY-MM-DD, optionally followed by a space or T and HH:MM, HH:MM:SS or
+    HH:MM:SS.ffffff (1-6 digits); fields out of range (month 13, 30 February, hour 24, second
+    60) give NULL. DuckDB's try_cast also reads a few other spellings (1-digit month or day,
+    a trailing time zone, year 0000, 'infinity', 24:00:00): NULL on PostgreSQL. -#}
+{% macro try_cast_timestamp(text) -%}
+    {{ adapter.dispatch('try_cast_timestamp')(text) }}
+{%- endmacro %}
+
+{% macro default__try_cast_timestamp(text) -%}
+    try_cast({{ text }} as timestamp)
+{%- endmacro %}
+
+{% macro postgres__try_cast_timestamp(text) -%}
+    (
+        select
+            case
+                when
+                    cast(parts[1] as integer) >= 1
+                    and {{ pg_is_real_date('cast(parts[1] as integer)', 'cast(parts[2] as integer)', 'cast(parts[3] as integer)') }}
+                    and coalesce(cast(parts[4] as integer), 0) < 24
+                    and coalesce(cast(parts[5] as integer), 0) < 60
+                    and coalesce(cast(parts[6] as integer), 0) < 60
+                    then cast(cast(timestamp_text as text) as timestamp)
+            end
+        from (
+            select
+                {{ text }} as timestamp_text,
+                regexp_match(
+                    {{ text }},
+                    '^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,6})?)?)?$'
+                ) as parts
+            offset 0
+        ) as timestamp_parts
+    )
+{%- endmacro %}
+
+
+{#- Whether year, month and day (integer expressions, evaluated more than once) make a day
+    of the proleptic Gregorian calendar; never raises. Year 0 is DuckDB's 1 BC (a leap
+    year). PostgreSQL helper of the date macros. -#}
+{% macro pg_is_real_date(year, month, day) -%}
+    coalesce(
+        {{ month }} between 1 and 12
+        and {{ day }} between 1 and (
+            case
+                when {{ month }} in (4, 6, 9, 11) then 30
+                when {{ month }} <> 2 then 31
+                when {{ year }} % 4 = 0 and ({{ year }} % 100 <> 0 or {{ year }} % 400 = 0) then 29
+                else 28
+            end
+        ),
+        false
+    )
+{%- endmacro %}
+
+
+{#- A YYYYMMDD text as a date, NULL when it is not a real day (DuckDB try_strptime, then a
+    cast to date). The port reads exactly eight ASCII digits (surrounding spaces ignored,
+    as DuckDB does); DuckDB's strptime also reads some shorter texts ('1990013' is
+    1990-01-03), which give NULL on PostgreSQL (the contract's CSRQ/SWRQ are YYYYMMDD). -#}
+{% macro try_date_from_yyyymmdd(text) -%}
+    {{ adapter.dispatch('try_date_from_yyyymmdd')(text) }}
+{%- endmacro %}
+
+{% macro default__try_date_from_yyyymmdd(text) -%}
+    cast(try_strptime({{ text }}, '%Y%m%d') as date)
+{%- endmacro %}
+
+{% macro postgres__try_date_from_yyyymmdd(text) -%}
+    (
+        select
+            case
+                when
+                    date_text ~ '^[0-9]{8}$'
+                    and {{ pg_is_real_date(
+                        'cast(substr(date_text, 1, 4) as integer)',
+                        'cast(substr(date_text, 5, 2) as integer)',
+                        'cast(substr(date_text, 7, 2) as integer)'
+                    ) }}
+                    then make_date(
+                        {#- year 0 is 1 BC, which make_date spells -1 #}
+                        case
+                            when substr(date_text, 1, 4) = '0000' then -1
+                            else cast(substr(date_text, 1, 4) as integer)
+                        end,
+                        cast(substr(date_text, 5, 2) as integer),
+                        cast(substr(date_text, 7, 2) as integer)
+                    )
+            end
+        from (select btrim(cast({{ text }} as text), ' ') as date_text offset 0) as yyyymmdd
+    )
+{%- endmacro %}
+
+
+{#- A YYYYMMDD text known to be a real day (e.g. characters 7-14 of a valid identity
+    number) as a date; raises otherwise. -#}
+{% macro date_from_yyyymmdd(text) -%}
+    {{ adapter.dispatch('date_from_yyyymmdd')(text) }}
+{%- endmacro %}
+
+{% macro default__date_from_yyyymmdd(text) -%}
+    strptime({{ text }}, '%Y%m%d')::date
+{%- endmacro %}
+
+{% macro postgres__date_from_yyyymmdd(text) -%}
+    to_date({{ text }}, 'YYYYMMDD')
+{%- endmacro %}
+
+
+{#- ISO day of the week, Monday 1 to Sunday 7. -#}
+{% macro iso_day_of_week(day) -%}
+    {{ adapter.dispatch('iso_day_of_week')(day) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(day) -%}
+    isodow({{ day }})
+{%- endmacro %}
+
+{% macro postgres__iso_day_of_week(day) -%}
+    cast(extract(isodow from {{ day }}) as integer)
+{%- endmacro %}
+
+
+{#- A FROM item: one row per day from `start` (included) to `stop` (excluded), in the
+    timestamp column `day` of the relation `alias`. -#}
+{% macro day_series(start, stop, alias) -%}
+    {{ adapter.dispatch('day_series')(start, stop, alias) }}
+{%- endmacro %}
+
+{% macro default__day_series(start, stop, alias) -%}
+    range(
+            {{ start }},
+            {{ stop }},
+            interval 1 day
+        ) as {{ alias }} (day)
+{%- endmacro %}
+
+{% macro postgres__day_series(start, stop, alias) -%}
+    generate_series(
+            cast({{ start }} as timestamp),
+            cast({{ stop }} as timestamp) - interval '1 day',
+            interval '1 day'
+        ) as {{ alias }} (day)
+{%- endmacro %}
+
+
+{#- The value of the row that comes first in `order_by` (ascending, nulls last) among the
+    rows where `condition` holds: DuckDB's arg_min over a struct of the order columns. -#}
+{% macro first_value_by(value, order_by, condition) -%}
+    {{ adapter.dispatch('first_value_by')(value, order_by, condition) }}
+{%- endmacro %}
+
+{% macro default__first_value_by(value, order_by, condition) -%}
+    arg_min(
+            {{ value }}, ({{ order_by }})
+        ) filter (where {{ condition }})
+{%- endmacro %}
+
+{% macro postgres__first_value_by(value, order_by, condition) -%}
+    (array_agg(
+            {{ value }} order by {{ order_by }}
+        ) filter (where {{ condition }}))[1]
+{%- endmacro %}
+
+
+{#- The median, interpolated between the two middle values (a double). -#}
+{% macro median(expression) -%}
+    {{ adapter.dispatch('median')(expression) }}
+{%- endmacro %}
+
+{% macro default__median(expression) -%}
+    median({{ expression }})
+{%- endmacro %}
+
+{% macro postgres__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+
+
+{#- The 8-byte floating-point type (DuckDB's FLOAT is 4 bytes, so not dbt.type_float()). -#}
+{% macro type_double() -%}
+    {{ adapter.dispatch('type_double')() }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro postgres__type_double() -%}
+    double precision
+{%- endmacro %}
