@@ -1,7 +1,8 @@
 """The identity-number and USCC macros (dbt_project/macros/identity.sql) against Python.
 
-The macros are plain Jinja returning DuckDB SQL expressions, so they are rendered here with
-jinja2 alone and evaluated in an in-memory DuckDB over whole columns. The oracle is
+The macros are plain Jinja returning DuckDB SQL expressions (the four the models call
+dispatch on the adapter; a stand-in picks their default__, DuckDB, variant), so they are
+rendered here with jinja2 alone and evaluated in an in-memory DuckDB over whole columns. The oracle is
 python-stdnum for the check characters, datetime for birth dates, the region seed for the
 codes, and a small reference normaliser written below from defects D4 and D5.
 """
@@ -36,8 +37,18 @@ EARLIEST = dt.date(1900, 1, 1)
 
 # --- rendering ----------------------------------------------------------------------------
 
-# StrictUndefined: a macro that used a dbt-only name (ref, adapter, ...) fails to render.
+# StrictUndefined: a macro that used a dbt-only name (ref, source, ...) fails to render.
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+
+class _DuckDBAdapter:
+    """adapter.dispatch as dbt resolves it on DuckDB: the default__ macro of the file."""
+
+    def dispatch(self, name: str, macro_namespace: str | None = None):
+        return getattr(_ENV.from_string(MACROS).module, f"default__{name}")
+
+
+_ENV.globals["adapter"] = _DuckDBAdapter()
 
 
 def render(call: str) -> str:
