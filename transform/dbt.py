@@ -27,13 +27,24 @@ def dbt_environment(warehouse: Path, target: str) -> dict[str, str]:
 
     identity_key() fails early, with a clear message, when the pseudonymisation key is missing.
     """
-    identity_key()
-    return {
+    key = identity_key()
+    env = {
         **os.environ,
         **environment(),
         "WAREHOUSE": str(Path(warehouse).resolve()),
         "DBT_TARGET": target,
     }
+    if target == "pg":
+        env["PGOPTIONS"] = postgres_options(key, env.get("PGOPTIONS", ""))
+    return env
+
+
+def postgres_options(key: str, options: str = "") -> str:
+    """libpq's PGOPTIONS with the pseudonymisation key as the custom setting
+    govdata.identity_key, which the models read with current_setting() on the pg target (the
+    key never appears in SQL). Spaces and backslashes are escaped as libpq requires."""
+    escaped = key.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"{options} -c govdata.identity_key={escaped}".strip()
 
 
 def run_dbt(
