@@ -175,8 +175,7 @@ def copy_table(duck, pg, schema: str, table: str) -> int:
     ).fetchall()
     if not columns:
         raise ValueError(f"{schema}.{table} is not in the warehouse")
-    names = [c.lower() for c, _ in columns]
-    definition = ", ".join(f"{_quote(n)} {postgres_type(t)}" for n, (_, t) in zip(names, columns))
+    definition = ", ".join(f"{_quote(c.lower())} {postgres_type(t)}" for c, t in columns)
     blocks: queue.Queue = queue.Queue(maxsize=2)
     producer = threading.Thread(
         target=_csv_chunks, args=(duck.cursor(), schema, table, columns, blocks), daemon=True

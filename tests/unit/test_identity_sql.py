@@ -2,9 +2,9 @@
 
 The macros are plain Jinja returning DuckDB SQL expressions (the four the models call
 dispatch on the adapter; a stand-in picks their default__, DuckDB, variant), so they are
-rendered here with jinja2 alone and evaluated in an in-memory DuckDB over whole columns. The oracle is
-python-stdnum for the check characters, datetime for birth dates, the region seed for the
-codes, and a small reference normaliser written below from defects D4 and D5.
+rendered here with jinja2 alone and evaluated in an in-memory DuckDB over whole columns.
+The oracle is python-stdnum for the check characters, datetime for birth dates, the region
+seed for the codes, and a small reference normaliser written below from defects D4 and D5.
 """
 
 from __future__ import annotations
