@@ -131,6 +131,21 @@ coalesce(
 {%- endmacro %}
 
 
+{#- The GB 32100 check character of characters 1-17 of the column `text`, which the caller
+    makes sure are characters of the alphabet. -#}
+{% macro pg_uscc_check_char(text) -%}
+substr(
+  {{ uscc_alphabet() }},
+  (31 - (
+    {%- for i in range(17) %}
+    (strpos({{ uscc_alphabet() }}, substr({{ text }}, {{ i + 1 }}, 1)) - 1) * {{ (3 ** i) % 31 }}{{ ' +' if not loop.last }}
+    {%- endfor %}
+  ) % 31) % 31 + 1,
+  1
+)
+{%- endmacro %}
+
+
 {#- is_valid_uscc() of identity.sql: 18 characters of the alphabet, the GB 32100 check
     character (alphabet[(31 - sum of value * (3^i mod 31) mod 31) mod 31]) right,
     characters 3-8 a GB/T 2260 code. The argument is repeated: pass a column. -#}
@@ -138,15 +153,7 @@ coalesce(
 coalesce(
   case
     when {{ normalised }} ~ '^{{ uscc_char_class() }}{18}$' then
-      substr({{ normalised }}, 18, 1) = substr(
-        {{ uscc_alphabet() }},
-        (31 - (
-          {%- for i in range(17) %}
-          (strpos({{ uscc_alphabet() }}, substr({{ normalised }}, {{ i + 1 }}, 1)) - 1) * {{ (3 ** i) % 31 }}{{ ' +' if not loop.last }}
-          {%- endfor %}
-        ) % 31) % 31 + 1,
-        1
-      )
+      substr({{ normalised }}, 18, 1) = {{ pg_uscc_check_char(normalised) }}
       and substr({{ normalised }}, 3, 6) in (
         select cast(code as varchar) from {{ region_codes_relation }} as region_codes(code)
       )
