@@ -6,3 +6,8 @@ that produces SQL of the same shape. Only lint uses this; dbt renders the real m
 def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
     order = f" {order_by_clause}" if order_by_clause else ""
     return f"string_agg({measure}, {delimiter_text}{order})"
+
+
+def dateadd(datepart, interval, from_date_or_timestamp):
+    """dbt-duckdb's dateadd for a day, month or second."""
+    return f"({from_date_or_timestamp} + cast({interval} as bigint) * interval 1 {datepart})"
