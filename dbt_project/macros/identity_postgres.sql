@@ -100,27 +100,31 @@ ascii(substr({{ text }}, {{ position }}, 1)) - 48
 
 {#- is_valid_identity() of identity.sql. The birth date is checked without raising:
     characters 7-14 are eight digits here, a real day of the calendar, from 1900-01-01 to
-    the load day. The argument is repeated: pass a column. -#}
+    the load day. The argument is bound once (it may be the whole normalise_identity
+    expression: PostgreSQL inlines the CTE or view column the caller passes). -#}
 {% macro postgres__is_valid_identity(normalised, load_date, region_codes_relation) -%}
-coalesce(
-  case
-    when {{ normalised }} ~ '^[0-9]{17}[0-9X]$' then
-      substr({{ normalised }}, 18, 1) = {{ pg_ric_check_char(normalised) }}
-      and case
-        when {{ pg_is_real_date(
-          'cast(substr(' ~ normalised ~ ', 7, 4) as integer)',
-          'cast(substr(' ~ normalised ~ ', 11, 2) as integer)',
-          'cast(substr(' ~ normalised ~ ', 13, 2) as integer)'
-        ) }}
-          then to_date(substr({{ normalised }}, 7, 8), 'YYYYMMDD')
-            between date '1900-01-01' and cast({{ load_date }} as date)
-        else false
-      end
-      and substr({{ normalised }}, 1, 6) in (
-        select cast(code as varchar) from {{ region_codes_relation }} as region_codes(code)
-      )
-  end,
-  false
+(
+  select coalesce(
+    case
+      when n ~ '^[0-9]{17}[0-9X]$' then
+        substr(n, 18, 1) = {{ pg_ric_check_char('n') }}
+        and case
+          when {{ pg_is_real_date(
+            'cast(substr(n, 7, 4) as integer)',
+            'cast(substr(n, 11, 2) as integer)',
+            'cast(substr(n, 13, 2) as integer)'
+          ) }}
+            then to_date(substr(n, 7, 8), 'YYYYMMDD')
+              between date '1900-01-01' and cast({{ load_date }} as date)
+          else false
+        end
+        and substr(n, 1, 6) in (
+          select cast(code as varchar) from {{ region_codes_relation }} as region_codes(code)
+        )
+    end,
+    false
+  )
+  from (select cast({{ normalised }} as text) as n offset 0) as identity_number
 )
 {%- endmacro %}
 
@@ -147,17 +151,19 @@ substr(
 
 
 {#- is_valid_uscc() of identity.sql: 18 characters of the alphabet, the GB 32100 check
-    character (alphabet[(31 - sum of value * (3^i mod 31) mod 31) mod 31]) right,
-    characters 3-8 a GB/T 2260 code. The argument is repeated: pass a column. -#}
+    character right, characters 3-8 a GB/T 2260 code. The argument is bound once. -#}
 {% macro postgres__is_valid_uscc(normalised, region_codes_relation) -%}
-coalesce(
-  case
-    when {{ normalised }} ~ '^{{ uscc_char_class() }}{18}$' then
-      substr({{ normalised }}, 18, 1) = {{ pg_uscc_check_char(normalised) }}
-      and substr({{ normalised }}, 3, 6) in (
-        select cast(code as varchar) from {{ region_codes_relation }} as region_codes(code)
-      )
-  end,
-  false
+(
+  select coalesce(
+    case
+      when u ~ '^{{ uscc_char_class() }}{18}$' then
+        substr(u, 18, 1) = {{ pg_uscc_check_char('u') }}
+        and substr(u, 3, 6) in (
+          select cast(code as varchar) from {{ region_codes_relation }} as region_codes(code)
+        )
+    end,
+    false
+  )
+  from (select cast({{ normalised }} as text) as u offset 0) as uscc
 )
 {%- endmacro %}

@@ -1,7 +1,12 @@
 -- One row per calendar day: the cumulative number of working days up to and including it.
 -- The `workdays` seed (official mainland calendar incl. 调休 make-up days) where it has the
 -- day; beyond its last day Monday–Friday to the end of 2035 (provisional, flagged).
--- wd(a, b) = index(date(b)) - index(date(a)) (macro `wd`).
+-- wd(a, b) = index(date(b)) - index(date(a)) (macro `wd`). On PostgreSQL those lookups are
+-- subqueries run per row, so the date is indexed there (DuckDB plans them as joins).
+{{ config(
+    indexes=[{'columns': ['calendar_date'], 'unique': true}] if target.type == 'postgres' else []
+) }}
+
 with
 
 workdays as (
