@@ -101,4 +101,11 @@ def test_both_reports_show_the_ratios_and_goals(bench_run):
     assert "quality" in stdout and "(goal ≤ 10 %)" in stdout
     share = f"= {full['quality']['seconds'] / full['build']['seconds']:.0%} of the dbt build"
     assert share in stdout  # printed as soon as the full refresh ends
-    assert "dbt on PostgreSQL: not measured yet" in text
+    postgres = report["peers"]["postgres_dbt"]
+    assert postgres["dbt_exit_code"] == 0 and postgres["build_seconds"] > 0
+    rebuild = {s["name"]: s for s in report["rebuild"]}
+    ratio = round(postgres["build_seconds"] / rebuild["build"]["seconds"], 1)
+    assert summary["duckdb_vs_postgres_build"] == ratio
+    assert f"→ {ratio}×" in text and "postgres__ macros): " in text
+    assert "keyed_hash" in postgres["overrides"] and "normalise_identity" in postgres["overrides"]
+    assert f"dbt build DuckDB vs PostgreSQL {ratio}× faster" in stdout
