@@ -74,10 +74,11 @@ class WarehouseSource:
 
     def materialize(self, name: str, query: str) -> str:
         """Evaluate `query` once into a table of an in-memory database attached to GX's
-        connection, and return a query over it: GX sends one SQL statement per metric, and a
-        staging view would otherwise be recomputed each time. Not a TEMP table: DuckDB keeps
-        those per cursor, and duckdb-engine runs GX's statements on cursors of their own; an
-        attached database is shared by every cursor (and writable while the warehouse is not)."""
+        connection, and return a query over it: GX sends one SQL statement per metric, and the
+        query (its masked key, its joins) would otherwise be recomputed each time. Not a TEMP
+        table: DuckDB keeps those per cursor, and duckdb-engine runs GX's statements on cursors
+        of their own; an attached database is shared by every cursor (and writable while the
+        warehouse is not)."""
         table = f'{self.BATCHES}.main."{name.replace(".", "_")}"'
         self._execute(f"ATTACH IF NOT EXISTS ':memory:' AS {self.BATCHES} (READ_WRITE)")
         self._execute(f"CREATE OR REPLACE TABLE {table} AS {query}")

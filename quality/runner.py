@@ -110,7 +110,7 @@ def validate_suite(source, suite: Suite) -> list[dict]:
         "unexpected_index_column_names": [SAMPLE_COLUMN],
     }
     query = sample_query(suite)
-    if suite.layer == "staging":  # views: computed once, only the columns the checks read
+    if suite.layer == "staging":  # copied once: only the columns the checks read, key masked once
         query = source.materialize(suite.name, f"SELECT {read_columns(suite)} FROM ({query})")
     try:
         outcome = source.validate(suite.name, query, expectations, result_format)
