@@ -214,7 +214,7 @@ def extraction_peer(city: Path, database: str) -> list[dict]:
     return rows
 
 
-def postgres_peer(city: Path, work: Path, database: str) -> dict:
+def postgres_peer(as_of: dt.date, work: Path, database: str) -> dict:
     """The dbt project on PostgreSQL against DuckDB, on the rebuilt warehouse (same data, same
     as-of: the day before the city's clock, as the DuckDB build stage). The peer database is
     dropped afterwards; its figures and the tuning stay in the report."""
@@ -225,7 +225,7 @@ def postgres_peer(city: Path, work: Path, database: str) -> dict:
     say(f"  dbt project on PostgreSQL ({database}) …")
     try:
         peer = postgres_dbt.build_on_postgres(
-            warehouse, database, clock(city) - dt.timedelta(days=1), work / "postgres"
+            warehouse, database, as_of - dt.timedelta(days=1), work / "postgres"
         )
     finally:
         postgres_dbt.drop_database(database)
@@ -307,7 +307,7 @@ def postgres_ratio(report: dict) -> float | None:
     """PostgreSQL's dbt build time over DuckDB's on the same (rebuilt) warehouse."""
     peer = report["peers"].get("postgres_dbt")
     builds = [s for s in report.get("rebuild", []) if s["name"] == "build"]
-    if not peer or not builds:
+    if not isinstance(peer, dict) or not builds:
         return None
     return round(peer["build_seconds"] / builds[0]["seconds"], 1)
 
@@ -444,8 +444,14 @@ def markdown(report: dict) -> str:
 
 def postgres_lines(report: dict) -> list[str]:
     peer = report["peers"].get("postgres_dbt")
-    if not peer:
+    if not isinstance(peer, dict):
         return ["- dbt on PostgreSQL: not run (--no-peers)"]
+    when = ""
+    if peer.get("added_after_the_run"):
+        when = (
+            f" Run on {peer['added_after_the_run'][:16]}, after the rest of this report, on the "
+            "same rebuilt warehouse (`--add-postgres-peer`)."
+        )
     duck = next(s for s in report["rebuild"] if s["name"] == "build")
     tuning = peer["tuning"]
     settings = ", ".join(f"{k} {v}" for k, v in tuning["database_settings"].items())
@@ -456,7 +462,7 @@ def postgres_lines(report: dict) -> list[str]:
         f"{report['summary']['duckdb_vs_postgres_build']}× (dbt peak RSS "
         f"{peer['dbt_peak_rss_mib']:,} MiB; the server's own memory is not counted). The copy "
         f"of the {peer['load']['rows']:,} source rows into PostgreSQL took "
-        f"{peer['load_seconds']:,.1f} s and is not counted.",
+        f"{peer['load_seconds']:,.1f} s and is not counted.{when}",
         f"  - tuning: {settings}; {tuning['collation']}; {tuning['source_tables']}; "
         f"indexes on {len(tuning['indexes'])} source keys; ANALYZE",
         f"  - adapter-specific overrides (postgres__ macros): {', '.join(peer['overrides'])}; "
@@ -486,7 +492,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers")
     parser.add_argument("--peer-database", default="bench_qzk", help="exchange DB for peers")
+    parser.add_argument(
+        "--add-postgres-peer",
+        action="store_true",
+        help="run only the dbt-on-PostgreSQL peer on the tier's last run and add it to its report",
+    )
     args = parser.parse_args(argv)
+    if args.add_postgres_peer:
+        return add_postgres_peer(args)
     import duckdb
 
     people = TIERS[args.tier]
@@ -523,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     report["peers"] = {}
     if not args.no_peers:
         say("peers")
-        report["peers"]["postgres_dbt"] = postgres_peer(city, work, f"{args.peer_database}_dbt")
+        database = f"{args.peer_database}_dbt"
+        report["peers"]["postgres_dbt"] = postgres_peer(clock(city), work, database)
         report["peers"]["extraction"] = extraction_peer(city, args.peer_database)
         env = stage_env(work, sources_file(city, work), "warehouse")
         rowwise = run_stage("rowwise", clock(city), env, log)
@@ -532,10 +546,38 @@ def main(argv: list[str] | None = None) -> int:
     for line in goal_lines(report):
         say(line)
     args.results.mkdir(parents=True, exist_ok=True)
-    stem = args.results / f"refresh-{args.tier}"
+    write_reports(args.results / f"refresh-{args.tier}", report)
+    return 0
+
+
+def write_reports(stem: Path, report: dict) -> None:
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
     say(f"report: {stem}.md and {stem}.json")
+
+
+def add_postgres_peer(args) -> int:
+    """The PostgreSQL peer alone, added to a finished run's report: for a tier whose run was
+    made without it (the rebuilt warehouse of that run is still in the work folder)."""
+    stem = args.results / f"refresh-{args.tier}"
+    work = args.cache / f"refresh-{args.tier}"
+    if not stem.with_suffix(".json").exists() or not (work / "rebuild").is_dir():
+        raise SystemExit(f"no finished run of tier {args.tier} to add the peer to ({stem}.json)")
+    report = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    advanced = dt.date.fromisoformat(report["advanced_to"])
+    city = args.cache / f"sim-{TIERS[args.tier]}"
+    say("the DuckDB build of the rebuilt warehouse again, beside its PostgreSQL peer")
+    env = stage_env(work, sources_file(city, work), "rebuild")
+    duck = run_stage("build", advanced, env, work / "stages.log")
+    report["rebuild"] = [s for s in report.get("rebuild", []) if s["name"] != "build"]
+    report["rebuild"].append(asdict(duck))
+    peer = postgres_peer(advanced, work, f"{args.peer_database}_dbt")
+    peer["added_after_the_run"] = dt.datetime.now().isoformat(timespec="seconds")
+    report["peers"]["postgres_dbt"] = peer
+    report["summary"] = summarise(report)
+    for line in goal_lines(report):
+        say(line)
+    write_reports(stem, report)
     return 0
 
 
