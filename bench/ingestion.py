@@ -45,7 +45,7 @@ def database_of(url: str) -> str:
 PANDAS_DTYPES = "string[pyarrow]"
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 kind, url, relation = sys.argv[1:4]
 if kind == "connector":
     from ingestion.config import SystemConfig
@@ -66,7 +66,9 @@ else:
         # Sensible dtypes: Arrow-backed strings and nullable numbers.
         rows = len(pd.read_sql(f"SELECT * FROM {relation}", conn, dtype_backend="pyarrow"))
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.memory import peak_rss_mib
+
+peak = peak_rss_mib()
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mib": peak}))
 """
 
@@ -93,6 +95,17 @@ def ensure_loaded(city: Path, system: str, url: str, tables: list[str]) -> None:
     print(f"loading {system} into {url} …", flush=True)
     _create_database(url)
     load_system(city, system, url)
+
+
+def ensure_loaded_apart(city: Path, system: str, url: str, tables: list[str]) -> None:
+    """`ensure_loaded` in a child process: loading a large city takes gigabytes, and a parent
+    that once held them would pass its high-water mark on to every child it starts next."""
+    script = (
+        "import sys; from pathlib import Path; from bench.ingestion import ensure_loaded; "
+        "ensure_loaded(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split(','))"
+    )
+    argv = [sys.executable, "-c", script, str(city), system, url, ",".join(tables)]
+    subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parents[1])
 
 
 def _create_database(url: str) -> None:
@@ -140,6 +153,7 @@ def measure(kind: str, url: str, relation: str) -> dict:
         capture_output=True,
         text=True,
         env={**os.environ, "RUST_LOG": "off"},
+        cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(child.stdout.strip().splitlines()[-1])
 

@@ -135,7 +135,10 @@ def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stag
     if code != 0 or not lines:
         raise SystemExit(f"stage {name} failed (exit {code}); see {log}")
     details = json.loads(lines[-1])
-    stage = Stage(name, round(seconds, 2), round(usage.ru_maxrss / 1024), int(details.pop("rows")))
+    # The child's own measure (bench.memory); wait4's ru_maxrss would include this process's
+    # size at the fork.
+    peak = details.pop("peak_rss_mib", None) or round(usage.ru_maxrss / 1024)
+    stage = Stage(name, round(seconds, 2), peak, int(details.pop("rows")))
     stage.details = details
     say(
         f"  {name:<9} {stage.seconds:>9,.1f} s {stage.rows:>13,} rows "
@@ -202,7 +205,7 @@ def extraction_peer(city: Path, database: str) -> list[dict]:
 
     rows = []
     for dialect, (system, url, tables) in ingestion.cases(database).items():
-        ingestion.ensure_loaded(city, system, url, tables)
+        ingestion.ensure_loaded_apart(city, system, url, tables)
         for table in tables:
             relation = f"{SCHEMA_OF_SYSTEM[system]}.{table}" if dialect == "postgresql" else table
             rows.append(ingestion.compare(dialect, table, url, relation))
@@ -234,6 +237,19 @@ def postgres_peer(as_of: dt.date, work: Path, database: str) -> dict:
         f"{peer['load_seconds']:,.1f} s, not counted), {len(peer['overrides'])} overrides"
     )
     return peer
+
+
+def run_peers(city: Path, work: Path, database: str, log: Path) -> dict:
+    """Every peer on the run's data: the dbt project on PostgreSQL (on the rebuilt warehouse),
+    extraction against pandas.read_sql, row-wise policy evaluation (on the refreshed one)."""
+    say("peers")
+    as_of = clock(city)
+    peers = {"postgres_dbt": postgres_peer(as_of, work, f"{database}_dbt")}
+    peers["extraction"] = extraction_peer(city, database)
+    env = stage_env(work, sources_file(city, work), "warehouse")
+    rowwise = run_stage("rowwise", as_of, env, log)
+    peers["matching"] = {**rowwise.details, "people": rowwise.rows}
+    return peers
 
 
 def drop_peer_databases(database: str) -> None:
@@ -410,6 +426,13 @@ def markdown(report: dict) -> str:
         "## Peers",
         "",
     ]
+    if report["peers"].get("rerun_at"):
+        out += [
+            f"Run again on {report['peers']['rerun_at'][:16]} on this run's warehouses and city "
+            "(`--peers-only`), with the DuckDB build of the rebuilt warehouse measured again "
+            "beside PostgreSQL's.",
+            "",
+        ]
     for row in report["peers"].get("extraction") or []:
         out.append(
             f"- {row['dialect']}.{row['table']} ({row['rows']:,} rows): connector "
@@ -446,12 +469,6 @@ def postgres_lines(report: dict) -> list[str]:
     peer = report["peers"].get("postgres_dbt")
     if not isinstance(peer, dict):
         return ["- dbt on PostgreSQL: not run (--no-peers)"]
-    when = ""
-    if peer.get("added_after_the_run"):
-        when = (
-            f" Run on {peer['added_after_the_run'][:16]}, after the rest of this report, on the "
-            "same rebuilt warehouse (`--add-postgres-peer`)."
-        )
     duck = next(s for s in report["rebuild"] if s["name"] == "build")
     tuning = peer["tuning"]
     settings = ", ".join(f"{k} {v}" for k, v in tuning["database_settings"].items())
@@ -462,7 +479,7 @@ def postgres_lines(report: dict) -> list[str]:
         f"{report['summary']['duckdb_vs_postgres_build']}× (dbt peak RSS "
         f"{peer['dbt_peak_rss_mib']:,} MiB; the server's own memory is not counted). The copy "
         f"of the {peer['load']['rows']:,} source rows into PostgreSQL took "
-        f"{peer['load_seconds']:,.1f} s and is not counted.{when}",
+        f"{peer['load_seconds']:,.1f} s and is not counted.",
         f"  - tuning: {settings}; {tuning['collation']}; {tuning['source_tables']}; "
         f"indexes on {len(tuning['indexes'])} source keys; ANALYZE",
         f"  - adapter-specific overrides (postgres__ macros): {', '.join(peer['overrides'])}; "
@@ -493,13 +510,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip the peers")
     parser.add_argument("--peer-database", default="bench_qzk", help="exchange DB for peers")
     parser.add_argument(
-        "--add-postgres-peer",
+        "--peers-only",
         action="store_true",
-        help="run only the dbt-on-PostgreSQL peer on the tier's last run and add it to its report",
+        help="run only the peers again on the tier's last run and rewrite its reports",
     )
     args = parser.parse_args(argv)
-    if args.add_postgres_peer:
-        return add_postgres_peer(args)
+    if args.peers_only:
+        return peers_only(args)
     import duckdb
 
     people = TIERS[args.tier]
@@ -533,15 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     report["rebuild"] = [asdict(s) for s in rebuilt]
     report["marts_check"] = compare_marts(work)
     checkpoint(work, report)
-    report["peers"] = {}
-    if not args.no_peers:
-        say("peers")
-        database = f"{args.peer_database}_dbt"
-        report["peers"]["postgres_dbt"] = postgres_peer(clock(city), work, database)
-        report["peers"]["extraction"] = extraction_peer(city, args.peer_database)
-        env = stage_env(work, sources_file(city, work), "warehouse")
-        rowwise = run_stage("rowwise", clock(city), env, log)
-        report["peers"]["matching"] = {**rowwise.details, "people": rowwise.rows}
+    report["peers"] = {} if args.no_peers else run_peers(city, work, args.peer_database, log)
     report["summary"] = summarise(report)
     for line in goal_lines(report):
         say(line)
@@ -556,24 +565,25 @@ def write_reports(stem: Path, report: dict) -> None:
     say(f"report: {stem}.md and {stem}.json")
 
 
-def add_postgres_peer(args) -> int:
-    """The PostgreSQL peer alone, added to a finished run's report: for a tier whose run was
-    made without it (the rebuilt warehouse of that run is still in the work folder)."""
+def peers_only(args) -> int:
+    """The peers again on the tier's last run (its warehouses are still in the work folder, its
+    city has not moved since), with the DuckDB build of the rebuilt warehouse measured again
+    beside the PostgreSQL one; both reports are rewritten."""
     stem = args.results / f"refresh-{args.tier}"
     work = args.cache / f"refresh-{args.tier}"
-    if not stem.with_suffix(".json").exists() or not (work / "rebuild").is_dir():
-        raise SystemExit(f"no finished run of tier {args.tier} to add the peer to ({stem}.json)")
-    report = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-    advanced = dt.date.fromisoformat(report["advanced_to"])
     city = args.cache / f"sim-{TIERS[args.tier]}"
+    if not stem.with_suffix(".json").exists() or not (work / "rebuild").is_dir():
+        raise SystemExit(f"no finished run of tier {args.tier} to run the peers on ({stem}.json)")
+    report = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    if clock(city).isoformat() != report["advanced_to"]:
+        raise SystemExit(f"{city} has moved on since that run: run the whole tier again")
+    log = work / "stages.log"
     say("the DuckDB build of the rebuilt warehouse again, beside its PostgreSQL peer")
     env = stage_env(work, sources_file(city, work), "rebuild")
-    duck = run_stage("build", advanced, env, work / "stages.log")
-    report["rebuild"] = [s for s in report.get("rebuild", []) if s["name"] != "build"]
-    report["rebuild"].append(asdict(duck))
-    peer = postgres_peer(advanced, work, f"{args.peer_database}_dbt")
-    peer["added_after_the_run"] = dt.datetime.now().isoformat(timespec="seconds")
-    report["peers"]["postgres_dbt"] = peer
+    with_build = [s for s in report.get("rebuild", []) if s["name"] != "build"]
+    report["rebuild"] = [*with_build, asdict(run_stage("build", clock(city), env, log))]
+    report["peers"] = run_peers(city, work, args.peer_database, log)
+    report["peers"]["rerun_at"] = dt.datetime.now().isoformat(timespec="seconds")
     report["summary"] = summarise(report)
     for line in goal_lines(report):
         say(line)

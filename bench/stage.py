@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage in ("build", "quality", "publish"):
         day -= dt.timedelta(days=1)
     outcome = STAGES[args.stage](day)
+    from bench.memory import peak_rss_mib
+
+    outcome["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(outcome), flush=True)
     sys.stdout.flush()
     # Skip interpreter teardown: DuckDB 2.0 prints a leak report when GX still holds references.

@@ -111,22 +111,30 @@ def test_both_reports_show_the_ratios_and_goals(bench_run):
     assert f"dbt build DuckDB vs PostgreSQL {ratio}× faster" in stdout
 
 
-def test_the_postgres_peer_can_be_added_to_a_finished_run(bench_run):
-    """`--add-postgres-peer` measures the DuckDB build of the rebuilt warehouse again beside the
-    PostgreSQL build and rewrites both reports with the new ratio."""
+def test_the_peers_can_be_run_again_on_a_finished_run(bench_run):
+    """`--peers-only` runs every peer again on the last run's warehouses, with the DuckDB build
+    of the rebuilt warehouse measured again beside PostgreSQL's, and rewrites both reports."""
     tmp, before, _ = bench_run
     argv = [sys.executable, "-m", "bench.refresh", "--tier", "tiny", "--cache", str(tmp / "cache")]
-    argv += ["--results", str(tmp / "results"), "--add-postgres-peer"]
-    argv += ["--peer-database", f"bench_test_{secrets.token_hex(5)}"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    database = f"bench_test_{secrets.token_hex(5)}"
+    argv += ["--results", str(tmp / "results"), "--peers-only", "--peer-database", database]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    finally:
+        drop_peer_databases(database)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = json.loads((tmp / "results" / "refresh-tiny.json").read_text(encoding="utf-8"))
-    peer = after["peers"]["postgres_dbt"]
-    assert peer["added_after_the_run"] and peer["dbt_exit_code"] == 0
+    peers = after["peers"]
+    assert peers["rerun_at"] and peers["postgres_dbt"]["dbt_exit_code"] == 0
     assert after["full"] == before["full"] and after["incremental"] == before["incremental"]
+    assert after["rebuild"] != before["rebuild"]  # the DuckDB build was measured again
     duck = {s["name"]: s for s in after["rebuild"]}["build"]
     assert after["summary"]["duckdb_vs_postgres_build"] == round(
-        peer["build_seconds"] / duck["seconds"], 1
+        peers["postgres_dbt"]["build_seconds"] / duck["seconds"], 1
     )
+    assert peers["matching"]["rowwise_matches"] == before["peers"]["matching"]["rowwise_matches"]
+    assert {r["table"] for r in peers["extraction"]} == {
+        r["table"] for r in before["peers"]["extraction"]
+    }
     text = (tmp / "results" / "refresh-tiny.md").read_text(encoding="utf-8")
-    assert "after the rest of this report" in text
+    assert "(`--peers-only`)" in text
