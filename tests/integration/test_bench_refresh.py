@@ -17,19 +17,26 @@ from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, drop_peer_databases
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def bench_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bench")
+def run_bench(tmp, *options: str) -> tuple[dict, str]:
+    """`python -m bench.refresh` on the tiny tier under `tmp`, with peer databases of its own
+    (dropped afterwards): the report it wrote and what it printed."""
     database = f"bench_test_{secrets.token_hex(5)}"
     argv = [sys.executable, "-m", "bench.refresh", "--tier", "tiny", "--cache", str(tmp / "cache")]
-    argv += ["--results", str(tmp / "results"), "--peer-database", database]
+    argv += ["--results", str(tmp / "results"), "--peer-database", database, *options]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=1500)
     finally:
         drop_peer_databases(database)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp / "results" / "refresh-tiny.json").read_text(encoding="utf-8"))
-    return tmp, report, done.stdout
+    return report, done.stdout
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    report, stdout = run_bench(tmp)
+    return tmp, report, stdout
 
 
 def test_every_stage_of_both_refreshes_is_measured(bench_run):
@@ -115,15 +122,7 @@ def test_the_peers_can_be_run_again_on_a_finished_run(bench_run):
     """`--peers-only` runs every peer again on the last run's warehouses, with the DuckDB build
     of the rebuilt warehouse measured again beside PostgreSQL's, and rewrites both reports."""
     tmp, before, _ = bench_run
-    argv = [sys.executable, "-m", "bench.refresh", "--tier", "tiny", "--cache", str(tmp / "cache")]
-    database = f"bench_test_{secrets.token_hex(5)}"
-    argv += ["--results", str(tmp / "results"), "--peers-only", "--peer-database", database]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-    finally:
-        drop_peer_databases(database)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    after = json.loads((tmp / "results" / "refresh-tiny.json").read_text(encoding="utf-8"))
+    after, _ = run_bench(tmp, "--peers-only")
     peers = after["peers"]
     assert peers["rerun_at"] and peers["postgres_dbt"]["dbt_exit_code"] == 0
     assert after["full"] == before["full"] and after["incremental"] == before["incremental"]
