@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("bench/results")
 DATABASE = "bench_qzk"
 
@@ -105,7 +106,7 @@ def ensure_loaded_apart(city: Path, system: str, url: str, tables: list[str]) ->
         "ensure_loaded(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split(','))"
     )
     argv = [sys.executable, "-c", script, str(city), system, url, ",".join(tables)]
-    subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run(argv, check=True, cwd=ROOT)
 
 
 def _create_database(url: str) -> None:
@@ -153,7 +154,7 @@ def measure(kind: str, url: str, relation: str) -> dict:
         capture_output=True,
         text=True,
         env={**os.environ, "RUST_LOG": "off"},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
     )
     return json.loads(child.stdout.strip().splitlines()[-1])
 

@@ -97,11 +97,12 @@ def sources_file(city: Path, work: Path) -> Path:
 
 def stage_env(work: Path, sources: Path, name: str) -> dict[str, str]:
     """The pipeline's own settings pointed at one warehouse under `work/name`."""
+    from bench.dbt import BENCH_IDENTITY_KEY
     from ingestion.settings import environment
 
     home = work / name
     env = {**environment(), **os.environ}
-    env.setdefault("IDENTITY_KEY", "bench-identity-key-not-a-secret-0123456789")
+    env.setdefault("IDENTITY_KEY", BENCH_IDENTITY_KEY)
     env.update(
         SOURCES=str(sources),
         WAREHOUSE=str(home / "warehouse.duckdb"),
@@ -119,8 +120,8 @@ def stage_env(work: Path, sources: Path, name: str) -> dict[str, str]:
 
 
 def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stage:
-    """`python -m bench.stage NAME` in a child: wall time, peak RSS (from wait4: the child's
-    own), and the JSON line it prints."""
+    """`python -m bench.stage NAME` in a child: wall time, and the JSON line it prints (with
+    its own peak RSS)."""
     argv = [sys.executable, "-m", "bench.stage", name, "--as-of", as_of.isoformat()]
     answer = log.with_suffix(".out")
     with log.open("a", encoding="utf-8") as handle, answer.open("w") as out:
@@ -128,17 +129,13 @@ def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stag
         handle.flush()
         started = time.perf_counter()
         child = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=handle)
-        _, status, usage = os.wait4(child.pid, 0)
+        code = child.wait()
         seconds = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
     lines = answer.read_text(encoding="utf-8").strip().splitlines()
     if code != 0 or not lines:
         raise SystemExit(f"stage {name} failed (exit {code}); see {log}")
     details = json.loads(lines[-1])
-    # The child's own measure (bench.memory); wait4's ru_maxrss would include this process's
-    # size at the fork.
-    peak = details.pop("peak_rss_mib", None) or round(usage.ru_maxrss / 1024)
-    stage = Stage(name, round(seconds, 2), peak, int(details.pop("rows")))
+    stage = Stage(name, round(seconds, 2), details.pop("peak_rss_mib"), int(details.pop("rows")))
     stage.details = details
     say(
         f"  {name:<9} {stage.seconds:>9,.1f} s {stage.rows:>13,} rows "
@@ -222,8 +219,9 @@ def postgres_peer(as_of: dt.date, work: Path, database: str) -> dict:
     as-of: the day before the city's clock, as the DuckDB build stage). The peer database is
     dropped afterwards; its figures and the tuning stay in the report."""
     from bench import postgres_dbt
+    from bench.dbt import BENCH_IDENTITY_KEY
 
-    os.environ.setdefault("IDENTITY_KEY", "bench-identity-key-not-a-secret-0123456789")
+    os.environ.setdefault("IDENTITY_KEY", BENCH_IDENTITY_KEY)
     warehouse = work / "rebuild" / "warehouse.duckdb"
     say(f"  dbt project on PostgreSQL ({database}) …")
     try:
@@ -551,15 +549,16 @@ def main(argv: list[str] | None = None) -> int:
     report["marts_check"] = compare_marts(work)
     checkpoint(work, report)
     report["peers"] = {} if args.no_peers else run_peers(city, work, args.peer_database, log)
-    report["summary"] = summarise(report)
-    for line in goal_lines(report):
-        say(line)
     args.results.mkdir(parents=True, exist_ok=True)
     write_reports(args.results / f"refresh-{args.tier}", report)
     return 0
 
 
 def write_reports(stem: Path, report: dict) -> None:
+    """Summarise, print the goals, write the JSON and Markdown reports."""
+    report["summary"] = summarise(report)
+    for line in goal_lines(report):
+        say(line)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
     say(f"report: {stem}.md and {stem}.json")
@@ -584,9 +583,6 @@ def peers_only(args) -> int:
     report["rebuild"] = [*with_build, asdict(run_stage("build", clock(city), env, log))]
     report["peers"] = run_peers(city, work, args.peer_database, log)
     report["peers"]["rerun_at"] = dt.datetime.now().isoformat(timespec="seconds")
-    report["summary"] = summarise(report)
-    for line in goal_lines(report):
-        say(line)
     write_reports(stem, report)
     return 0
 

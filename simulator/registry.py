@@ -58,27 +58,29 @@ class Certificate:
             and (self.cancelled is None or day < self.cancelled)
         )
 
+    def expiry(self) -> dt.datetime | None:
+        """When the library marks it expired (status 3); never for a D13 stale record."""
+        if self.valid_to and not self.stale:
+            return at(self.valid_to + dt.timedelta(days=1), 3600)
+        return None
+
+    def cancellation(self) -> dt.datetime | None:
+        return at(self.cancelled, 11 * 3600) if self.cancelled else None
+
     def moments(self) -> list[dt.datetime]:
         """The instants at which the library's row can change (`Certificates.row` is a step
         function of the clock with its steps here): an advance skips a certificate with none
         in the advanced span instead of rendering its row twice."""
-        out = [self.pushed()]
-        if self.valid_to and not self.stale:
-            out.append(at(self.valid_to + dt.timedelta(days=1), 3600))
-        if self.cancelled:
-            out.append(at(self.cancelled, 11 * 3600))
-        if self.deleted is not None:
-            out.append(self.deleted)
-        return out
+        candidates = (self.pushed(), self.expiry(), self.cancellation(), self.deleted)
+        return [moment for moment in candidates if moment is not None]
 
     def status(self, clock: dt.datetime) -> tuple[str, dt.datetime]:
         status, changed = "1", self.pushed()
-        if self.valid_to and self.valid_to < clock.date() - dt.timedelta(days=0) and not self.stale:
-            expiry = at(self.valid_to + dt.timedelta(days=1), 3600)
-            if expiry <= clock:
-                status, changed = "3", _later(expiry, self.pushed())
-        if self.cancelled and at(self.cancelled, 11 * 3600) <= clock:
-            status, changed = "2", _later(at(self.cancelled, 11 * 3600), self.pushed())
+        expiry, cancellation = self.expiry(), self.cancellation()
+        if expiry is not None and expiry <= clock:
+            status, changed = "3", _later(expiry, self.pushed())
+        if cancellation is not None and cancellation <= clock:
+            status, changed = "2", _later(cancellation, self.pushed())
         return status, changed
 
 
