@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--months", type=int, default=22)
     gen.add_argument("--out", type=Path, default=DEFAULT_OUT)
     gen.add_argument(
+        "--workers",
+        type=int,
+        choices=[1, 2],
+        default=min(2, os.cpu_count() or 1),
+        help="processes: 2 builds the case platform beside the other systems (default: 2 "
+        "on a machine with 2 or more CPUs)",
+    )
+    gen.add_argument(
         "--defects",
         choices=["on", "off"],
         default="on",
@@ -96,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 class _Progress:
     """One live line per stage on a terminal; a line per stage otherwise (CI logs)."""
 
-    def __init__(self):
-        self.interactive = sys.stderr.isatty()
+    def __init__(self, interactive: bool = True):
+        # Two workers' live lines would overwrite each other: a line per stage then.
+        self.interactive = interactive and sys.stderr.isatty()
         self.stage = None
         self.started = time.monotonic()
 
@@ -141,7 +150,8 @@ def _generate(args) -> int:
         f"generating {args.people:,} people, {args.start} + {args.months} months → {args.out}",
         file=sys.stderr,
     )
-    summary = generate_city(config, args.out, _Progress())
+    progress = _Progress(interactive=args.workers == 1)
+    summary = generate_city(config, args.out, progress, workers=args.workers)
     _print_counts(summary["counts"], time.monotonic() - started)
     if targets:
         load_targets(args.out, targets, progress=_print_loaded)

@@ -45,6 +45,8 @@ class Exchange:
     """Writes the exchange databases: inserts in bulk, and replaces a key's rows in place."""
 
     def __init__(self, out: Path, create: bool, drift: bool):
+        """The databases under `out/exchange` (`out` is a worker's part folder while a city
+        is generated in parallel; run.merge_parts joins the parts)."""
         self.conns: dict[str, sqlite3.Connection] = {}
         self.buffers: dict[str, list[tuple]] = {}
         (out / "exchange").mkdir(parents=True, exist_ok=True)
@@ -325,7 +327,7 @@ class Projection:
                     )
                 if order.d7 and new[16]:
                     self._defect("work_orders", key, "D7", "myd", order.d7, "quarantined")
-            write_orders(store, changed)
+            write_orders(store, changed, new_only=self.before is None)
             self.progress("hotline", n, len(days))
         store.commit()
         store.close()
@@ -708,23 +710,13 @@ class _RatingStore:
             f"CREATE TABLE IF NOT EXISTS ratings (month TEXT, {', '.join(self.COLUMNS)})"
         )
         self.conn.execute("CREATE INDEX IF NOT EXISTS by_month ON ratings (month)")
+        # A refill adds days already stored: the unique index lets the insert skip them
+        # without a scan of the store per day.
+        self.conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS by_pjbh ON ratings (pjbh)")
 
     def add(self, ratings) -> None:
-        present = (
-            {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT pjbh FROM ratings WHERE pjbh IN ({})".format(
-                        ",".join("?" * len(ratings))
-                    ),
-                    [r.pjbh for r in ratings],
-                )
-            }
-            if ratings
-            else set()
-        )
         self.conn.executemany(
-            f"INSERT INTO ratings VALUES ({','.join('?' * 13)})",
+            f"INSERT OR IGNORE INTO ratings VALUES ({','.join('?' * 13)})",
             [
                 (
                     f"{r.time:%Y%m}",
@@ -742,7 +734,6 @@ class _RatingStore:
                     r.d7,
                 )
                 for r in ratings
-                if r.pjbh not in present
             ],
         )
 

@@ -66,11 +66,13 @@ def _create_table(conn: sqlite3.Connection) -> None:
         )
 
 
-def write_orders(conn: sqlite3.Connection, rows: Iterable[Sequence]) -> int:
+def write_orders(conn: sqlite3.Connection, rows: Iterable[Sequence], new_only: bool = False) -> int:
     """Insert or replace work orders by gdbh; rows are in contract column order.
 
     Any existing row with the same gdbh is deleted first (the table has no unique
     constraint). Within one call the last row of a gdbh wins. Returns rows written.
+    `new_only` says that no row's gdbh is in the store yet (a city being generated): the
+    delete, a pass over the whole table, is then skipped.
     """
     names = column_names()
     key_at = names.index("gdbh")
@@ -86,9 +88,10 @@ def write_orders(conn: sqlite3.Connection, rows: Iterable[Sequence]) -> int:
     with conn:  # one transaction: a reader never sees a batch half replaced
         # The batch's keys go to a temporary table (never written to the store's file) so
         # that the delete is one pass over the table: there is no index on gdbh alone.
-        conn.execute("DELETE FROM temp.incoming")
-        conn.executemany("INSERT INTO temp.incoming VALUES (?)", ((k,) for k in latest))
-        conn.execute(f"DELETE FROM {TABLE} WHERE gdbh IN (SELECT gdbh FROM temp.incoming)")
+        if not new_only:
+            conn.execute("DELETE FROM temp.incoming")
+            conn.executemany("INSERT INTO temp.incoming VALUES (?)", ((k,) for k in latest))
+            conn.execute(f"DELETE FROM {TABLE} WHERE gdbh IN (SELECT gdbh FROM temp.incoming)")
         conn.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", latest.values())
     return len(latest)
 
@@ -100,7 +103,7 @@ def _as_text(value: object) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(SHANGHAI).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.isoformat(" ", "seconds")
     return str(value)
 
 

@@ -11,7 +11,9 @@ TS = "%Y-%m-%d %H:%M:%S"
 
 
 def ts(value: dt.datetime | None) -> str | None:
-    return value.strftime(TS) if value is not None else None
+    # isoformat is the same text as strftime(TS) (seconds truncated) at a third of the cost:
+    # a city writes tens of millions of timestamps.
+    return value.isoformat(" ", "seconds") if value is not None else None
 
 
 def at(day: dt.date, seconds: float) -> dt.datetime:
