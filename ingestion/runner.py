@@ -18,6 +18,7 @@ from pathlib import Path
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
 from ingestion.landing import TableResult, land_chunks, now
+from ingestion.settings import ingest_workers
 from ingestion.snapshot import load_snapshot
 from ingestion.warehouse import writer
 
@@ -198,5 +199,23 @@ def run(
             f"not in {sources}: {', '.join(sorted(unknown))} (configured: {', '.join(configs)})"
         )
     chosen = [c for name, c in configs.items() if not systems or name in systems]
+    workers = min(ingest_workers(), len(chosen)) if chosen else 1
     with writer(warehouse) as conn:
-        return [load_system(conn, config, as_of, progress) for config in chosen]
+        if workers == 1:
+            return [load_system(conn, config, as_of, progress) for config in chosen]
+        return _load_side_by_side(conn, chosen, as_of, progress, workers)
+
+
+def _load_side_by_side(conn, chosen, as_of, progress, workers: int) -> list[LoadResult]:
+    """Each system on its own connection to the one database (its own transaction and temp
+    tables), `workers` at a time. Systems write different raw tables and only append to the
+    shared meta tables, so their transactions never conflict."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(config: SystemConfig) -> LoadResult:
+        with conn.cursor() as cursor:
+            cursor.execute("SET TimeZone = 'Asia/Shanghai'")
+            return load_system(cursor, config, as_of, progress)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        return list(pool.map(load, chosen))

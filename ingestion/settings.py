@@ -88,6 +88,13 @@ def ingest_chunk_rows() -> int:
     return _whole_number(environment(), "INGEST_CHUNK_ROWS", 500_000)
 
 
+def ingest_workers() -> int:
+    """Systems loaded at once by one ingestion run. Two by default on a machine with two or
+    more CPUs: the hotline's JSON and the 好差评 workbooks are parsed in Python while DuckDB
+    casts and lands another system's rows on its own threads."""
+    return _whole_number(environment(), "INGEST_WORKERS", min(2, os.cpu_count() or 1))
+
+
 def _whole_number(env: dict[str, str], name: str, default: int) -> int:
     text = env.get(name) or str(default)
     if not text.isdigit() or int(text) < 1:

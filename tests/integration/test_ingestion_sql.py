@@ -25,6 +25,7 @@ from tests.integration import scan
 pytestmark = pytest.mark.integration
 DB_SYSTEMS = ["case_platform", "certificate_library", "population_base", "legal_entity_base"]
 SOURCES = Path("ingestion/sources.yaml")
+RAW_TABLES = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"
 
 
 def sources_for(tmp: Path, city: Path, overrides: dict[str, str] | None = None) -> Path:
@@ -233,9 +234,11 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
             break
     child.wait()
     assert child.returncode == -signal.SIGKILL
+    # Systems load side by side: another may have committed, the killed one left nothing.
     assert query(killed, "SELECT COUNT(*) FROM raw.bj_jbxx")[0][0] == 0
-    assert query(killed, "SELECT COUNT(*) FROM meta.watermarks")[0][0] == 0
-    assert query(killed, "SELECT COUNT(*) FROM meta.load_audit")[0][0] == 0
+    for meta in ("watermarks", "load_audit", "loads"):
+        sql = f"SELECT COUNT(*) FROM meta.{meta} WHERE system = 'case_platform'"
+        assert query(killed, sql)[0][0] == 0, meta
     load(sources, killed)
     load(sources, clean)
     for table in ("bj_jbxx", "bj_gcxx", "bb_jl", "dzzz_zzxx", "jf_ffjl", "fr_jbxx", "rk_jbxx"):
@@ -352,3 +355,24 @@ def test_a_read_that_fails_after_some_chunks_rolls_the_system_back(loaded, tmp_p
         assert query(warehouse, f"SELECT COUNT(*) FROM raw.{table}")[0][0] == 0, table
     assert query(warehouse, "SELECT COUNT(*) FROM meta.quarantine")[0][0] == 0
     assert query(warehouse, "SELECT COUNT(*) FROM meta.watermarks")[0][0] == 0
+
+
+def test_systems_loaded_side_by_side_land_what_one_at_a_time_lands(loaded, tmp_path, monkeypatch):
+    """INGEST_WORKERS=2 (the default on this machine) against one system at a time."""
+    city, _, sources, _ = loaded
+    warehouses = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("INGEST_WORKERS", workers)
+        warehouses[workers] = tmp_path / f"w{workers}.duckdb"
+        results = load(sources, warehouses[workers], scan.clock(city).date())
+        assert all(r.status == "ok" for r in results.values())
+    tables = [t for (t,) in query(warehouses["1"], RAW_TABLES)]
+    assert len(tables) >= 8
+    for table in tables:
+        sql = f"SELECT _row_hash, count(*) FROM raw.{table} GROUP BY ALL ORDER BY 1"
+        assert query(warehouses["1"], sql) == query(warehouses["2"], sql), table
+    sql = "SELECT table_name, row_key, column_name, rule FROM meta.quarantine ORDER BY ALL"
+    quarantined = query(warehouses["1"], sql)
+    assert quarantined and quarantined == query(warehouses["2"], sql)
+    sql = "SELECT system, table_name, value FROM meta.watermarks ORDER BY ALL"
+    assert query(warehouses["1"], sql) == query(warehouses["2"], sql)
