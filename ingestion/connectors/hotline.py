@@ -16,12 +16,16 @@ Asia/Shanghai text; every value leaves as text, and no row is ever dropped here.
 from __future__ import annotations
 
 import json
+import pickle
+import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,7 +35,7 @@ import polars as pl
 from contract import load_contract
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig
-from ingestion.settings import secret
+from ingestion.settings import duckdb_settings, ingest_chunk_rows, secret
 
 TABLE = "work_orders"
 API_PATH = "/api/v1/work-orders"  # the contract's api.endpoint
@@ -208,27 +212,86 @@ def _status_text(response: httpx.Response) -> str:
 # --- paging -------------------------------------------------------------------------------
 
 
-@dataclass
 class _Latest:
-    """The latest version of every work order read so far."""
+    """The latest version of every work order read so far.
 
-    rows: dict[str, dict] = field(default_factory=dict)
-    received: int = 0
-    highest: datetime | None = None
+    Kept in a temporary SQLite file, not in Python objects: a city's first load holds
+    millions of work orders (10 million people: about 11 million, tens of GB as dicts).
+    Each row keeps its sort key and its field names, so that the chunks handed on later come
+    in the order and with the columns the whole delivery has."""
+
+    def __init__(self, temp_dir: str | None = None):
+        if temp_dir:  # DuckDB's spill folder, which DuckDB itself creates only when it spills
+            Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        self._dir = tempfile.TemporaryDirectory(prefix="hotline-", dir=temp_dir)
+        self.conn = sqlite3.connect(Path(self._dir.name) / "latest.sqlite")
+        self.conn.execute("PRAGMA journal_mode = OFF")  # scratch: nothing to recover
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute(
+            "CREATE TABLE latest (key TEXT PRIMARY KEY, stamp TEXT, sort_ts TEXT, "
+            "sort_key TEXT, fields TEXT, item BLOB)"
+        )
+        self.received = 0
+        self.count = 0
+        self.highest: datetime | None = None
 
     def add(self, items: list[dict]) -> int:
         """Keep newer versions; returns how many items were new or changed."""
-        fresh = 0
+        fresh, changed = 0, {}
+        known = self._stored({_key(item) for item in items})
         for item in items:
             self.received += 1
             key, stamp = _key(item), parse_local(item.get("updated_at"))
-            old = self.rows.get(key)
+            old = changed.get(key, known.get(key))
             if old is None or (item != old and _not_older(stamp, old)):
-                self.rows[key] = item
+                self.count += old is None
+                changed[key] = item
                 fresh += 1
             if stamp is not None and (self.highest is None or stamp > self.highest):
                 self.highest = stamp
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?)",
+            [_stored_row(key, item) for key, item in changed.items()],
+        )
         return fresh
+
+    def _stored(self, keys: set[str]) -> dict[str, dict]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        query = f"SELECT key, item FROM latest WHERE key IN ({marks})"
+        return {key: pickle.loads(item) for key, item in self.conn.execute(query, list(keys))}
+
+    def highest_kept(self) -> datetime | None:
+        value = self.conn.execute("SELECT MAX(stamp) FROM latest").fetchone()[0]
+        return datetime.fromisoformat(value) if value else None
+
+    def field_names(self) -> list[str]:
+        """Every field name the kept rows carry, in order of first appearance in the sorted
+        rows (as one list of them would give)."""
+        sets = self.conn.execute(
+            "SELECT fields FROM (SELECT fields, row_number() OVER (ORDER BY sort_ts, sort_key) "
+            "AS pos FROM latest) GROUP BY fields ORDER BY MIN(pos)"
+        )
+        return list(dict.fromkeys(name for (fields,) in sets for name in fields.split("\x1f")))
+
+    def chunks(self, size: int) -> Iterator[list[dict]]:
+        rows = self.conn.execute("SELECT item FROM latest ORDER BY sort_ts, sort_key")
+        while chunk := rows.fetchmany(size):
+            yield [pickle.loads(item) for (item,) in chunk]
+
+    def close(self) -> None:
+        self.conn.close()
+        self._dir.cleanup()
+
+
+def _stored_row(key: str, item: dict) -> tuple:
+    """(key, stamp for the watermark, sort key as _order, field names, the item)."""
+    stamp = parse_local(item.get("updated_at"))
+    sort_ts, sort_key = _order(item)
+    text = stamp.isoformat(" ") if stamp is not None else None  # sorts as the moments do
+    fields = "\x1f".join(item)
+    return key, text, sort_ts, sort_key, fields, pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
 
 
 def _not_older(stamp: datetime | None, old: dict) -> bool:
@@ -315,14 +378,20 @@ class HotlineConnector:
         self.ts_columns = {c.name for c in table.columns if c.kind == "ts"}
 
     def extract(self, watermarks: dict[str, str]) -> Iterator[Batch]:
+        """One delivery, handed on in chunks of INGEST_CHUNK_ROWS rows in (updated_at, gdbh)
+        order; every chunk carries the delivery's columns, watermark and details."""
         if TABLE not in self.config.tables:
             return
         incoming = watermarks.get(TABLE)
         cursor = _Cursor(self._since(incoming), self.page_size)
-        with self._client() as client:
-            session = self._session(client)
-            latest = self._page_through(session, cursor)
-        yield self._batch(latest, session, cursor, incoming)
+        latest = _Latest(duckdb_settings().temp_directory)
+        try:
+            with self._client() as client:
+                session = self._session(client)
+                self._page_through(session, cursor, latest)
+            yield from self._batches(latest, session, cursor, incoming)
+        finally:
+            latest.close()
 
     def _since(self, watermark: str | None) -> datetime | None:
         since = parse_local(watermark)
@@ -352,8 +421,7 @@ class HotlineConnector:
             max(1, self.config.max_attempts), self.sleep,
         )  # fmt: skip
 
-    def _page_through(self, session: _Session, cursor: _Cursor) -> _Latest:
-        latest = _Latest()
+    def _page_through(self, session: _Session, cursor: _Cursor, latest: _Latest) -> None:
         while True:
             body = session.get(cursor.params())
             items = body["items"]
@@ -364,44 +432,47 @@ class HotlineConnector:
                 cursor.page_size = served
             fresh = latest.add(items)
             if self.progress is not None:
-                self.progress(TABLE, len(latest.rows))
+                self.progress(TABLE, latest.count)
             if not cursor.advance(items, fresh, latest.highest):
-                return latest
+                return
 
-    def _batch(
+    def _batches(
         self, latest: _Latest, session: _Session, cursor: _Cursor, incoming: str | None
-    ) -> Batch:
-        rows = sorted(latest.rows.values(), key=_order)
-        stamps = [s for s in (parse_local(r.get("updated_at")) for r in rows) if s is not None]
+    ) -> Iterator[Batch]:
         since = parse_local(incoming)
-        top = max(stamps + ([since] if since else []), default=None)
+        top = max(filter(None, (latest.highest_kept(), since)), default=None)
         watermark = incoming if top is None or top == since else top.strftime(LOCAL_FORMAT)
-        return Batch(
-            system=self.system,
-            table=TABLE,
-            frame=self._frame(rows),
-            source=public_url(self.url),
-            watermark=watermark,
-            mode="incremental",
-            details={
-                "requests": session.requests,
-                "pages": session.pages,
-                "retries": session.retries,
-                "waited_seconds": round(session.waited, 3),
-                "duplicates_dropped": latest.received - len(rows),
-                "page_size": self.page_size,
-                "tie_redos": cursor.redos,
-            },
-        )
+        details = {
+            "requests": session.requests,
+            "pages": session.pages,
+            "retries": session.retries,
+            "waited_seconds": round(session.waited, 3),
+            "duplicates_dropped": latest.received - latest.count,
+            "page_size": self.page_size,
+            "tie_redos": cursor.redos,
+        }
+        names = latest.field_names()
+        chunks = latest.chunks(ingest_chunk_rows()) if latest.count else iter([[]])
+        for rows in chunks:
+            yield Batch(
+                system=self.system,
+                table=TABLE,
+                frame=self._frame(rows, names),
+                source=public_url(self.url),
+                watermark=watermark,
+                mode="incremental",
+                details=details,
+            )
 
-    def _frame(self, rows: list[dict]) -> pl.DataFrame:
+    def _frame(self, rows: list[dict], names: list[str]) -> pl.DataFrame:
         """Contract columns in contract order, then unknown fields as they came; all text.
+        `names` are the field names of the whole delivery, not only of this chunk's rows.
 
         A contract column that no item carries is left out (not filled with nulls), so that
         landing sees the column missing (D11) rather than a column of nulls."""
-        present = {name for row in rows for name in row}
-        columns = [c for c in self.columns if c in present or not rows]
-        extras = [n for n in dict.fromkeys(n for row in rows for n in row) if n not in self.columns]
+        present = set(names)
+        columns = [c for c in self.columns if c in present or not names]
+        extras = [n for n in names if n not in self.columns]
         data = {
             name: [self._value(name, row.get(name)) for row in rows] for name in columns + extras
         }

@@ -369,3 +369,19 @@ def test_offsets_oddities_and_extra_fields_become_text() -> None:
         ("GD2", "2025-03-01 08:30:00", None, "2025-13-45 99:00", None),
     ]
     assert batch.watermark == "2025-03-01 09:00:00"  # the unparseable one cannot be it
+
+
+def test_a_large_delivery_comes_in_chunks_that_add_up_to_one(store: Path, serve, monkeypatch):
+    """The rows are kept on disk while paging and handed on INGEST_CHUNK_ROWS at a time, in
+    the delivery's order, each chunk with the delivery's columns, watermark and details."""
+    connector = HotlineConnector(hotline_config(serve(store)))
+    whole = load(connector)
+    monkeypatch.setenv("INGEST_CHUNK_ROWS", "37")
+    chunks = list(connector.extract({}))
+    assert len(chunks) == -(-N_ORDERS // 37) > 1
+    assert all(c.frame.columns == whole.frame.columns for c in chunks)
+    assert {c.watermark for c in chunks} == {whole.watermark}
+    assert all(
+        c.details["duplicates_dropped"] == whole.details["duplicates_dropped"] for c in chunks
+    )
+    assert pl.concat([c.frame for c in chunks]).equals(whole.frame)
