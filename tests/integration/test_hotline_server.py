@@ -290,6 +290,26 @@ def test_updated_since_is_inclusive(api: httpx.Client, store: Path) -> None:
     assert later["total"] == len(expected) - len(at_watermark)
 
 
+def test_total_follows_the_store_when_it_changes_between_pages(
+    api: httpx.Client, store: Path
+) -> None:
+    """The server counts from a sorted copy of updated_at: a write must refresh it."""
+    watermark = tied_watermark(store)
+    since = watermark.replace(" ", "T")
+    before = fetch(api, updated_since=since, page_size=10)["total"]
+    rows = store_rows(store)
+    moved = [r for r in rows if r["updated_at"] < watermark][:5]
+    assert len(moved) == 5
+    conn = open_store(store)
+    write_orders(
+        conn, [tuple({**r, "updated_at": "2031-01-01 00:00:00"}[c] for c in COLUMNS) for r in moved]
+    )
+    conn.close()
+    after = fetch(api, updated_since=since, page_size=10)
+    assert after["total"] == before + 5 == len(expected_items(store, since_local=watermark))
+    assert fetch(api, page_size=10)["total"] == N_ORDERS
+
+
 def test_offsets_are_converted_to_shanghai_time(api: httpx.Client, store: Path) -> None:
     watermark = datetime.fromisoformat(tied_watermark(store))
     expected = expected_items(store, since_local=local_text(watermark))
