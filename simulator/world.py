@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
-from contract.identity import org_code_check_char, ric_check_char, uscc_check_char
+from contract.identity import org_code_check_char, uscc_check_char
 from contract.regions import current_city_districts
 from simulator.catalogue import GIVEN_CHARS, RARE_CHARS, SURNAMES
 from simulator.config import CityConfig
@@ -72,6 +72,25 @@ def day_of(ordinal: int) -> dt.date:
     return dt.date.fromordinal(int(ordinal))
 
 
+# GB 11643: the check character is ISO 7064 MOD 11-2 over the 17 digits, with these weights.
+RIC_WEIGHTS = np.array([pow(2, 17 - k, 11) for k in range(17)], dtype=np.int64)
+
+
+def id_numbers(region: np.ndarray, birth: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Everyone's 18-character identity number (bytes), computed for whole arrays at once:
+    region (6 digits), birth date (YYYYMMDD), order code (3 digits), check character."""
+    days = (np.asarray(birth, dtype=np.int64) - EPOCH).astype("datetime64[D]")
+    year = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day = (days - days.astype("datetime64[M]")).astype(np.int64) + 1
+    date = year * 10_000 + month * 100 + day
+    body = (np.asarray(region, dtype=np.int64) * 10**8 + date) * 1000 + np.asarray(seq, np.int64)
+    digits = (body[:, None] // 10 ** np.arange(16, -1, -1, dtype=np.int64)) % 10
+    check = (12 - (digits * RIC_WEIGHTS).sum(axis=1) % 11) % 11
+    text = np.char.zfill(body.astype(bytes), 17)
+    return np.char.add(text, np.array(list("0123456789X"), dtype="S1")[check])
+
+
 @dataclass
 class People:
     birth: np.ndarray  # date ordinal
@@ -87,13 +106,15 @@ class People:
     death: np.ndarray  # 0: alive through the world's end
     move_date: np.ndarray  # 0: never moves hukou
     move_to: np.ndarray  # region code moved to
+    _id_numbers: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.birth)
 
     def id_number(self, i: int) -> str:
-        body = f"{self.id_region[i]}{day_of(self.birth[i]):%Y%m%d}{self.seq[i]:03d}"
-        return body + ric_check_char(body)
+        if self._id_numbers is None:  # once for everyone: a city asks tens of millions of times
+            self._id_numbers = id_numbers(self.id_region, self.birth, self.seq)
+        return self._id_numbers[i].decode()
 
     def name(self, i: int) -> str:
         given = GIVEN_CHARS[self.given1[i]]

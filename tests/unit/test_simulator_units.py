@@ -6,8 +6,9 @@ import datetime as dt
 import random
 import re
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
@@ -147,3 +148,27 @@ def test_a_certificate_row_only_changes_at_its_moments(
     second = first + span
     if not any(first < moment <= second for moment in cert.moments()):
         assert shown(first) == shown(second)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([360702, 360721, 360782, 110101, 441900]),
+            st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31)),
+            st.integers(0, 999),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_identity_numbers_computed_for_arrays_spell_their_parts_and_check_character(people):
+    from simulator.world import id_numbers
+
+    region, birth, seq = (np.array(column) for column in zip(*people, strict=True))
+    ordinals = np.array([d.toordinal() for d in birth])
+    for number, (r, b, s) in zip(id_numbers(region, ordinals, seq), people, strict=True):
+        text = number.decode()
+        assert text[:17] == f"{r}{b:%Y%m%d}{s:03d}"
+        # stdnum's own MOD 11-2 (is_valid would also refuse region codes it does not list)
+        assert text[17] == ric.calc_check_digit(text[:17] + "0")
