@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     adv = sub.add_parser("advance", help="move the city's clock on and record what changed")
     adv.add_argument("--out", type=Path, default=DEFAULT_OUT)
     adv.add_argument("--days", type=int, default=1)
+    adv.add_argument(
+        "--workers",
+        type=int,
+        choices=[1, 2],
+        default=min(2, os.cpu_count() or 1),
+        help="processes: 2 advances the registries beside the case platform (default: 2 on "
+        "a machine with 2 or more CPUs)",
+    )
     adv.add_argument("--target", action="append", default=[], metavar="SYSTEM=URL")
     adv.add_argument(
         "--drift",
@@ -163,7 +171,8 @@ def _advance(args) -> int:
     from simulator.targets import parse_targets, sync_changes
 
     targets = parse_targets(args.target)
-    result = advance_city(args.out, args.days, _Progress(), drift=args.drift)
+    progress = _Progress(interactive=args.workers == 1)
+    result = advance_city(args.out, args.days, progress, drift=args.drift, workers=args.workers)
     print(f"clock now {result['clock']}", file=sys.stderr)
     for table, tally in sorted(result["changes"].items()):
         print(

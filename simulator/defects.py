@@ -144,6 +144,14 @@ class Manifest:
     def change(self, advance_no, clock, system, table, key, change):
         self._add("changes", (advance_no, clock, system, table, key, change))
 
+    def forget_defects(self, table: str, key: str) -> None:
+        """A changed record's defects go; its changes are judged again (D10 stays: it
+        belongs to a delivered file, not to the record)."""
+        self.conn.execute(
+            "DELETE FROM defects WHERE table_name = ? AND key = ? AND defect <> 'D10'",
+            (table, key),
+        )
+
     def _add(self, table: str, row: tuple) -> None:
         buffer = self._buffers[table]
         buffer.append(row)
@@ -161,3 +169,27 @@ class Manifest:
     def close(self) -> None:
         self.flush()
         self.conn.close()
+
+
+class ManifestJournal:
+    """Stands in for the Manifest in the second process of an advance: records every call,
+    in order, for the first process to replay into the one manifest file (`replay`)."""
+
+    RECORDED = ("defect", "identity", "gap", "non_resident", "delivery", "change")
+    RECORDED += ("forget_defects", "flush")
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str):
+        if name not in self.RECORDED:
+            raise AttributeError(f"the manifest journal does not record {name}")
+        return lambda *args: self.calls.append((name, args))
+
+    def close(self) -> None:
+        return None
+
+
+def replay(calls: list[tuple[str, tuple]], manifest: Manifest) -> None:
+    for name, args in calls:
+        getattr(manifest, name)(*args)

@@ -44,15 +44,18 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
 class Exchange:
     """Writes the exchange databases: inserts in bulk, and replaces a key's rows in place."""
 
-    def __init__(self, out: Path, create: bool, drift: bool):
+    def __init__(self, out: Path, create: bool, drift: bool, systems=EXCHANGE_SYSTEMS):
         """The databases under `out/exchange` (`out` is a worker's part folder while a city
-        is generated in parallel; run.merge_parts joins the parts)."""
+        is generated in parallel; run.merge_parts joins the parts). An advance in two
+        processes gives each process the `systems` it writes."""
         self.conns: dict[str, sqlite3.Connection] = {}
         self.buffers: dict[str, list[tuple]] = {}
+        self.deferred: set[str] = set()
         (out / "exchange").mkdir(parents=True, exist_ok=True)
         contract = load_contract()
-        for system in EXCHANGE_SYSTEMS:
-            conn = sqlite3.connect(out / "exchange" / f"{system}.sqlite")
+        for system in systems:
+            # The other process of an advance may be committing: wait, do not fail.
+            conn = sqlite3.connect(out / "exchange" / f"{system}.sqlite", timeout=600)
             self.conns[system] = conn
             if create:
                 for table in contract.systems[system].tables.values():
@@ -81,7 +84,23 @@ class Exchange:
         if len(buffer) >= 20_000:
             self._flush(table)
 
+    def defer(self, system: str) -> None:
+        """Hold the inserts into `system`'s database until release(): during a two-process
+        advance the other process writes that database (one writer per SQLite file)."""
+        self.deferred.add(system)
+
+    def release(self) -> None:
+        self.deferred.clear()
+        for table in list(self.buffers):
+            self._flush(table)
+
+    def commit(self) -> None:
+        for conn in self.conns.values():
+            conn.commit()
+
     def _flush(self, table: str) -> None:
+        if SYSTEM_OF_TABLE[table] in self.deferred:
+            return
         rows = self.buffers.get(table)
         if rows:
             marks = ",".join("?" * len(rows[0]))
@@ -89,6 +108,8 @@ class Exchange:
             rows.clear()
 
     def replace_key(self, table: str, key: str, rows: list[tuple]) -> None:
+        if SYSTEM_OF_TABLE[table] in self.deferred:
+            raise CityError(f"{table} is written by the other process of this advance")
         self._flush(table)
         columns = self.keys[table]
         where = " AND ".join(f'"{c}" = ?' for c in columns)
@@ -105,8 +126,7 @@ class Exchange:
         return int(value or 0)
 
     def close(self) -> None:
-        for table in list(self.buffers):
-            self._flush(table)
+        self.release()
         for conn in self.conns.values():
             conn.commit()
             conn.close()
@@ -151,10 +171,7 @@ class Projection:
             self.exchange.insert(table, rows)
         else:
             self.exchange.replace_key(table, key, rows)
-            self.manifest.conn.execute(
-                "DELETE FROM defects WHERE table_name = ? AND key = ? AND defect <> 'D10'",
-                (table, key),
-            )
+            self.manifest.forget_defects(table, key)
             self._log(table, key, _kind_of_change(old, new))
         truth()
         tally = self.counts.setdefault(table, {"added": 0, "changed": 0, "deleted": 0})
@@ -308,9 +325,7 @@ class Projection:
                 changed.append(new)
                 key = order.gdbh
                 if self.before is not None:
-                    self.manifest.conn.execute(
-                        "DELETE FROM defects WHERE table_name = 'work_orders' AND key = ?", (key,)
-                    )
+                    self.manifest.forget_defects("work_orders", key)
                     self._log("work_orders", key, _kind_of_change(old, new))
                 self._new_record = old is None
                 self._identity(

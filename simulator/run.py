@@ -10,7 +10,7 @@ from pathlib import Path
 
 from simulator.city import City
 from simulator.config import CityConfig
-from simulator.defects import Manifest
+from simulator.defects import Manifest, ManifestJournal, replay
 from simulator.drift import apply, parse_drift, undo
 from simulator.generate import CityError, Exchange, Progress, Projection, _quiet
 from simulator.timeutil import at, ts
@@ -55,7 +55,11 @@ def generate_city(
 
 
 def advance_city(
-    out: Path, days: int, progress: Progress = _quiet, drift: str | None = None
+    out: Path,
+    days: int,
+    progress: Progress = _quiet,
+    drift: str | None = None,
+    workers: int = 1,
 ) -> dict:
     out = Path(out)
     summary = read_city(out)
@@ -73,11 +77,13 @@ def advance_city(
     wanted = parse_drift(drift) if drift else None
     if summary.get("drift"):  # the department repaired last time's drift
         undo(out, parse_drift(summary.pop("drift")))
-    city = City(config)
     manifest = Manifest(out / "manifest" / "manifest.sqlite")
     exchange = Exchange(out, create=False, drift=config.drift_column)
-    projection = Projection(city, out, before, after, manifest, exchange, number, progress)
-    _project(projection, force_redelivery=True)
+    projection = Projection(City(config), out, before, after, manifest, exchange, number, progress)
+    if workers > 1:
+        _advance_in_two(projection, exchange, manifest)
+    else:
+        _project(projection, force_redelivery=True)
     exchange.close()
     if wanted:  # after the day's rows are in: the export changes shape from now on
         _apply_drift(out, wanted, manifest)
@@ -247,6 +253,55 @@ def _copy_manifest(conn: sqlite3.Connection) -> None:
     for table in Manifest.TABLES:
         if table not in ("identity_columns", "identity_records"):
             conn.execute(f"INSERT INTO main.{table} SELECT * FROM part.{table} ORDER BY rowid")
+
+
+# What the registries' process of an advance writes itself (the hotline store too); the
+# certificate library is shared with the case platform's use records, which wait.
+REGISTRY_SYSTEMS = ("certificate_library", "population_base", "legal_entity_base")
+
+
+def _advance_in_two(projection: Projection, exchange: Exchange, manifest: Manifest) -> None:
+    """The registries and the hotline advance in a forked child while this process advances
+    the case platform. The child writes its own databases and records its manifest calls;
+    they are replayed here where the one process would have made them (after the case days,
+    before the 好差评 drops), so the manifest is the same, call for call."""
+    import multiprocessing
+    import pickle
+
+    exchange.commit()  # the key indexes of a first advance, before the child opens the files
+    journal = projection.out / ".simulator" / "registries.journal"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    child = multiprocessing.get_context("fork").Process(
+        target=_advance_registries, args=(projection, journal), name="advance-registries"
+    )
+    child.start()
+    exchange.defer("certificate_library")
+    try:
+        _project(projection, force_redelivery=True, stages=("catalogue", "case_days"))
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise CityError(f"advancing the registries failed (exit {child.exitcode})")
+    exchange.release()
+    calls, counts = pickle.loads(journal.read_bytes())
+    journal.unlink()
+    replay(calls, manifest)
+    projection.counts.update(counts)
+    _project(projection, force_redelivery=True, stages=("rating_files",))
+
+
+def _advance_registries(parent: Projection, journal: Path) -> None:
+    import pickle
+
+    journal_manifest = ManifestJournal()
+    exchange = Exchange(parent.out, False, parent.config.drift_column, systems=REGISTRY_SYSTEMS)
+    projection = Projection(
+        parent.city, parent.out, parent.before, parent.after, journal_manifest, exchange,
+        parent.advance_no, parent.progress,
+    )  # fmt: skip
+    _project(projection, force_redelivery=True, stages=REGISTRY_STAGES)
+    exchange.close()
+    journal.write_bytes(pickle.dumps((journal_manifest.calls, projection.counts)))
 
 
 def read_city(out: Path) -> dict:
