@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, drop_peer_databases
+from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, ROOT, drop_peer_databases
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +138,24 @@ def test_the_peers_can_be_run_again_on_a_finished_run(bench_run):
     }
     text = (tmp / "results" / "refresh-tiny.md").read_text(encoding="utf-8")
     assert "(`--peers-only`)" in text
+
+
+def test_a_tier_runs_as_tier_l_does(bench_run):
+    """`--plan large`: no extract-only pass, no rebuild, and the database peers are tier M's
+    (its committed report), the row-wise matching peer on this run's own warehouse."""
+    tmp, _, _ = bench_run
+    shutil.copy(ROOT / "bench" / "results" / "refresh-M.json", tmp / "results")
+    m = json.loads((tmp / "results" / "refresh-M.json").read_text(encoding="utf-8"))
+    report, stdout = run_bench(tmp, "--plan", "large")
+    assert [s["name"] for s in report["full"]] == [n for n in FULL_STAGES if n != "extract"]
+    assert [s["name"] for s in report["incremental"]] == list(INCREMENTAL_STAGES)
+    assert "rebuild" not in report and report.get("marts_check") is None
+    peers = report["peers"]
+    assert peers["from_tier"]["tier"] == "M" and peers["from_tier"]["started"] == m["started"]
+    assert report["summary"]["duckdb_vs_postgres_build"] == m["summary"]["duckdb_vs_postgres_build"]
+    assert peers["extraction"] == m["peers"]["extraction"]
+    assert peers["matching"]["people"] == report["people"]
+    assert "marts identical to a full rebuild: not checked on this tier" in stdout
+    text = (tmp / "results" / "refresh-tiny.md").read_text(encoding="utf-8")
+    assert "tier M's (run " in text and "no marts check" in text
+    assert report["duckdb_memory_limits"]["ingest"] == "6GB"
