@@ -328,6 +328,18 @@ def drop_peer_databases(database: str) -> None:
 # ── the report ────────────────────────────────────────────────────────────────────────────────
 
 
+def commit() -> str | None:
+    """The code measured: the checkout's commit, marked when it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
+    except OSError:  # no git (a copy of the project): the report says nothing
+        return None
+    return (head + ("+changes" if dirty.stdout.strip() else "")) or None
+
+
 def machine() -> dict:
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {
@@ -464,7 +476,8 @@ def markdown(report: dict) -> str:
         f"Run {report['started']} on {report['machine']['cpus']} CPUs, "
         f"{report['machine']['memory_gib']} GiB RAM; city as of {report['city_clock']} "
         f"(advanced to {report['advanced_to']} for the incremental refresh, "
-        f"{report['advance_seconds']} s). DuckDB: {report['duckdb']}.",
+        f"{report['advance_seconds']} s). DuckDB: {report['duckdb']}"
+        + (f"; code at commit {report['commit']}." if report.get("commit") else "."),
         "",
     ]
     limits_used = report.get("duckdb_memory_limits")
@@ -613,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         "tier": args.tier,
         "people": people,
         "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "commit": commit(),
         "machine": machine(),
         "duckdb": duckdb.__version__,
         "city_clock": clock(city).isoformat(),
