@@ -126,20 +126,12 @@ REGISTRY_STAGES = (
 )
 
 
+# One process's order: the case days, then the registries, the 好差评 drops last.
+STAGE_ORDER = (*CASE_STAGES[:2], *REGISTRY_STAGES, CASE_STAGES[2])
+
+
 def _project(projection: Projection, force_redelivery: bool, stages=None) -> None:
-    order = (
-        "catalogue",
-        "case_days",
-        "hotline",
-        "certificates",
-        "groups",
-        "grants",
-        "entities",
-        "population",
-        "non_residents",
-        "rating_files",
-    )
-    for stage in order:
+    for stage in STAGE_ORDER:
         if stages is not None and stage not in stages:
             continue
         if stage == "rating_files":
