@@ -118,7 +118,7 @@ def rowwise(as_of: dt.date) -> dict:
 
     warehouse = Settings.load().warehouse
     # Measured on the second run: the first reads the warehouse file from disk after the
-    # peers before it filled the page cache (M: 2.0 s cold against 0.5 s warm), while the
+    # peers before it filled the page cache (M: 2.0 s cold against 0.3 s warm), while the
     # row-wise run, 50 times longer, hardly notices its own cold start.
     evaluation_only(warehouse, as_of)
     sql_seconds = evaluation_only(warehouse, as_of)
