@@ -530,6 +530,12 @@ def markdown(report: dict) -> str:
         out.append(
             f"- policy matching: compiled SQL evaluation {match['sql_evaluation_seconds']} s, "
             f"row-by-row Python {match['rowwise_seconds']} s"
+            + (
+                f" (measured again on {match['remeasured_at'][:16]}, the compiled evaluation "
+                "on a warm file cache; the peers run had timed it cold)"
+                if match.get("remeasured_at")
+                else ""
+            )
         )
     out += postgres_lines(report)
     out += ["", "## Where the time goes (full refresh)", "", *limits(report)]
