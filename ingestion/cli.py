@@ -44,16 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Progress:
+    """One line per table loaded; the rate since the same system's previous line (two
+    systems load side by side, INGEST_WORKERS)."""
+
     def __init__(self, console: Console):
         self.console = console
-        self.started = time.monotonic()
+        self.begun = time.monotonic()
+        self.last: dict[str, float] = {}
 
     def __call__(self, system: str, table: str, rows: int) -> None:
-        rate = rows / max(time.monotonic() - self.started, 1e-6)
+        now = time.monotonic()
+        rate = rows / max(now - self.last.get(system, self.begun), 1e-6)
         self.console.print(
             f"  {system}.{table}: {rows:,} rows ({rate:,.0f} rows/s)", highlight=False
         )
-        self.started = time.monotonic()
+        self.last[system] = now
 
 
 def summary_table(results) -> Table:
