@@ -33,6 +33,17 @@ def _rate(text: str) -> tuple[str, float]:
     return name, rate
 
 
+def _add_workers(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--workers",
+        type=int,
+        choices=[1, 2],
+        default=min(2, os.cpu_count() or 1),
+        help="processes: 2 runs the case platform beside the registries and the hotline "
+        "(default: 2 on a machine with 2 or more CPUs; docs/simulator.md)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,14 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=dt.date(2025, 1, 1))
     gen.add_argument("--months", type=int, default=22)
     gen.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    gen.add_argument(
-        "--workers",
-        type=int,
-        choices=[1, 2],
-        default=min(2, os.cpu_count() or 1),
-        help="processes: 2 builds the case platform beside the other systems (default: 2 "
-        "on a machine with 2 or more CPUs)",
-    )
+    _add_workers(gen)
     gen.add_argument(
         "--defects",
         choices=["on", "off"],
@@ -75,14 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     adv = sub.add_parser("advance", help="move the city's clock on and record what changed")
     adv.add_argument("--out", type=Path, default=DEFAULT_OUT)
     adv.add_argument("--days", type=int, default=1)
-    adv.add_argument(
-        "--workers",
-        type=int,
-        choices=[1, 2],
-        default=min(2, os.cpu_count() or 1),
-        help="processes: 2 advances the registries beside the case platform (default: 2 on "
-        "a machine with 2 or more CPUs)",
-    )
+    _add_workers(adv)
     adv.add_argument("--target", action="append", default=[], metavar="SYSTEM=URL")
     adv.add_argument(
         "--drift",
