@@ -299,7 +299,6 @@ def database_peers_of_tier_m(results: Path) -> dict:
     return {
         "from_tier": {"tier": "M", "started": m["started"], "report": path.name},
         "postgres_dbt": m["peers"].get("postgres_dbt"),
-        "postgres_ratio": m["summary"].get("duckdb_vs_postgres_build"),
         "duckdb_build_seconds": next(
             (s["seconds"] for s in m.get("rebuild", []) if s["name"] == "build"), None
         ),
@@ -388,13 +387,19 @@ def summarise(report: dict) -> dict:
 
 def postgres_ratio(report: dict) -> float | None:
     """PostgreSQL's dbt build time over DuckDB's on the same (rebuilt) warehouse."""
-    if report["peers"].get("from_tier"):
-        return report["peers"]["postgres_ratio"]
-    peer = report["peers"].get("postgres_dbt")
-    builds = [s for s in report.get("rebuild", []) if s["name"] == "build"]
-    if not isinstance(peer, dict) or not builds:
+    peer, duck = report["peers"].get("postgres_dbt"), duckdb_build_seconds(report)
+    if not isinstance(peer, dict) or not duck:
         return None
-    return round(peer["build_seconds"] / builds[0]["seconds"], 1)
+    return round(peer["build_seconds"] / duck, 1)
+
+
+def duckdb_build_seconds(report: dict) -> float | None:
+    """The DuckDB build beside PostgreSQL's: the rebuilt warehouse's, this run's or (database
+    peers taken from tier M) tier M's."""
+    if report["peers"].get("from_tier"):
+        return report["peers"]["duckdb_build_seconds"]
+    builds = [s["seconds"] for s in report.get("rebuild", []) if s["name"] == "build"]
+    return builds[0] if builds else None
 
 
 def goal_lines(report: dict) -> list[str]:
@@ -562,9 +567,7 @@ def postgres_lines(report: dict) -> list[str]:
     peer = report["peers"].get("postgres_dbt")
     if not isinstance(peer, dict):
         return ["- dbt on PostgreSQL: not run (--no-peers)"]
-    duck_seconds = report["peers"].get("duckdb_build_seconds") or next(
-        s["seconds"] for s in report["rebuild"] if s["name"] == "build"
-    )
+    duck_seconds = duckdb_build_seconds(report)
     tuning = peer["tuning"]
     settings = ", ".join(f"{k} {v}" for k, v in tuning["database_settings"].items())
     return [

@@ -186,9 +186,6 @@ class ManifestJournal:
             raise AttributeError(f"the manifest journal does not record {name}")
         return lambda *args: self.calls.append((name, args))
 
-    def close(self) -> None:
-        return None
-
 
 def replay(calls: list[tuple[str, tuple]], manifest: Manifest) -> None:
     for name, args in calls:

@@ -32,12 +32,7 @@ def generate_city(
     if workers > 1:
         _generate_in_parts(config, out, clock, progress)
     else:
-        manifest = Manifest(out / "manifest" / "manifest.sqlite", create=True)
-        exchange = Exchange(out, create=True, drift=config.drift_column)
-        projection = Projection(City(config), out, None, clock, manifest, exchange, 0, progress)
-        _project(projection, force_redelivery=False)
-        exchange.close()
-        manifest.close()
+        _project_part(config, out, out, clock, STAGE_ORDER, progress)
     if config.drift_column and config.defects:
         manifest = Manifest(out / "manifest" / "manifest.sqlite")
         manifest.defect("case_platform", "bb_jl", "BBRY", "D11", "BBRY", "column added", "recorded")
@@ -169,8 +164,10 @@ def _generate_in_parts(config: CityConfig, out: Path, clock: dt.datetime, progre
 
 
 def _project_part(config, out: Path, part: Path, clock, stages, progress) -> None:
+    """`stages` of a new city, their databases and manifest written under `part` (the city's
+    own folder when one process builds it all)."""
     part.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(part / "manifest.sqlite", create=True)
+    manifest = Manifest(part / "manifest" / "manifest.sqlite", create=True)
     exchange = Exchange(part, create=True, drift=config.drift_column)
     projection = Projection(City(config), out, None, clock, manifest, exchange, 0, progress)
     _project(projection, force_redelivery=False, stages=stages)
@@ -186,7 +183,7 @@ def merge_parts(out: Path, parts: list[Path]) -> None:
         pieces = [part / "exchange" / path.name for part in parts]
         _merge_sqlite(pieces, out / "exchange" / path.name, _copy_tables)
     (out / "manifest").mkdir(parents=True, exist_ok=True)
-    pieces = [part / "manifest.sqlite" for part in parts]
+    pieces = [part / "manifest" / "manifest.sqlite" for part in parts]
     _merge_sqlite(pieces, out / "manifest" / "manifest.sqlite", _copy_manifest)
 
 
