@@ -16,7 +16,6 @@ Behaviour follows the contract (``sources.yaml``, system ``hotline_12345``, ``ap
 from __future__ import annotations
 
 import hmac
-import json
 import random
 import sqlite3
 import sys
@@ -29,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
 import numpy as np
 
 from contract import load_contract
@@ -124,15 +124,59 @@ def read_page(path: Path, request: PageRequest) -> dict:
         conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchall()  # takes the read lock
         where, args = _since_filter(request.since)
         total = _UPDATED.count_since(path, conn, request.since)
-        columns = ", ".join(f'"{name}"' for name in _layout()[0])
         rows = conn.execute(
-            f"SELECT {columns} FROM {TABLE} {where} ORDER BY updated_at, gdbh LIMIT ? OFFSET ?",
+            f"SELECT {_rendered_columns()} FROM {TABLE} {where} "
+            "ORDER BY updated_at, gdbh LIMIT ? OFFSET ?",
             [*args, request.page_size, (request.page - 1) * request.page_size],
         ).fetchall()
     finally:
         conn.close()
-    items = [render_item(row) for row in rows]
+    items = [_item(row) for row in rows]
     return {"total": total, "page": request.page, "page_size": request.page_size, "items": items}
+
+
+@cache
+def _rendered_columns() -> str:
+    """The store's columns in contract order, each timestamp followed by its rendering."""
+    names, ts_columns = _layout()
+    return ", ".join(
+        f"{_quoted(name)}, {render_ts_sql(_quoted(name))}" if name in ts_columns else _quoted(name)
+        for name in names
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render_ts_sql(column: str) -> str:
+    """`render_ts` in SQLite for the store's usual text, a valid `YYYY-MM-DD HH:MM:SS` (it
+    is the one spelling that SQLite's datetime gives back unchanged, once asked to normalise
+    it; year 0 is none to Python); NULL for anything else, left to `render_ts`."""
+    return (
+        f"CASE WHEN datetime({column}, '+0 seconds') = {column} AND substr({column}, 1, 4) "
+        f"<> '0000' THEN substr({column}, 1, 10) || 'T' || substr({column}, 12) || '+08:00' END"
+    )
+
+
+def _item(row: tuple) -> dict:
+    """A row of `_rendered_columns` as the JSON object `render_item` makes of the store row."""
+    names, ts_columns = _layout()
+    values, at = [], 0
+    for name in names:
+        if name in ts_columns:
+            text, rendered = row[at], row[at + 1]
+            values.append(rendered if rendered is not None or text is None else render_ts(text))
+            at += 2
+        else:
+            values.append(row[at])
+            at += 1
+    return dict(zip(_lower_names(), values, strict=True))
+
+
+@cache
+def _lower_names() -> tuple[str, ...]:
+    return tuple(name.lower() for name in _layout()[0])
 
 
 class _UpdatedAtIndex:
@@ -364,7 +408,8 @@ class HotlineRequestHandler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": error, "message": message}, headers)
 
     def _send_json(self, status: HTTPStatus, payload: dict, headers: dict | None = None) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # UTF-8 as json.dumps(ensure_ascii=False) writes it, at a fraction of its cost
+        body = msgspec.json.encode(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import threading
 
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion.config import ConfigError, expand, load_sources
+from ingestion.connectors.hotline import local_texts, to_local_text
 from ingestion.connectors.sql import connectorx_url, public_url
 from ingestion.masking import mask_identity, mask_name, mask_phone, mask_value
 from ingestion.warehouse import WarehouseBusy, writer
@@ -136,3 +140,32 @@ def test_the_warehouse_writer_applies_the_duckdb_settings(monkeypatch, tmp_path)
         limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         threads = conn.execute("SELECT current_setting('threads')").fetchone()[0]
     assert limit == "953.6 MiB" and int(threads) == 1  # 1 GB, as DuckDB prints it
+
+
+# --- the hotline's timestamps, column-wise ---------------------------------------------------
+
+_STAMP_PARTS = st.tuples(
+    st.sampled_from(["0999", "1000", "2025", "2024", "９０２５"]),
+    st.sampled_from(["01", "02", "12", "13", "2"]),
+    st.sampled_from(["01", "28", "29", "30", "31", "00"]),
+    st.sampled_from(["T", " ", "t"]),
+    st.sampled_from(["00", "09", "23", "24"]),
+    st.sampled_from(["00", "59", "60"]),
+    st.sampled_from(["", ".5", ".000001"]),
+    st.sampled_from(["+08:00", "Z", "-05:00", "+0800", "", "+08:00\n", " +08:00"]),
+)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8), _STAMP_PARTS), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_hotline_timestamps_converted_by_column_as_value_by_value(values) -> None:
+    """The usual `+08:00` spelling is converted by polars and the rest one by one: the result
+    is what `to_local_text` gives each value, odd dates, offsets and leap seconds included."""
+    texts = [v if v is None or isinstance(v, str) else _stamp_text(*v) for v in values]
+    assert local_texts(pl.Series("ldsj", texts, dtype=pl.Utf8)).to_list() == [
+        to_local_text(text) for text in texts
+    ]
+
+
+def _stamp_text(year, month, day, sep, hour, second, fraction, offset) -> str:
+    return f"{year}-{month}-{day}{sep}{hour}:00:{second}{fraction}{offset}"

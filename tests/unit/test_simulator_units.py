@@ -172,3 +172,42 @@ def test_identity_numbers_computed_for_arrays_spell_their_parts_and_check_charac
         assert text[:17] == f"{r}{b:%Y%m%d}{s:03d}"
         # stdnum's own MOD 11-2 (is_valid would also refuse region codes it does not list)
         assert text[17] == ric.calc_check_digit(text[:17] + "0")
+
+
+# --- the hotline vendor renders timestamps in SQL -------------------------------------------
+
+_STORE_STAMPS = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.tuples(
+        st.sampled_from(["0000", "0001", "0999", "2024", "2025", "9999"]),
+        st.sampled_from(["00", "01", "02", "12", "13", "1"]),
+        st.sampled_from(["00", "01", "28", "29", "30", "31", "32"]),
+        st.sampled_from([" ", "T"]),
+        st.sampled_from(["00", "23", "24"]),
+        st.sampled_from(["00", "59", "60"]),
+        st.sampled_from(["", ".5", "+08:00", "Z", " "]),
+    ).map(lambda p: f"{p[0]}-{p[1]}-{p[2]}{p[3]}{p[4]}:{p[5]}:{p[5]}{p[6]}"),
+)
+
+
+@given(st.lists(st.tuples(_STORE_STAMPS, _STORE_STAMPS), min_size=1, max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_the_vendor_renders_timestamps_in_sql_as_python_does(stamps) -> None:
+    """A page's rows, timestamps rendered by SQLite where the text is the usual one and by
+    Python otherwise, are the items `render_item` makes of the store's rows."""
+    import sqlite3
+
+    from simulator import hotline_server, hotline_store
+
+    names = hotline_store.column_names()
+    conn = sqlite3.connect(":memory:")
+    hotline_store._create_table(conn)
+    stored = []
+    for number, (ldsj, updated_at) in enumerate(stamps):
+        row = dict.fromkeys(names, "x") | {"gdbh": f"GD{number}", "ldsj": ldsj, "pdsj": None}
+        stored.append(tuple((row | {"updated_at": updated_at})[name] for name in names))
+    conn.executemany(f"INSERT INTO work_orders VALUES ({', '.join('?' * len(names))})", stored)
+    query = f"SELECT {hotline_server._rendered_columns()} FROM work_orders ORDER BY rowid"
+    items = [hotline_server._item(row) for row in conn.execute(query)]
+    assert items == [hotline_server.render_item(row) for row in stored]
