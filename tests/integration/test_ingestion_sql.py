@@ -223,10 +223,16 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
         from ingestion.runner import run
         def progress(system, table, rows):
             print(system, table, rows, flush=True)
+            if table == "bj_gcxx":  # wait here to be killed: a small city would finish first
+                sys.stdin.readline()
         run({str(sources)!r}, {str(killed)!r}, {DB_SYSTEMS!r}, None, progress)
     """)
     child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
     )
     for line in child.stdout:
         if line.startswith("case_platform bj_gcxx"):  # mid-transaction: bb_jl still to come
