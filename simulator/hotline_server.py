@@ -225,7 +225,8 @@ def _since_filter(since: str | None) -> tuple[str, list[str]]:
 
 
 def render_item(row: tuple) -> dict:
-    """A store row (contract order) as a JSON object with lower-case field names."""
+    """A store row (contract order) as a JSON object with lower-case field names: the
+    Python reference that the pages' SQL rendering (`_item`) is tested against."""
     names, ts_columns = _layout()
     return {
         name.lower(): render_ts(value) if name in ts_columns else value

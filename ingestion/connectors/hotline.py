@@ -315,10 +315,8 @@ class _Latest:
             return {}
         marks = ",".join("?" * len(keys))
         query = f"SELECT key, item FROM latest WHERE key IN ({marks})"
-        return {
-            key: (parse_local(item.get("updated_at")), item)
-            for key, item in ((k, pickle.loads(i)) for k, i in self.conn.execute(query, list(keys)))
-        }
+        items = {key: pickle.loads(item) for key, item in self.conn.execute(query, list(keys))}
+        return {key: (parse_local(item.get("updated_at")), item) for key, item in items.items()}
 
     def highest_kept(self) -> datetime | None:
         value = self.conn.execute("SELECT MAX(stamp) FROM latest").fetchone()[0]
