@@ -1,7 +1,14 @@
 """Land a batch in the raw layer: contract check, casts, codes, quarantine, new versions.
 
-Everything here runs inside the caller's transaction (one per system), so a failure anywhere
-leaves neither rows nor watermarks behind.
+A delivery is landed in two steps. `stage_chunks` checks it chunk by chunk into scratch
+tables of the `landing` schema, each chunk committed on its own: DuckDB keeps the rows a
+still-open transaction appends in memory its limit does not govern (measured: about twice the
+rows' size), so a delivery checked inside the load's transaction grew the process with the
+table (3.7 GiB beyond the limit for a 1,000,000-person city's case platform). `land_checked`
+then writes everything that counts (quarantine, drift, raw versions, audit) inside the
+caller's transaction (one per system), a few set-based statements whose memory DuckDB bounds,
+so a failure anywhere still leaves neither rows nor watermarks behind; the scratch tables are
+dropped afterwards, and `clear_scratch` removes what a killed load left there.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import duckdb
 import polars as pl
 
 from contract import Table, load_contract
@@ -21,6 +27,8 @@ from ingestion.masking import mask_value
 from ingestion.warehouse import FULL_DELIVERY_TABLES, duck_type
 
 INTERNAL = "_rn"
+SCRATCH = "landing"  # schema of deliveries checked but not landed yet (never read elsewhere)
+_DELIVERY_NUMBERS = itertools.count(1)  # one run stages many deliveries of a table (files)
 
 
 class SchemaDriftError(RuntimeError):
@@ -50,17 +58,22 @@ class TableResult:
 
 @dataclass
 class Checked:
-    """A delivery after the contract check: typed rows in a temp table, bad rows in another.
+    """A delivery after the contract check: typed rows in a scratch table, the quarantined
+    rows' numbers and their quarantine records in two more.
 
-    Both live in DuckDB (which spills them to its temp directory), never in Python, so a
-    delivery of any size is checked in chunks with bounded memory.
+    All three live in the warehouse's `landing` schema (compressed on disk like any table),
+    never in Python, so a delivery of any size is checked in chunks with bounded memory.
     """
 
-    relation: str  # temp table with typed contract columns, _extra, _row_hash, _rn
-    bad_relation: str  # temp table of the quarantined rows' _rn
+    relation: str  # typed contract columns, _extra, _row_hash, _rn
+    bad_relation: str  # the quarantined rows' _rn
+    quarantine_relation: str  # their meta.quarantine records, written when the delivery lands
     rows: int = 0
     bad_count: int = 0
     extras: list[str] = field(default_factory=list)
+
+    def scratch(self) -> list[str]:
+        return [self.relation, self.bad_relation, self.quarantine_relation]
 
     def good_rows(self) -> str:
         """The rows not quarantined, as a subquery."""
@@ -75,10 +88,10 @@ def now() -> dt.datetime:
 
 
 def check_columns(
-    conn, batch: Batch, table: Table, load_id: str, offset: int = 0, record_drift: bool = True
+    batch: Batch, table: Table, offset: int = 0
 ) -> tuple[pl.DataFrame, list[str], list[str]]:
-    """Missing required columns fail the load; other differences are recorded as drift
-    (once per delivery: later chunks of the same query carry the same columns)."""
+    """Missing required columns fail the load; other differences are drift, recorded when the
+    delivery lands (`record_checks`)."""
     present = batch.frame.columns
     missing = [c for c in table.column_names if c not in present]
     required = [c for c in missing if table.column(c).required]
@@ -89,14 +102,21 @@ def check_columns(
         )
     extras = [c for c in present if c not in table.column_names]
     drift = [f"added {c}" for c in extras] + [f"missing {c}" for c in missing]
-    for change in drift if record_drift else []:
+    frame = batch.frame.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in missing])
+    return frame.with_row_index(INTERNAL, offset=offset), extras, drift
+
+
+def record_checks(
+    conn, checked: Checked, system: str, table: str, drift: list[str], load_id: str
+) -> None:
+    """A checked delivery's drift and quarantine records, as it lands."""
+    conn.execute(f"INSERT INTO meta.quarantine SELECT * FROM {checked.quarantine_relation}")
+    for change in drift:
         kind, column = change.split(" ", 1)
         conn.execute(
             "INSERT INTO meta.schema_drift VALUES (?, ?, ?, ?, ?, ?)",
-            [load_id, batch.system, batch.table, column, kind, now()],
+            [load_id, system, table, column, kind, now()],
         )
-    frame = batch.frame.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in missing])
-    return frame.with_row_index(INTERNAL, offset=offset), extras, drift
 
 
 def _typed_select(table: Table, extras: list[str], source_hash: str | None) -> tuple[str, str]:
@@ -152,38 +172,48 @@ def _violations_sql(table: Table, relation: str) -> str:
 
 
 class RowChecker:
-    """Casts and checks a delivery chunk by chunk inside DuckDB, quarantining as it goes."""
+    """Casts and checks a delivery chunk by chunk inside DuckDB into the `landing` schema.
+
+    Each chunk is typed in a chunk-sized temp table (typed and raw text side by side, for the
+    checks), then its typed columns are appended to the delivery's scratch table. Called
+    outside a transaction, every statement commits on its own and memory stays one chunk."""
 
     def __init__(self, conn, table: Table, load_id: str, source_hash: str | None = None):
         self.conn, self.table, self.load_id, self.source_hash = conn, table, load_id, source_hash
-        self.checked = Checked(f"typed_{table.name}", f"bad_{table.name}")
+        name = f"{SCRATCH}.d{next(_DELIVERY_NUMBERS)}_{table.name}"
+        self.checked = Checked(f"{name}__typed", f"{name}__bad", f"{name}__quarantine")
         self.drift: list[str] | None = None
-        bad = self.checked.bad_relation
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {bad} ({INTERNAL} BIGINT)")
+        self.chunk = f"chunk_{table.name}"
+        conn.execute(f"CREATE OR REPLACE TABLE {self.checked.bad_relation} ({INTERNAL} BIGINT)")
+        conn.execute(
+            f"CREATE OR REPLACE TABLE {self.checked.quarantine_relation} AS "
+            "SELECT * FROM meta.quarantine LIMIT 0"
+        )
 
     def add(self, batch: Batch) -> None:
         checked, first = self.checked, self.drift is None
-        frame, extras, drift = check_columns(
-            self.conn, batch, self.table, self.load_id, checked.rows, record_drift=first
-        )
+        frame, extras, drift = check_columns(batch, self.table, checked.rows)
         if first:
             self.drift, checked.extras = drift, extras
         select, row_hash = _typed_select(self.table, extras, self.source_hash)
         typed = f"SELECT *, {row_hash} AS _row_hash FROM (SELECT {select} FROM incoming_frame)"
         self.conn.register("incoming_frame", frame.to_arrow())
         try:
-            if first:
-                self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {checked.relation} AS {typed}")
-            else:
-                self.conn.execute(f"INSERT INTO {checked.relation} BY NAME {typed}")
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {self.chunk} AS {typed}")
         finally:
             self.conn.unregister("incoming_frame")
-        chunk = f"(SELECT * FROM {checked.relation} WHERE {INTERNAL} >= {checked.rows}) AS chunk"
-        violations = self.conn.execute(_violations_sql(self.table, chunk)).fetchall()
-        _quarantine(self.conn, batch, self.table, checked.relation, violations, self.load_id)
+        violations = self.conn.execute(_violations_sql(self.table, self.chunk)).fetchall()
+        _quarantine(self.conn, batch, self.table, self.chunk, violations, self.load_id, checked)
         bad = sorted({v[0] for v in violations})
         if bad:
             self.conn.execute(f"INSERT INTO {checked.bad_relation} SELECT UNNEST(?)", [bad])
+        kept = ", ".join([INTERNAL, *(f'"{c}"' for c in self.table.column_names), "_extra"])
+        rows = f"SELECT {kept}, _row_hash FROM {self.chunk}"
+        if first:
+            self.conn.execute(f"CREATE OR REPLACE TABLE {checked.relation} AS {rows}")
+        else:
+            self.conn.execute(f"INSERT INTO {checked.relation} {rows}")
+        self.conn.execute(f"DROP TABLE {self.chunk}")
         checked.rows += frame.height
         checked.bad_count += len(bad)
 
@@ -191,7 +221,7 @@ class RowChecker:
 def check_chunks(
     conn, chunks: Iterable[Batch], load_id: str, source_hash: str | None = None
 ) -> tuple[Checked, list[str], Batch]:
-    """Cast every column by the contract inside DuckDB; list and quarantine what fails.
+    """Cast every column by the contract inside DuckDB; list what fails for the quarantine.
     Returns the checked delivery, its drift and its last chunk (watermark, details)."""
     checker, last = None, None
     for batch in chunks:
@@ -204,14 +234,21 @@ def check_chunks(
     return checker.checked, checker.drift or [], last
 
 
-def check_rows(
-    conn, batch: Batch, load_id: str, source_hash: str | None = None
-) -> tuple[Checked, list[str]]:
-    checked, drift, _ = check_chunks(conn, [batch], load_id, source_hash)
-    return checked, drift
+def drop_scratch(conn, checked: Checked) -> None:
+    for relation in checked.scratch():
+        conn.execute(f"DROP TABLE IF EXISTS {relation}")
 
 
-def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, load_id: str) -> None:
+def clear_scratch(conn) -> None:
+    """Empty the `landing` schema of what a killed load left there. Called by a run under
+    the warehouse's writer lock, before its systems load: no load can be using it."""
+    conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+    conn.execute(f"CREATE SCHEMA {SCRATCH}")
+
+
+def _quarantine(
+    conn, batch: Batch, table: Table, relation: str, violations, load_id: str, checked: Checked
+) -> None:
     if not violations:
         return
     key_sql = " || '|' || ".join(f"coalesce(CAST(\"{k}__raw\" AS VARCHAR), '')" for k in table.key)
@@ -240,7 +277,9 @@ def _quarantine(conn, batch: Batch, table: Table, relation: str, violations, loa
     # One set-based insert: executemany is row by row and a bad delivery can be large.
     conn.register("quarantined_rows", pl.DataFrame(rows, strict=False).to_arrow())
     try:
-        conn.execute("INSERT INTO meta.quarantine BY NAME SELECT * FROM quarantined_rows")
+        conn.execute(
+            f"INSERT INTO {checked.quarantine_relation} BY NAME SELECT * FROM quarantined_rows"
+        )
     finally:
         conn.unregister("quarantined_rows")
 
@@ -287,22 +326,23 @@ def replace_delivery(conn, checked: Checked, table: Table, batch: Batch, load_id
     return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
 
-def land(
-    conn: duckdb.DuckDBPyConnection, batch: Batch, load_id: str, watermark_before: str | None = None
-) -> TableResult:
-    """Check and land one batch of an incremental, full or file delivery."""
-    return land_chunks(conn, [batch], load_id, watermark_before)[0]
+@dataclass
+class Staged:
+    """A delivery checked into the `landing` schema, waiting for its load's transaction."""
+
+    table: Table
+    checked: Checked
+    drift: list[str]
+    last: Batch  # the delivery's last chunk: its watermark and details
+    watermark_before: str | None
+    started: float
 
 
-def land_chunks(
-    conn: duckdb.DuckDBPyConnection,
-    chunks: Iterable[Batch],
-    load_id: str,
-    watermark_before: str | None = None,
-) -> tuple[TableResult, Batch]:
-    """Check and land one delivery that arrives in chunks (consecutive batches of one table
-    from one source); the rows are de-duplicated and landed together once all are checked.
-    Returns the audit result and the delivery's last chunk (its watermark and details)."""
+def stage_chunks(
+    conn, chunks: Iterable[Batch], load_id: str, watermark_before: str | None = None
+) -> Staged:
+    """Check one delivery that arrives in chunks (consecutive batches of one table from one
+    source) into the `landing` schema; call it outside a transaction (module docstring)."""
     started = time.monotonic()
     chunks = iter(chunks)
     first = next(chunks)
@@ -312,6 +352,14 @@ def land_chunks(
     checked, drift, last = check_chunks(conn, delivery, load_id, source_hash)
     if source_hash:  # a file's rows are versions of that delivery: name and content
         last.source = f"{last.source}@{source_hash}"
+    return Staged(table, checked, drift, last, watermark_before, started)
+
+
+def land_checked(conn, staged: Staged, load_id: str) -> TableResult:
+    """Land a staged delivery inside the caller's transaction: its drift and quarantine
+    records, its rows de-duplicated into new versions, its audit row."""
+    table, checked, last = staged.table, staged.checked, staged.last
+    record_checks(conn, checked, last.system, last.table, staged.drift, load_id)
     if last.mode == "full":
         new_versions = replace_delivery(conn, checked, table, last, load_id)
     else:
@@ -325,13 +373,13 @@ def land_chunks(
         rows_landed=checked.rows - checked.bad_count,
         rows_new_versions=new_versions,
         rows_quarantined=checked.bad_count,
-        watermark_before=watermark_before,
-        watermark_after=last.watermark or watermark_before,
-        drift=drift,
+        watermark_before=staged.watermark_before,
+        watermark_after=last.watermark or staged.watermark_before,
+        drift=staged.drift,
     )
-    result.seconds = time.monotonic() - started
+    result.seconds = time.monotonic() - staged.started
     record(conn, result, load_id)
-    return result, last
+    return result
 
 
 def record(conn, result: TableResult, load_id: str) -> None:

@@ -2,7 +2,8 @@
 
 A system's load either lands completely (rows, quarantine, drift log, files, watermarks and
 load audit together) or not at all; a failing system is recorded with its reason and an
-alert, and the other systems still load.
+alert, and the other systems still load. Its deliveries are first checked into scratch tables
+outside the transaction (ingestion.landing says why), then landed in it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ from pathlib import Path
 
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
-from ingestion.landing import TableResult, land_chunks, now
+from ingestion.landing import (
+    Staged,
+    TableResult,
+    clear_scratch,
+    drop_scratch,
+    land_checked,
+    now,
+    stage_chunks,
+)
 from ingestion.settings import ingest_workers
-from ingestion.snapshot import load_snapshot
+from ingestion.snapshot import apply_snapshot, stage_snapshot
 from ingestion.warehouse import writer
 
 Progress = Callable[[str, str, int], None]
@@ -139,28 +148,43 @@ def load_system(
     result = LoadResult(
         config.name, f"{config.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
-    conn.execute("BEGIN TRANSACTION")
+    staged: list[Staged] = []
+    snapshots = []
+    in_transaction = False
     try:
         connector = make_connector(config, progress)
         marks = watermarks(conn, config.name)
         for (name, _), delivery in itertools.groupby(_extract(connector, config, conn), _delivery):
-            table, batch = land_chunks(conn, delivery, result.load_id, marks.get(name))
-            _save_watermark(conn, batch, config, result.load_id)
-            if batch.mode == "file":
-                _record_file(conn, batch, result.load_id)
-            result.tables.append(table)
+            staged.append(stage_chunks(conn, delivery, result.load_id, marks.get(name)))
             if progress:
-                progress(config.name, batch.table, table.rows_read)
+                progress(config.name, name, staged[-1].checked.rows)
         for table in config.tables.values():
             if table.mode == "snapshot":
-                result.tables.append(load_snapshot(conn, connector, table, result.load_id, as_of))
+                snapshots.append(stage_snapshot(conn, connector, table, result.load_id, as_of))
+        conn.execute("BEGIN TRANSACTION")
+        in_transaction = True
+        _land(conn, config, staged, snapshots, result)
         _finish(conn, result, started, "ok", None, clock)
         conn.execute("COMMIT")
     except Exception as exc:  # any failure rolls the whole system back, never half-written
-        conn.execute("ROLLBACK")
+        if in_transaction:
+            conn.execute("ROLLBACK")
         result.tables = []
         _fail(conn, result, started, exc, clock)
+    finally:
+        for checked in [s.checked for s in staged] + [p.checked for p in snapshots if p.checked]:
+            drop_scratch(conn, checked)
     return result
+
+
+def _land(conn, config: SystemConfig, staged: list[Staged], snapshots, result) -> None:
+    for delivery in staged:
+        result.tables.append(land_checked(conn, delivery, result.load_id))
+        _save_watermark(conn, delivery.last, config, result.load_id)
+        if delivery.last.mode == "file":
+            _record_file(conn, delivery.last, result.load_id)
+    for plan in snapshots:
+        result.tables.append(apply_snapshot(conn, plan, result.load_id))
 
 
 def _finish(
@@ -201,6 +225,7 @@ def run(
     chosen = [c for name, c in configs.items() if not systems or name in systems]
     workers = min(ingest_workers(), len(chosen)) if chosen else 1
     with writer(warehouse) as conn:
+        clear_scratch(conn)
         if workers == 1:
             return [load_system(conn, config, as_of, progress) for config in chosen]
         return _load_side_by_side(conn, chosen, as_of, progress, workers)

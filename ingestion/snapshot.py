@@ -9,6 +9,7 @@ snapshot becomes change history in `raw.rk_jbxx` (rows valid from / to), never a
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -16,7 +17,15 @@ from contract import load_contract
 from ingestion.batch import Batch
 from ingestion.config import TableConfig
 from ingestion.connectors.sql import SqlConnector
-from ingestion.landing import INTERNAL, TableResult, check_chunks, now, record
+from ingestion.landing import (
+    INTERNAL,
+    Checked,
+    TableResult,
+    check_chunks,
+    now,
+    record,
+    record_checks,
+)
 
 SHRINK_LIMIT = 0.05
 
@@ -53,11 +62,26 @@ def _complete_deliveries(connector: SqlConnector, table: TableConfig) -> pl.Data
     )
 
 
-def load_snapshot(
+@dataclass
+class SnapshotPlan:
+    """What a load will do with the population snapshot, decided before its transaction
+    (the rows, when they are to be applied or held, already checked into scratch tables)."""
+
+    result: TableResult
+    decisions: list[tuple] = field(default_factory=list)  # (day, announced, delivered, status,
+    # message, alert kind or None)
+    checked: Checked | None = None
+    action: str | None = None  # "apply" | "hold" | None
+    day: dt.date | None = None
+
+
+def stage_snapshot(
     conn, connector: SqlConnector, table: TableConfig, load_id: str, as_of: dt.date | None
-) -> TableResult:
-    system = connector.system
-    result = TableResult(system, table.name, "snapshot", f"{connector.relation(table.name)}")
+) -> SnapshotPlan:
+    """Decide on the newest complete snapshot and check its rows; writes nothing that counts
+    (`apply_snapshot` does, inside the load's transaction)."""
+    source = connector.relation(table.name)
+    plan = SnapshotPlan(TableResult(connector.system, table.name, "snapshot", source))
     complete = _complete_deliveries(connector, table)
     applied, applied_rows = last_applied(conn, table.name)
     expected = as_of - dt.timedelta(days=1) if as_of else None
@@ -72,49 +96,65 @@ def load_snapshot(
                 f"no complete {table.control} row for {table.name} on {expected}: "
                 f"the snapshot of {applied} stays in force"
             )
-            _decide(conn, system, table.name, expected, None, None, "missing", message, load_id)
-            _alert(conn, system, table.name, "snapshot_missing", message, load_id)
-        result.note = "snapshot missing"
+            plan.decisions.append((expected, None, None, "missing", message, "snapshot_missing"))
+        plan.result.note = "snapshot missing"
     if complete.is_empty():
-        return _finish(conn, result, load_id)
+        return plan
     day = dt.date.fromisoformat(complete["SJRQ"][-1])
     announced = int(complete["JLS"][-1])
     if applied is not None and day <= applied:
-        return _finish(conn, result, load_id)
+        return plan
     delivered = connector.count(table.name)
     if delivered != announced:
         message = (
             f"{table.name} snapshot of {day} refused: {delivered} rows delivered, "
             f"{announced} announced in {table.control}"
         )
-        _decide(conn, system, table.name, day, announced, delivered, "refused", message, load_id)
-        _alert(conn, system, table.name, "snapshot_refused", message, load_id)
-        result.note = "refused"
-        return _finish(conn, result, load_id)
-    chunks = (
-        Batch(system, table.name, frame, result.source, mode="snapshot")
-        for frame in connector.stream(f"SELECT * FROM {connector.relation(table.name)}")
-    )
-    checked, result.drift, _ = check_chunks(conn, chunks, load_id)
-    result.rows_read, result.rows_quarantined = checked.rows, checked.bad_count
-    result.rows_landed = checked.rows - checked.bad_count
+        plan.decisions.append((day, announced, delivered, "refused", message, "snapshot_refused"))
+        plan.result.note = "refused"
+        return plan
+    _check(conn, connector, table, load_id, plan)
+    plan.day = day
     if applied_rows and delivered < applied_rows * (1 - SHRINK_LIMIT):
-        _hold(conn, checked, day, load_id)
         message = (
             f"{table.name} snapshot of {day} held back: {delivered} rows against "
             f"{applied_rows} in force (more than {SHRINK_LIMIT:.0%} fewer); confirm with "
             f"`python -m ingestion confirm-snapshot --date {day}`"
         )
-        _decide(conn, system, table.name, day, announced, delivered, "held", message, load_id)
-        _alert(conn, system, table.name, "snapshot_shrinking", message, load_id)
-        result.note = "held"
-        return _finish(conn, result, load_id)
-    result.rows_new_versions = apply_history(conn, checked.good_rows(), day, load_id, result.source)
-    _decide(conn, system, table.name, day, announced, delivered, "applied", None, load_id)
-    return _finish(conn, result, load_id)
+        plan.decisions.append((day, announced, delivered, "held", message, "snapshot_shrinking"))
+        plan.action, plan.result.note = "hold", "held"
+        return plan
+    plan.decisions.append((day, announced, delivered, "applied", None, None))
+    plan.action = "apply"
+    return plan
 
 
-def _finish(conn, result: TableResult, load_id: str) -> TableResult:
+def _check(conn, connector: SqlConnector, table: TableConfig, load_id: str, plan) -> None:
+    result = plan.result
+    chunks = (
+        Batch(connector.system, table.name, frame, result.source, mode="snapshot")
+        for frame in connector.stream(f"SELECT * FROM {connector.relation(table.name)}")
+    )
+    plan.checked, result.drift, _ = check_chunks(conn, chunks, load_id)
+    result.rows_read, result.rows_quarantined = plan.checked.rows, plan.checked.bad_count
+    result.rows_landed = plan.checked.rows - plan.checked.bad_count
+
+
+def apply_snapshot(conn, plan: SnapshotPlan, load_id: str) -> TableResult:
+    """Write what `stage_snapshot` decided, inside the load's transaction."""
+    result, system = plan.result, plan.result.system
+    if plan.checked is not None:
+        record_checks(conn, plan.checked, system, result.table, result.drift, load_id)
+    if plan.action == "hold":
+        _hold(conn, plan.checked, plan.day, load_id)
+    elif plan.action == "apply":
+        result.rows_new_versions = apply_history(
+            conn, plan.checked.good_rows(), plan.day, load_id, result.source
+        )
+    for day, announced, delivered, status, message, alert in plan.decisions:
+        _decide(conn, system, result.table, day, announced, delivered, status, message, load_id)
+        if alert:
+            _alert(conn, system, result.table, alert, message, load_id)
     record(conn, result, load_id)
     return result
 

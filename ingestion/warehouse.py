@@ -24,6 +24,7 @@ from ingestion.settings import duckdb_settings
 META_DDL = [
     "CREATE SCHEMA IF NOT EXISTS raw",
     "CREATE SCHEMA IF NOT EXISTS meta",
+    "CREATE SCHEMA IF NOT EXISTS landing",  # deliveries checked, not landed (ingestion.landing)
     """CREATE TABLE IF NOT EXISTS meta.loads (
         load_id VARCHAR, system VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
         status VARCHAR, message VARCHAR)""",

@@ -245,7 +245,14 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
     for meta in ("watermarks", "load_audit", "loads"):
         sql = f"SELECT COUNT(*) FROM meta.{meta} WHERE system = 'case_platform'"
         assert query(killed, sql)[0][0] == 0, meta
+    # Deliveries are checked into scratch tables outside the transaction (bounded memory):
+    # the killed load left its checked rows there, and only there.
+    scratch = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'landing' ORDER BY 1"
+    assert [t for (t,) in query(killed, scratch) if t.endswith("_bj_jbxx__typed")], query(
+        killed, scratch
+    )
     load(sources, killed)
+    assert query(killed, scratch) == []  # the next run cleared them
     load(sources, clean)
     for table in ("bj_jbxx", "bj_gcxx", "bb_jl", "dzzz_zzxx", "jf_ffjl", "fr_jbxx", "rk_jbxx"):
         sql = f"SELECT _row_hash FROM raw.{table} ORDER BY 1"
