@@ -2,11 +2,24 @@
 -- version order (GXSJ, then the load, then the row hash), keys whose latest state was
 -- quarantined left out. The table has no SFSC (no soft deletes). Columns renamed from the
 -- pinyin codes (see the yml).
+-- Incremental by key: a run recomputes only the keys with newer versions or quarantine
+-- records (macros/incremental_keys.sql); a full build gives the same rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_keys(source('case_platform', 'bj_gcxx'), 'bj_gcxx', 'GCBH', 'step_id') }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('case_platform', 'bj_gcxx') }}
+    {% if is_incremental() %}
+        where GCBH in ({{ touched_keys(source('case_platform', 'bj_gcxx'), 'bj_gcxx', 'GCBH') }})
+    {% endif %}
 
 ),
 

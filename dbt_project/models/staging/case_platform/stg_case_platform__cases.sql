@@ -1,11 +1,24 @@
 -- One row per case (bj_jbxx key) in its current state: the last version in the spec's
 -- version order (GXSJ, then the load, then the row hash), soft deletes and keys whose latest
 -- state was quarantined left out. Columns renamed from the pinyin codes (see the yml).
+-- Incremental by key: a run recomputes only the keys with newer versions or quarantine
+-- records (macros/incremental_keys.sql); a full build gives the same rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_keys(source('case_platform', 'bj_jbxx'), 'bj_jbxx', 'SBLSH', 'case_id') }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('case_platform', 'bj_jbxx') }}
+    {% if is_incremental() %}
+        where SBLSH in ({{ touched_keys(source('case_platform', 'bj_jbxx'), 'bj_jbxx', 'SBLSH') }})
+    {% endif %}
 
 ),
 
