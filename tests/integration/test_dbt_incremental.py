@@ -8,13 +8,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from simulator.run import advance_city, generate_city
 from tests.conftest import small_config
 from tests.integration.dbt_city import PROJECT, dbt
-from tests.integration.test_ingestion_sql import load, sources_for
+from tests.integration.test_ingestion_sql import load, query, sources_for
 
 pytestmark = pytest.mark.integration
 MODELS = {  # model: (raw table, key)
@@ -24,14 +23,6 @@ MODELS = {  # model: (raw table, key)
 # More soft deletes (D3) and quarantined versions (D7) than usual, so that the advance brings
 # keys that leave the model as well as keys that change.
 RATES = {"D3": 0.05, "D7": 0.03}
-
-
-def query(warehouse: Path, sql: str):
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def compiled(model: str, folder: str) -> str:
