@@ -70,6 +70,21 @@ class WarehouseSource:
         )
         return definition.run(result_format=result_format)
 
+    def merge_into(self, name: str, counted, sampled) -> None:
+        """Put the sampling pass's results (`sampled`, validated as `<name>.samples`) in place
+        of the same checks' results in the counting pass's (`counted`, validated as `name`),
+        and keep only that merged result in the store: Data Docs then show one validation per
+        suite, with samples where rows failed. Success and counts are the same in both passes
+        (the same expectations on the same batch); only the samples differ."""
+        store = self.context.validation_results_store
+        keys = {key.expectation_suite_identifier.name: key for key in store.list_keys()}
+        by_check = {r.expectation_config.meta["check_id"]: r for r in sampled.results}
+        counted.results = [
+            by_check.get(r.expectation_config.meta["check_id"], r) for r in counted.results
+        ]
+        store.remove_key(keys[f"{name}.samples"])
+        store.set(keys[name], counted)
+
     BATCHES = "quality_batches"
 
     def materialize(self, name: str, query: str) -> str:

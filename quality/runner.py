@@ -29,6 +29,12 @@ from quality.suites import Check, Suite, all_suites
 # and would carry every unexpected value).
 SAMPLE_SIZE = 5
 SAMPLE_COLUMN = "sample_key"
+SAMPLES = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": SAMPLE_SIZE,
+    "unexpected_index_column_names": [SAMPLE_COLUMN],
+}
+COUNTS = {**SAMPLES, "partial_unexpected_count": 0}  # GX's sample queries become LIMIT 0
 __all__ = ["QualityGateFailed", "QualityRun", "publish_operations", "run_quality"]
 
 
@@ -101,35 +107,55 @@ def validate(warehouse: Path, suites: list[Suite], docs_dir: Path) -> tuple[list
 
 
 def validate_suite(source, suite: Suite) -> list[dict]:
-    expectations = gx.ExpectationSuite(
-        name=suite.name, expectations=[c.expectation for c in suite.checks]
-    )
-    result_format = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": SAMPLE_SIZE,
-        "unexpected_index_column_names": [SAMPLE_COLUMN],
-    }
-    query = sample_query(suite)
-    if suite.layer == "staging":  # copied once: only the columns the checks read, key masked once
-        query = source.materialize(suite.name, f"SELECT {read_columns(suite)} FROM ({query})")
+    """Two passes over one batch. The first counts: every expectation, no sample, so an
+    expectation no row fails costs no query of its own (a sample query that finds nothing
+    scans the whole batch, and most checks find nothing). The second samples: only the
+    expectations with unexpected rows, whose sample queries stop at the first few."""
+    batch = suite.query
+    if suite.layer == "staging":  # copied once: only the columns the checks and the key read
+        batch = source.materialize(suite.name, f"SELECT {read_columns(suite)} FROM ({batch})")
+    query = sample_query(suite.key, batch)
     try:
-        outcome = source.validate(suite.name, query, expectations, result_format)
+        counted = source.validate(suite.name, query, gx_suite(suite.name, suite.checks), COUNTS)
+        by_id = results_by_check(counted)
+        failing = [c for c in suite.checks if unexpected_rows(by_id[c.id])]
+        if failing:
+            name = f"{suite.name}.samples"
+            sampled = source.validate(name, query, gx_suite(name, failing), SAMPLES)
+            by_id |= results_by_check(sampled)
+            source.merge_into(suite.name, counted, sampled)
     finally:
         if suite.layer == "staging":
-            source.drop(query)
-    by_id = {r.expectation_config.meta["check_id"]: r for r in outcome.results}
+            source.drop(batch)
     return [result_row(suite, check, by_id[check.id]) for check in suite.checks]
 
 
-def sample_query(suite: Suite) -> str:
-    """The suite's rows with a masked key beside them: GX samples that column, so its
-    results (and the Data Docs rendered from them) hold masked keys only."""
-    return f"SELECT *, {mask_key_sql(suite.key)} AS {SAMPLE_COLUMN} FROM ({suite.query})"
+def gx_suite(name: str, checks: list[Check]) -> gx.ExpectationSuite:
+    """A GX suite of copies: GX gives an expectation the id of the suite it joins, and a check
+    may join two suites (the counting and the sampling pass)."""
+    copies = [c.expectation.copy(update={"id": None}, deep=True) for c in checks]
+    return gx.ExpectationSuite(name=name, expectations=copies)
+
+
+def results_by_check(outcome) -> dict:
+    return {r.expectation_config.meta["check_id"]: r for r in outcome.results}
+
+
+def unexpected_rows(result) -> bool:
+    return bool((result.result or {}).get("unexpected_count"))
+
+
+def sample_query(key: str, batch: str) -> str:
+    """The batch's rows with a masked key beside them: GX samples that column, so its
+    results (and the Data Docs rendered from them) hold masked keys only. The mask is a
+    projection DuckDB computes only when a query reads it: a count drops it, a sample query
+    computes it for the rows it returns (masking every row cost more than copying it)."""
+    return f"SELECT *, {mask_key_sql(key)} AS {SAMPLE_COLUMN} FROM ({batch})"
 
 
 def read_columns(suite: Suite) -> str:
-    """The columns a suite's expectations read (judged columns, row conditions, the sample)."""
-    names = {SAMPLE_COLUMN}
+    """The columns a suite's expectations read (judged columns, row conditions, the key)."""
+    names = {suite.key}
     for check in suite.checks:
         names.add(check.expectation.column)
         condition = getattr(check.expectation, "row_condition", None)

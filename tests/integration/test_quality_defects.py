@@ -259,6 +259,32 @@ def test_samples_keyed_by_identity_numbers_are_masked_in_results_and_data_docs(c
     assert scan_files(pages) == []
 
 
+def test_only_checks_with_unexpected_rows_are_sampled_and_docs_hold_one_validation(
+    checked, tmp_path
+):
+    """The counting pass samples nothing; the sampling pass runs the failing check alone, and
+    its result replaces the counting one in the single validation Data Docs render."""
+    built, _ = checked
+    suite = Suite(
+        "probe.sex", "staging", "population_base", "rk_jbxx",
+        "SELECT * FROM main_staging.stg_population_base__residents", "resident_id",
+    )  # fmt: skip
+    build = SuiteBuilder(QualityConfig.load(), suite)
+    build.in_set("code_list", "sex_none", "sex", ["none"])
+    build.in_set("code_list", "sex_any", "sex", ["1", "2", "9"])
+    rows, docs = validate(built.warehouse, [suite], tmp_path / "docs")
+    failing, passing = rows
+    assert failing["unexpected_count"] == failing["checked"] > 100
+    assert len(failing["unexpected_sample"].split(", ")) == 5
+    assert (passing["unexpected_count"], passing["unexpected_sample"]) == (0, None)
+    validations = list((docs.parent / "validations").rglob("*.html"))
+    assert len(validations) == 1 and "samples" not in str(validations[0])
+    page = validations[0].read_text(encoding="utf-8")
+    # both checks rendered, the failing one with its sample
+    assert page.count("values must belong to this set") == 2
+    assert page.count("Sampled Unexpected Values") == 1
+
+
 def test_the_run_releases_the_warehouse_file(checked):
     """GX's engines are closed: the same process (an Airflow task, the demo) can open the
     warehouse again, read-only or, once the run is over, for writing."""
