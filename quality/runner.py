@@ -122,6 +122,7 @@ def validate_suite(source, suite: Suite) -> list[dict]:
         if failing:
             name = f"{suite.name}.samples"
             sampled = source.validate(name, query, gx_suite(name, failing), SAMPLES)
+            mask_sampled_values(sampled)
             by_id |= results_by_check(sampled)
             source.merge_into(suite.name, counted, sampled)
     finally:
@@ -139,6 +140,30 @@ def gx_suite(name: str, checks: list[Check]) -> gx.ExpectationSuite:
 
 def results_by_check(outcome) -> dict:
     return {r.expectation_config.meta["check_id"]: r for r in outcome.results}
+
+
+def mask_sampled_values(outcome) -> None:
+    """Mask the unexpected values GX keeps and Data Docs render, as the keys are masked: a
+    failing uniqueness check of a key judges the key itself (an identity number, for the
+    residents). Codes, flags and case numbers pass through `mask_key` unchanged."""
+    for result in outcome.results:
+        values = result.result or {}
+        if "partial_unexpected_list" in values:
+            values["partial_unexpected_list"] = [
+                masked_value(v) for v in values["partial_unexpected_list"]
+            ]
+        for counted in values.get("partial_unexpected_counts") or []:
+            counted["value"] = masked_value(counted["value"])
+        for row in values.get("partial_unexpected_index_list") or []:
+            for column in row:
+                if column != SAMPLE_COLUMN:
+                    row[column] = masked_value(row[column])
+
+
+def masked_value(value):
+    """The value masked if it is a person's number, else itself (of its own type)."""
+    masked = mask_key(value)
+    return value if value is None or masked == str(value) else masked
 
 
 def unexpected_rows(result) -> bool:

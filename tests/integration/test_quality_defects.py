@@ -285,6 +285,25 @@ def test_only_checks_with_unexpected_rows_are_sampled_and_docs_hold_one_validati
     assert page.count("Sampled Unexpected Values") == 1
 
 
+def test_a_failing_uniqueness_check_of_identity_numbers_shows_them_masked(checked, tmp_path):
+    """Uniqueness of a key judges the key itself: GX's sampled values (rendered in Data Docs)
+    would be identity numbers; they are masked like the sample keys."""
+    built, _ = checked
+    residents = "SELECT * FROM main_staging.stg_population_base__residents"
+    suite = Suite(
+        "probe.twice", "theme", "population_base", "rk_jbxx",
+        f"{residents} UNION ALL {residents}", "resident_id",
+    )  # fmt: skip
+    SuiteBuilder(QualityConfig.load(), suite).unique("resident_id")
+    rows, docs = validate(built.warehouse, [suite], tmp_path / "docs")
+    assert rows[0]["unexpected_count"] == rows[0]["checked"] > 1000
+    pages = sorted(docs.parent.rglob("*.html"))
+    text = "".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "Sampled Unexpected Values" in text
+    assert re.search(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]", text)
+    assert scan_files(pages) == []
+
+
 def test_the_run_releases_the_warehouse_file(checked):
     """GX's engines are closed: the same process (an Airflow task, the demo) can open the
     warehouse again, read-only or, once the run is over, for writing."""
