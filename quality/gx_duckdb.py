@@ -70,20 +70,14 @@ class WarehouseSource:
         )
         return definition.run(result_format=result_format)
 
-    def merge_into(self, name: str, counted, sampled) -> None:
-        """Put the sampling pass's results (`sampled`, validated as `<name>.samples`) in place
-        of the same checks' results in the counting pass's (`counted`, validated as `name`),
-        and keep only that merged result in the store: Data Docs then show one validation per
-        suite, with samples where rows failed. Success and counts are the same in both passes
-        (the same expectations on the same batch); only the samples differ."""
+    def replace_result(self, name: str, dropped: str, result) -> None:
+        """Store `result` as the validation of `name` and forget the validation of `dropped`:
+        Data Docs then show one validation per suite (runner.validate_suite merges its two
+        passes into the first one's result)."""
         store = self.context.validation_results_store
         keys = {key.expectation_suite_identifier.name: key for key in store.list_keys()}
-        by_check = {r.expectation_config.meta["check_id"]: r for r in sampled.results}
-        counted.results = [
-            by_check.get(r.expectation_config.meta["check_id"], r) for r in counted.results
-        ]
-        store.remove_key(keys[f"{name}.samples"])
-        store.set(keys[name], counted)
+        store.remove_key(keys[dropped])
+        store.set(keys[name], result)
 
     BATCHES = "quality_batches"
 

@@ -124,7 +124,12 @@ def validate_suite(source, suite: Suite) -> list[dict]:
             sampled = source.validate(name, query, gx_suite(name, failing), SAMPLES)
             mask_sampled_values(sampled)
             by_id |= results_by_check(sampled)
-            source.merge_into(suite.name, counted, sampled)
+            # Counts and success are the same in both passes (the same expectations on the
+            # same batch); only the samples differ, so the sampled results replace theirs.
+            counted.results = [
+                by_id[r.expectation_config.meta["check_id"]] for r in counted.results
+            ]
+            source.replace_result(suite.name, name, counted)
     finally:
         if suite.layer == "staging":
             source.drop(batch)
