@@ -8,6 +8,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
 
 from contract.workdays import calendar
 from simulator.catalogue import DEPARTMENTS, ITEMS, RATING_TEXT, STEP_OPINIONS, Item
@@ -38,6 +39,10 @@ STATUS_AFTER_STEP = {
 }
 STATUS_STEPS = {"SQ", "BZ", "BZWC", "SL", "BJ", "BSL", "CH"}  # steps that change bj_jbxx
 UNKNOWN_CASE_SEQ = 900_000  # sequence numbers at or above this are never issued
+# Cumulative weights for random.choices, accumulated once (the same floats it would make).
+OFFICE_CHANNEL_CUM = list(accumulate([0.8, 0.12, 0.08]))
+MODE_CUM = list(accumulate([0.9, 0.07, 0.03]))
+GOOD_LEVEL_CUM = list(accumulate([0.04, 0.2, 0.76]))  # ratings 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -278,8 +283,8 @@ class CaseFactory:
         self.district_offsets = district_online_offsets(config.seed)
         self.person_items = [i for i in ITEMS if i.applicant == "1"]
         self.entity_items = [i for i in ITEMS if i.applicant == "2"]
-        self.person_weights = [i.weight for i in self.person_items]
-        self.entity_weights = [i.weight for i in self.entity_items]
+        self.person_weights = list(accumulate(i.weight for i in self.person_items))
+        self.entity_weights = list(accumulate(i.weight for i in self.entity_items))
         self.span = (config.world_end - config.start).days
 
     # -- the day --------------------------------------------------------------------------
@@ -339,7 +344,7 @@ class CaseFactory:
             if entity
             else (self.person_items, self.person_weights)
         )
-        item = rng.choices(pool, weights)[0]
+        item = rng.choices(pool, cum_weights=weights)[0]
         bundle_items = [item]
         instance = None
         if item.bundle and rng.random() < 0.6:
@@ -439,7 +444,7 @@ class CaseFactory:
         if online:
             progress = (day - self.config.start).days / max(1, self.span)
             return "2" if rng.random() < 0.45 + 0.2 * progress else "1"
-        return rng.choices(["3", "4", "5"], [0.8, 0.12, 0.08])[0]
+        return rng.choices(["3", "4", "5"], cum_weights=OFFICE_CHANNEL_CUM)[0]
 
     def _case(self, rng, day, seq, item, applicant, channel, moment, instance) -> Case:
         config, profile = self.config, self.profiles[item.dept]
@@ -476,7 +481,7 @@ class CaseFactory:
             phone=applicant["phone"],
             channel=channel,
             prefilled=prefill,
-            mode=rng.choices(["1", "2", "3"], [0.9, 0.07, 0.03])[0],
+            mode=rng.choices(["1", "2", "3"], cum_weights=MODE_CUM)[0],
             cross=self._cross(rng, item),
             region=region,
             instance=instance,
@@ -646,7 +651,9 @@ class CaseFactory:
             "1"
             if draw < profile.bad_rating_rate / 3
             else (
-                "2" if draw < profile.bad_rating_rate else rng.choices("345", [0.04, 0.2, 0.76])[0]
+                "2"
+                if draw < profile.bad_rating_rate
+                else rng.choices("345", cum_weights=GOOD_LEVEL_CUM)[0]
             )
         )
         return self._rating_from(rng, f"PJ{case.sblsh}", case.sblsh, case.channel, when, level)
@@ -694,7 +701,7 @@ class CaseFactory:
                 sblsh,
                 rng.choice("123"),
                 when,
-                rng.choices("345", [0.04, 0.2, 0.76])[0],
+                rng.choices("345", cum_weights=GOOD_LEVEL_CUM)[0],
             )
             rating.orphan = True
             out.ratings.append(rating)

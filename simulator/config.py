@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import random
 from dataclasses import asdict, dataclass, field
@@ -65,9 +66,14 @@ class CityConfig:
         return self.end.replace(year=self.end.year + 1)
 
     def rate(self, defect: str) -> float:
+        return self._rate_of.get(defect, 0.0)
+
+    @functools.cached_property
+    def _rate_of(self) -> dict[str, float]:
+        """Every defect's rate, looked up once: a city asks millions of times."""
         if not self.defects:
-            return 0.0
-        return self.rates.get(defect, DEFAULT_RATES.get(defect, 0.0))
+            return {}
+        return {**DEFAULT_RATES, **self.rates}
 
     def share(self, name: str) -> float:
         """A data gap's share (SHARES): part of the city, kept when defects are off."""

@@ -96,6 +96,7 @@ class Manifest:
     def __init__(self, path: Path, create: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path)
+        self.conn.execute("PRAGMA synchronous = OFF")  # as hotline_store.unsynced says
         if create:
             self.conn.execute("DROP VIEW IF EXISTS identity_truth")
             for name, cols in self.TABLES.items():

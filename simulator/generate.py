@@ -19,7 +19,7 @@ from simulator.cases import Case, Day
 from simulator.city import City
 from simulator.config import substream
 from simulator.defects import Manifest
-from simulator.hotline_store import open_store, store_path, write_orders
+from simulator.hotline_store import open_store, store_path, unsynced, write_orders
 from simulator.schema import EXCHANGE_SYSTEMS, create_table_sql
 from simulator.tickets import TicketFactory
 from simulator.timeutil import add_months, at, ts
@@ -56,6 +56,7 @@ class Exchange:
         for system in systems:
             # The other process of an advance may be committing: wait, do not fail.
             conn = sqlite3.connect(out / "exchange" / f"{system}.sqlite", timeout=600)
+            unsynced(conn)
             self.conns[system] = conn
             if create:
                 for table in contract.systems[system].tables.values():
@@ -217,7 +218,7 @@ class Projection:
             for session in produced.help_sessions:
                 self._help(session)
             dybh = self._uses(produced, dybh)
-            ratings.add(produced.ratings)
+            ratings.add(day, produced.ratings)
             self.progress("cases", n, len(days))
         ratings.close()
 
@@ -721,15 +722,20 @@ class _RatingStore:
         if create and path.exists():
             path.unlink()
         self.conn = sqlite3.connect(path)
+        unsynced(self.conn)
         self.conn.execute(
             f"CREATE TABLE IF NOT EXISTS ratings (month TEXT, {', '.join(self.COLUMNS)})"
         )
         self.conn.execute("CREATE INDEX IF NOT EXISTS by_month ON ratings (month)")
+        # The days whose ratings are in: an advance's case days are not drawn again to refill
+        # the months it delivers (the same day always draws the same ratings).
+        self.conn.execute("CREATE TABLE IF NOT EXISTS days (day TEXT PRIMARY KEY)")
         # A refill adds days already stored: the unique index lets the insert skip them
         # without a scan of the store per day.
         self.conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS by_pjbh ON ratings (pjbh)")
 
-    def add(self, ratings) -> None:
+    def add(self, day: dt.date, ratings) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO days VALUES (?)", (day.isoformat(),))
         self.conn.executemany(
             f"INSERT OR IGNORE INTO ratings VALUES ({','.join('?' * 13)})",
             [
@@ -756,11 +762,11 @@ class _RatingStore:
         from simulator.cases import Rating
 
         if not complete:  # after an advance the store may lack the month's last days: refill
-            first = month - CASE_HORIZON
-            day = first
+            stored = {day for (day,) in self.conn.execute("SELECT day FROM days")}
+            day = month - CASE_HORIZON
             while day < add_months(month, 1):
-                if day >= city.config.start:
-                    self.add(city.cases.day(day).ratings)
+                if day >= city.config.start and day.isoformat() not in stored:
+                    self.add(day, city.cases.day(day).ratings)
                 day += dt.timedelta(days=1)
         rows = self.conn.execute(
             "SELECT * FROM ratings WHERE month = ? ORDER BY time, pjbh", (f"{month:%Y%m}",)
@@ -788,7 +794,7 @@ class _RatingStore:
 
 
 def _dt(text: str | None) -> dt.datetime | None:
-    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S") if text else None
+    return dt.datetime.fromisoformat(text) if text else None  # as ts() wrote it
 
 
 def _kind_of_change(old: tuple | None, new: tuple | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from itertools import accumulate
 
 from contract.workdays import calendar
 from simulator.catalogue import HOTLINE_TOPIC_DEPT, HOTLINE_TOPICS
@@ -14,6 +15,12 @@ from simulator.world import DISTRICTS, People
 
 TICKETS_PER_PERSON_YEAR = 0.6
 DEADLINE_WORKDAYS = {"1": 3, "2": 10, "3": 5, "4": 15, "5": 5, "6": 10}
+# Cumulative weights for random.choices, accumulated once (the same floats it would make).
+APPEAL_CUM = list(accumulate([50, 15, 15, 10, 3, 7]))
+SATISFACTION_CUM = {
+    "1": list(accumulate([0.78, 0.14, 0.08])),  # solved
+    "0": list(accumulate([0.2, 0.3, 0.5])),
+}
 APPEALS = {
     "1": "咨询{}相关政策",
     "2": "投诉{}办理不及时",
@@ -100,7 +107,7 @@ class TicketFactory:
         people, config = self.people, self.config
         i = rng.randrange(len(people))
         called = online_time(rng, day)
-        appeal = rng.choices("123456", [50, 15, 15, 10, 3, 7])[0]
+        appeal = rng.choices("123456", cum_weights=APPEAL_CUM)[0]
         topic = rng.choice(HOTLINE_TOPICS)
         direct = (appeal in "15" and rng.random() < 0.8) or (appeal == "4" and rng.random() < 0.3)
         unit = None if direct else HOTLINE_TOPIC_DEPT[topic]
@@ -123,9 +130,7 @@ class TicketFactory:
             callback_day = calendar().add_workdays(finished.date(), rng.randint(1, 3))
             callback = at(callback_day, 9 * 3600 + rng.randint(0, 8 * 3600))
         solved = "1" if rng.random() < 0.91 else "0"
-        satisfaction = rng.choices("123", [0.78, 0.14, 0.08] if solved == "1" else [0.2, 0.3, 0.5])[
-            0
-        ]
+        satisfaction = rng.choices("123", cum_weights=SATISFACTION_CUM[solved])[0]
         order = WorkOrder(
             gdbh=f"GD{day:%Y%m%d}{n:06d}",
             called=called,
