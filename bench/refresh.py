@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -62,13 +63,18 @@ class Plan:
     extract_pass: bool = True  # a separate extract-only pass (ingest measures extraction too)
     rebuild: bool = True  # a second warehouse rebuilt from scratch, marts compared by hash
     database_peers: bool = True  # the peers that need PostgreSQL or MariaDB, on this tier
+    exchange_format: str = "sqlite"  # how the city's four exchange databases are stored
 
 
 # L (10 M people, about 300 M source rows) has to fit one working session on this machine: its
 # extract-only pass (about 25 min) and its rebuild (about an hour) are left out, the marts check
 # running on S, M and the tiny tier's test; the peers that need PostgreSQL or MariaDB are tier
-# M's, as the issue allows ("peers that need PostgreSQL use the M tier or a sample").
-PLANS = {"L": Plan(extract_pass=False, rebuild=False, database_peers=False)}
+# M's, as the issue allows ("peers that need PostgreSQL use the M tier or a sample"). Its city's
+# exchange databases are Parquet folders (as the issue allows): in SQLite they alone would
+# take about 40 GB of the 60 GB the tier may use.
+PLANS = {
+    "L": Plan(extract_pass=False, rebuild=False, database_peers=False, exchange_format="parquet")
+}
 GOALS = {
     "full_refresh_minutes_L": 30,
     "peak_rss_gib_L": 12,
@@ -105,16 +111,21 @@ def plan_of(args) -> Plan:
 # ── the city and the places a run writes ─────────────────────────────────────────────────────
 
 
-def ensure_city(cache: Path, people: int) -> Path:
-    city = cache / f"sim-{people}"
+def ensure_city(cache: Path, people: int, exchange_format: str = "sqlite") -> Path:
+    city = city_dir(cache, people, exchange_format)
     if (city / "city.json").exists():
         say(f"city: reusing {city}")
         return city
     command = [sys.executable, "-m", "simulator", "generate", "--people", str(people)]
     command += ["--months", str(MONTHS), "--seed", str(SEED), "--out", str(city)]
+    command += ["--exchange-format", exchange_format]
     say("$ " + " ".join(command[1:]))
     subprocess.run(command, check=True, cwd=ROOT)
     return city
+
+
+def city_dir(cache: Path, people: int, exchange_format: str) -> Path:
+    return cache / (f"sim-{people}" if exchange_format == "sqlite" else f"sim-{people}-parquet")
 
 
 def clock(city: Path) -> dt.date:
@@ -122,9 +133,15 @@ def clock(city: Path) -> dt.date:
 
 
 def sources_file(city: Path, work: Path) -> Path:
+    """The platform's sources.yaml pointed at `city` (its exchange databases read as Parquet
+    folders when the city was generated so)."""
     text = (ROOT / "ingestion" / "sources.yaml").read_text(encoding="utf-8")
+    text = text.replace("${CITY_DIR:-data/city}", str(city.resolve()))
+    config = json.loads((city / "city.json").read_text(encoding="utf-8"))["config"]
+    if config.get("exchange_format", "sqlite") == "parquet":
+        text = re.sub(r"sqlite:///(\S+)/exchange/(\w+)\.sqlite", r"parquet:///\1/exchange/\2", text)
     path = work / "sources.yaml"
-    path.write_text(text.replace("${CITY_DIR:-data/city}", str(city.resolve())), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -626,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
 
     people = TIERS[args.tier]
     args.cache.mkdir(parents=True, exist_ok=True)
-    city = ensure_city(args.cache, people)
+    plan = plan_of(args)
+    city = ensure_city(args.cache, people, plan.exchange_format)
     work = args.cache / f"refresh-{args.tier}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -640,7 +658,6 @@ def main(argv: list[str] | None = None) -> int:
         "duckdb": duckdb.__version__,
         "city_clock": clock(city).isoformat(),
     }
-    plan = plan_of(args)
     report["plan"] = asdict(plan)
     own = stage_env(work, work / "sources.yaml", "warehouse").get("DUCKDB_MEMORY_LIMIT")
     report["duckdb_memory_limits"] = {"all": own} if own else MEMORY_LIMITS
@@ -687,8 +704,8 @@ def peers_only(args) -> int:
     beside the PostgreSQL one; both reports are rewritten."""
     stem = args.results / f"refresh-{args.tier}"
     work = args.cache / f"refresh-{args.tier}"
-    city = args.cache / f"sim-{TIERS[args.tier]}"
     plan = plan_of(args)
+    city = city_dir(args.cache, TIERS[args.tier], plan.exchange_format)
     if not stem.with_suffix(".json").exists() or not (work / "warehouse").is_dir():
         raise SystemExit(f"no finished run of tier {args.tier} to run the peers on ({stem}.json)")
     report = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a defect rate, e.g. --rate D4=0.1 (repeatable)",
     )
     gen.add_argument(
+        "--exchange-format",
+        choices=["sqlite", "parquet"],
+        default="sqlite",
+        help="the four exchange databases as SQLite files (default) or as folders of Parquet "
+        "files, a tenth of the disk, for the largest cities (docs/simulator.md)",
+    )
+    gen.add_argument(
         "--target",
         action="append",
         default=[],
@@ -149,6 +156,7 @@ def _generate(args) -> int:
         months=args.months,
         rates=rates,
         defects=args.defects == "on",
+        exchange_format=args.exchange_format,
     )
     started = time.monotonic()
     print(

@@ -52,6 +52,9 @@ class CityConfig:
     rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     defects: bool = True
     drift_column: bool = True  # D11: an added column in bb_jl
+    # How the four exchange databases are stored: SQLite files, or Parquet folders for a
+    # city too large for SQLite on one disk (simulator/parquet_exchange.py).
+    exchange_format: str = "sqlite"
 
     @property
     def end(self) -> dt.date:

@@ -12,7 +12,10 @@ from simulator.city import City
 from simulator.config import CityConfig
 from simulator.defects import Manifest, ManifestJournal, replay
 from simulator.drift import apply, parse_drift, undo
-from simulator.generate import CityError, Exchange, Progress, Projection, _quiet
+from simulator.generate import DRIFT_COLUMN, CityError, Exchange, Progress, Projection, _quiet
+from simulator.parquet_exchange import ParquetExchange
+from simulator.parquet_exchange import merge_parts as merge_parquet_parts
+from simulator.parquet_exchange import table_counts as parquet_table_counts
 from simulator.timeutil import at, ts
 
 CITY_FILE = "city.json"
@@ -27,6 +30,9 @@ def generate_city(
     own part, and the parts are merged: the same city, table by table, in about 60 % of
     the time."""
     out = Path(out)
+    if config.exchange_format not in EXCHANGE_FORMATS:
+        known = ", ".join(EXCHANGE_FORMATS)
+        raise CityError(f"exchange format {config.exchange_format!r} is not one of {known}")
     _prepare(out)
     clock = at(config.end, 0)
     if workers > 1:
@@ -70,10 +76,12 @@ def advance_city(
         )
     number = len(summary["advances"]) + 1
     wanted = parse_drift(drift) if drift else None
+    if (wanted or summary.get("drift")) and config.exchange_format != "sqlite":
+        raise CityError("schema drift (--drift) needs a city whose exchange is in SQLite")
     if summary.get("drift"):  # the department repaired last time's drift
         undo(out, parse_drift(summary.pop("drift")))
     manifest = Manifest(out / "manifest" / "manifest.sqlite")
-    exchange = Exchange(out, create=False, drift=config.drift_column)
+    exchange = open_exchange(config, out, create=False)
     projection = Projection(City(config), out, before, after, manifest, exchange, number, progress)
     if workers > 1:
         _advance_in_two(projection, exchange, manifest)
@@ -168,17 +176,30 @@ def _project_part(config, out: Path, part: Path, clock, stages, progress) -> Non
     own folder when one process builds it all)."""
     part.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(part / "manifest" / "manifest.sqlite", create=True)
-    exchange = Exchange(part, create=True, drift=config.drift_column)
+    exchange = open_exchange(config, part, create=True)
     projection = Projection(City(config), out, None, clock, manifest, exchange, 0, progress)
     _project(projection, force_redelivery=False, stages=stages)
     exchange.close()
     manifest.close()
 
 
+EXCHANGE_FORMATS = ("sqlite", "parquet")
+
+
+def open_exchange(config: CityConfig, out: Path, create: bool, systems=None):
+    """The exchange databases of `out` in the city's format."""
+    which = {} if systems is None else {"systems": systems}
+    if config.exchange_format == "parquet":
+        drift = DRIFT_COLUMN if config.drift_column else None
+        return ParquetExchange(out, create, drift, **which)
+    return Exchange(out, create, config.drift_column, **which)
+
+
 def merge_parts(out: Path, parts: list[Path]) -> None:
     """Join the workers' exchange databases and manifests into `out`. Every table was
     written by one worker only, so each keeps its rows in the order they were written."""
     (out / "exchange").mkdir(parents=True, exist_ok=True)
+    merge_parquet_parts(out, [part for part in parts if (part / "exchange").is_dir()])
     for path in parts[0].glob("exchange/*.sqlite"):
         pieces = [part / "exchange" / path.name for part in parts]
         _merge_sqlite(pieces, out / "exchange" / path.name, _copy_tables)
@@ -283,7 +304,7 @@ def _advance_registries(parent: Projection, journal: Path) -> None:
     import pickle
 
     journal_manifest = ManifestJournal()
-    exchange = Exchange(parent.out, False, parent.config.drift_column, systems=REGISTRY_SYSTEMS)
+    exchange = open_exchange(parent.config, parent.out, False, systems=REGISTRY_SYSTEMS)
     projection = Projection(
         parent.city, parent.out, parent.before, parent.after, journal_manifest, exchange,
         parent.advance_no, parent.progress,
@@ -318,7 +339,7 @@ def _prepare(out: Path) -> None:
 def _row_counts(out: Path) -> dict[str, int]:
     import sqlite3
 
-    counts = {}
+    counts = parquet_table_counts(out)
     stores = [*sorted((out / "exchange").glob("*.sqlite")), out / "hotline" / "work_orders.sqlite"]
     for path in stores:
         conn = sqlite3.connect(path)

@@ -239,6 +239,11 @@ def _exchange_file(city_dir: str | Path, system: str) -> Path:
             f"unknown system {system!r}; valid systems are {', '.join(EXCHANGE_SYSTEMS)}"
         )
     path = Path(city_dir) / "exchange" / f"{system}.sqlite"
+    if (Path(city_dir) / "exchange" / system).is_dir():
+        raise ValueError(
+            f"{system}: this city's exchange is in Parquet (generate --exchange-format parquet); "
+            "loading into a server needs a city generated in SQLite"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{system}: no exchange database at {path}")
     return path

@@ -5,6 +5,10 @@ table's cursor column.
 PostgreSQL and MariaDB are read with connectorx; SQLite with the ADBC SQLite driver, because
 connectorx cannot type a SQLite column whose first value is NULL ("Cannot infer type from
 null"), which exchange tables with optional columns have all the time.
+
+A folder of Parquet files per table (`parquet:///path/to/system`, `<table>/*.parquet` under it:
+how the simulator stores a city too large for SQLite) is read as a database too: DuckDB, in
+memory, puts a view over each table's files and runs the same SQL.
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ CX_BATCH = 65_536
 
 def connectorx_url(url: str) -> str:
     """SQLAlchemy-style URLs as connectorx wants them (relative SQLite paths made absolute)."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        return "sqlite://" + str(Path(path).resolve())
+    for scheme in ("sqlite", "parquet"):
+        if url.startswith(f"{scheme}:///"):
+            return f"{scheme}://" + str(Path(url[len(scheme) + 4 :]).resolve())
     return re.sub(r"^(postgresql|mysql)\+\w+://", r"\1://", url)
 
 
@@ -116,6 +120,9 @@ class SqlConnector:
         )
 
     def _reader(self, sql: str, stack: contextlib.ExitStack) -> pa.RecordBatchReader:
+        if self.dialect == "parquet":
+            conn = stack.enter_context(_parquet_database(Path(self.url[len("parquet://") :])))
+            return conn.sql(sql).to_arrow_reader(batch_size=min(SQLITE_BATCH, self.chunk_rows))
         if self.dialect == "sqlite":
             path = self.url[len("sqlite://") :]
             if not Path(path).exists():  # the driver would create an empty database
@@ -173,6 +180,20 @@ class SqlConnector:
                     mode=table.mode,
                     details={"query": query},
                 )
+
+
+def _parquet_database(folder: Path):
+    """An in-memory DuckDB with a view per table folder of `folder`: the SQL meant for the
+    exchange database runs unchanged. Reading streams; the memory stays small."""
+    import duckdb
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder of Parquet tables at {folder}")
+    conn = duckdb.connect(config={"memory_limit": "1GB", "threads": 1})
+    for table in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = str(table / "*.parquet").replace("'", "''")
+        conn.execute(f"CREATE VIEW \"{table.name}\" AS SELECT * FROM read_parquet('{files}')")
+    return conn
 
 
 def _frame(schema: pa.Schema, batches: list[pa.RecordBatch]) -> pl.DataFrame:

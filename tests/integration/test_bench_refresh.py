@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, ROOT, drop_peer_databases
+from bench.refresh import FULL_STAGES, INCREMENTAL_STAGES, ROOT, drop_peer_databases, mart_hashes
 
 pytestmark = pytest.mark.integration
 
@@ -141,12 +141,27 @@ def test_the_peers_can_be_run_again_on_a_finished_run(bench_run):
 
 
 def test_a_tier_runs_as_tier_l_does(bench_run):
-    """`--plan large`: no extract-only pass, no rebuild, and the database peers are tier M's
-    (its committed report), the row-wise matching peer on this run's own warehouse."""
-    tmp, _, _ = bench_run
+    """`--plan large`: no extract-only pass, no rebuild, the database peers are tier M's (its
+    committed report), the row-wise matching peer on this run's own warehouse, and the city's
+    exchange databases are Parquet folders: the platform reads the same rows from them and
+    builds the same marts as from the SQLite city of the first run."""
+    tmp, own, _ = bench_run
+    from_sqlite = mart_hashes(tmp / "cache" / "refresh-tiny" / "warehouse" / "warehouse.duckdb")
     shutil.copy(ROOT / "bench" / "results" / "refresh-M.json", tmp / "results")
     m = json.loads((tmp / "results" / "refresh-M.json").read_text(encoding="utf-8"))
     report, stdout = run_bench(tmp, "--plan", "large")
+    assert report["plan"]["exchange_format"] == "parquet"
+    city = tmp / "cache" / "sim-2000-parquet" / "exchange"
+    assert list((city / "case_platform" / "bj_gcxx").glob("part-*.parquet"))
+    assert not list(city.glob("*.sqlite"))
+    for refresh in ("full", "incremental"):
+        ingested = {s["name"]: s for s in report[refresh]}["ingest"]
+        from_own = {s["name"]: s for s in own[refresh]}["ingest"]
+        assert ingested["rows"] == from_own["rows"] > 0
+        assert ingested["details"]["quarantined"] == from_own["details"]["quarantined"]
+    assert mart_hashes(tmp / "cache" / "refresh-tiny" / "warehouse" / "warehouse.duckdb") == (
+        from_sqlite
+    )
     assert [s["name"] for s in report["full"]] == [n for n in FULL_STAGES if n != "extract"]
     assert [s["name"] for s in report["incremental"]] == list(INCREMENTAL_STAGES)
     assert "rebuild" not in report and report.get("marts_check") is None
