@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         "files, a tenth of the disk, for the largest cities (docs/simulator.md)",
     )
     gen.add_argument(
+        "--ground-truth",
+        choices=["on", "off"],
+        default="on",
+        help="record the manifest's record-level truth (default on; off for a benchmark city: "
+        "the same data, without what only tests read)",
+    )
+    gen.add_argument(
         "--target",
         action="append",
         default=[],
@@ -157,6 +164,7 @@ def _generate(args) -> int:
         rates=rates,
         defects=args.defects == "on",
         exchange_format=args.exchange_format,
+        ground_truth=args.ground_truth == "on",
     )
     started = time.monotonic()
     print(

@@ -55,6 +55,10 @@ class CityConfig:
     # How the four exchange databases are stored: SQLite files, or Parquet folders for a
     # city too large for SQLite on one disk (simulator/parquet_exchange.py).
     exchange_format: str = "sqlite"
+    # The manifest's record-level truth (defects, true identities, data gaps, non-residents):
+    # what tests check the platform against. A benchmark city has no use for it (at 10 M
+    # people it is 7 GB and a tenth of the generating time); deliveries and changes stay.
+    ground_truth: bool = True
 
     @property
     def end(self) -> dt.date:

@@ -93,7 +93,9 @@ class Manifest:
         "birth_date TEXT, region_code TEXT, since TEXT",
     }
 
-    def __init__(self, path: Path, create: bool = False):
+    def __init__(self, path: Path, create: bool = False, truth: bool = True):
+        """`truth` False: record-level truth is not kept (CityConfig.ground_truth)."""
+        self.truth = truth
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path)
         self.conn.execute("PRAGMA synchronous = OFF")  # as hotline_store.unsynced says
@@ -121,9 +123,13 @@ class Manifest:
         }
 
     def defect(self, system, table, key, defect, column=None, detail=None, expected=None):
+        if not self.truth:
+            return
         self._add("defects", (system, table, key, defect, column, detail, expected))
 
     def identity(self, system, table, key, column, id_type, true_id):
+        if not self.truth:
+            return
         where = (system, table, column)
         if where not in self._columns:
             self._columns[where] = len(self._columns) + 1
@@ -134,9 +140,13 @@ class Manifest:
         self._add("identity_records", (self._columns[where], key, kind, true_id))
 
     def gap(self, system, table, key, column, detail):
+        if not self.truth:
+            return
         self._add("data_gaps", (system, table, key, column, detail))
 
     def non_resident(self, subject_type, id_number, kind, name, sex, birth, region, since):
+        if not self.truth:
+            return
         self._add("non_residents", (subject_type, id_number, kind, name, sex, birth, region, since))
 
     def delivery(self, file_name, month, delivered_at, rows, in_force):
@@ -148,6 +158,8 @@ class Manifest:
     def forget_defects(self, table: str, key: str) -> None:
         """A changed record's defects go; its changes are judged again (D10 stays: it
         belongs to a delivered file, not to the record)."""
+        if not self.truth:
+            return
         self.conn.execute(
             "DELETE FROM defects WHERE table_name = ? AND key = ? AND defect <> 'D10'",
             (table, key),

@@ -174,7 +174,8 @@ class Projection:
             self.exchange.replace_key(table, key, rows)
             self.manifest.forget_defects(table, key)
             self._log(table, key, _kind_of_change(old, new))
-        truth()
+        if self.config.ground_truth:  # the truth is worked out only to be recorded
+            truth()
         tally = self.counts.setdefault(table, {"added": 0, "changed": 0, "deleted": 0})
         tally[_kind_of_change(old, new)] += 1
 
@@ -324,29 +325,27 @@ class Projection:
                 if new == old:
                     continue
                 changed.append(new)
-                key = order.gdbh
                 if self.before is not None:
-                    self.manifest.forget_defects("work_orders", key)
-                    self._log("work_orders", key, _kind_of_change(old, new))
+                    self.manifest.forget_defects("work_orders", order.gdbh)
+                    self._log("work_orders", order.gdbh, _kind_of_change(old, new))
                 self._new_record = old is None
-                self._identity(
-                    "work_orders", key, "ldrzjhm", "111", self.city.people.id_number(order.person)
-                )
-                if order.id_raw != order.id_true:
-                    self._defect(
-                        "work_orders",
-                        key,
-                        "D4",
-                        "ldrzjhm",
-                        order.id_raw,
-                        _normalised(order.id_raw, order.id_true),
-                    )
-                if order.d7 and new[16]:
-                    self._defect("work_orders", key, "D7", "myd", order.d7, "quarantined")
+                if self.config.ground_truth:
+                    self._order_truth(order, new)
             write_orders(store, changed, new_only=self.before is None)
             self.progress("hotline", n, len(days))
         store.commit()
         store.close()
+
+    def _order_truth(self, order, new: tuple) -> None:
+        key = order.gdbh
+        self._identity(
+            "work_orders", key, "ldrzjhm", "111", self.city.people.id_number(order.person)
+        )
+        if order.id_raw != order.id_true:
+            normalised = _normalised(order.id_raw, order.id_true)
+            self._defect("work_orders", key, "D4", "ldrzjhm", order.id_raw, normalised)
+        if order.d7 and new[16]:
+            self._defect("work_orders", key, "D7", "myd", order.d7, "quarantined")
 
     # -- registries ---------------------------------------------------------------------------
     def certificates(self) -> None:
@@ -485,7 +484,7 @@ class Projection:
         """Ground truth of everyone the city's systems may name who is in neither base: the
         whole world's list, written once (whether one has been seen by a clock is in
         identity_truth)."""
-        if self.before is not None:
+        if self.before is not None or not self.config.ground_truth:
             return
         visitors = self.city.visitors
         people = visitors.people

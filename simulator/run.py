@@ -40,7 +40,7 @@ def generate_city(
     else:
         _project_part(config, out, out, clock, STAGE_ORDER, progress)
     if config.drift_column and config.defects:
-        manifest = Manifest(out / "manifest" / "manifest.sqlite")
+        manifest = Manifest(out / "manifest" / "manifest.sqlite", truth=config.ground_truth)
         manifest.defect("case_platform", "bb_jl", "BBRY", "D11", "BBRY", "column added", "recorded")
         manifest.close()
     # The ratings scratch is rebuilt by `advance` from the days it needs: no need to keep it.
@@ -80,7 +80,7 @@ def advance_city(
         raise CityError("schema drift (--drift) needs a city whose exchange is in SQLite")
     if summary.get("drift"):  # the department repaired last time's drift
         undo(out, parse_drift(summary.pop("drift")))
-    manifest = Manifest(out / "manifest" / "manifest.sqlite")
+    manifest = Manifest(out / "manifest" / "manifest.sqlite", truth=config.ground_truth)
     exchange = open_exchange(config, out, create=False)
     projection = Projection(City(config), out, before, after, manifest, exchange, number, progress)
     if workers > 1:
@@ -175,7 +175,9 @@ def _project_part(config, out: Path, part: Path, clock, stages, progress) -> Non
     """`stages` of a new city, their databases and manifest written under `part` (the city's
     own folder when one process builds it all)."""
     part.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(part / "manifest" / "manifest.sqlite", create=True)
+    manifest = Manifest(
+        part / "manifest" / "manifest.sqlite", create=True, truth=config.ground_truth
+    )
     exchange = open_exchange(config, part, create=True)
     projection = Projection(City(config), out, None, clock, manifest, exchange, 0, progress)
     _project(projection, force_redelivery=False, stages=stages)

@@ -463,3 +463,33 @@ def test_two_workers_build_the_same_city_as_one(tmp_path):
     for name in files[0]:
         if name.suffix != ".sqlite" and name.name != "city.json":
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_a_city_without_ground_truth_has_the_same_data(tmp_path):
+    """`--ground-truth off` (the benchmark's largest city) leaves out only what tests read:
+    every exchange table, the hotline store and the drops are the same, after an advance too;
+    the manifest keeps its deliveries and changes and records no defect, identity or gap."""
+    from dataclasses import replace
+
+    from simulator.run import advance_city, generate_city
+    from tests.conftest import small_config
+
+    config = small_config(people=700, seed=9, months=6)
+    cities = {"with": tmp_path / "with", "without": tmp_path / "without"}
+    generate_city(config, cities["with"], workers=2)
+    generate_city(replace(config, ground_truth=False), cities["without"], workers=2)
+    for out in cities.values():
+        advance_city(out, 1, workers=2)
+    digests = {name: _table_digests(out) for name, out in cities.items()}
+    data = {k: v for k, v in digests["with"].items() if not k.startswith("manifest")}
+    assert sum(count for count, _ in data.values()) > 5_000
+    assert {k: v for k, v in digests["without"].items() if not k.startswith("manifest")} == data
+    manifest = {k.split(":")[1]: v for k, v in digests["without"].items() if "manifest" in k}
+    for table in ("hcp_deliveries", "changes"):
+        assert manifest[table] == digests["with"][f"manifest/manifest.sqlite:{table}"]
+        assert manifest[table][0] > 0
+    for table in ("defects", "data_gaps", "non_residents", "identity_truth"):
+        assert manifest[table][0] == 0 and digests["with"][f"manifest/manifest.sqlite:{table}"][0]
+    for drop in (cities["with"] / "inbox" / "evaluation_hcp").iterdir():
+        other = cities["without"] / "inbox" / "evaluation_hcp" / drop.name
+        assert other.read_bytes() == drop.read_bytes()
