@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from contract import load_contract
 from simulator import hcp_files
+from simulator.buffered import BufferedTables
 from simulator.cases import Case, Day
 from simulator.city import City
 from simulator.config import substream
@@ -41,16 +42,15 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
     return None
 
 
-class Exchange:
+class Exchange(BufferedTables):
     """Writes the exchange databases: inserts in bulk, and replaces a key's rows in place."""
 
     def __init__(self, out: Path, create: bool, drift: bool, systems=EXCHANGE_SYSTEMS):
         """The databases under `out/exchange` (`out` is a worker's part folder while a city
         is generated in parallel; run.merge_parts joins the parts). An advance in two
         processes gives each process the `systems` it writes."""
+        super().__init__()
         self.conns: dict[str, sqlite3.Connection] = {}
-        self.buffers: dict[str, list[tuple]] = {}
-        self.deferred: set[str] = set()
         (out / "exchange").mkdir(parents=True, exist_ok=True)
         contract = load_contract()
         for system in systems:
@@ -78,22 +78,6 @@ class Exchange:
 
     def conn(self, table: str) -> sqlite3.Connection:
         return self.conns[SYSTEM_OF_TABLE[table]]
-
-    def insert(self, table: str, rows: Iterable[tuple]) -> None:
-        buffer = self.buffers.setdefault(table, [])
-        buffer.extend(rows)
-        if len(buffer) >= 20_000:
-            self._flush(table)
-
-    def defer(self, system: str) -> None:
-        """Hold the inserts into `system`'s database until release(): during a two-process
-        advance the other process writes that database (one writer per SQLite file)."""
-        self.deferred.add(system)
-
-    def release(self) -> None:
-        self.deferred.clear()
-        for table in list(self.buffers):
-            self._flush(table)
 
     def commit(self) -> None:
         for conn in self.conns.values():

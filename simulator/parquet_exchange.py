@@ -16,7 +16,6 @@ version after every older row).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract import Table, load_contract
+from simulator.buffered import BufferedTables
 from simulator.schema import EXCHANGE_SYSTEMS
 
 ROWS_PER_PART_GROUP = 100_000  # rows buffered per table before a row group is written
@@ -53,11 +53,14 @@ def row_count(folder: Path) -> int:
     return sum(pq.ParquetFile(path).metadata.num_rows for path in parts(folder))
 
 
-class ParquetExchange:
+class ParquetExchange(BufferedTables):
     """The Exchange interface of simulator.generate over Parquet folders."""
+
+    flush_rows = ROWS_PER_PART_GROUP
 
     def __init__(self, out: Path, create: bool, drift_column: tuple[str, str, str] | None,
                  systems=EXCHANGE_SYSTEMS):  # fmt: skip
+        super().__init__()
         self.root = Path(out) / "exchange"
         contract = load_contract()
         self.tables = {t.name: t for t in contract.tables() if t.system in systems}
@@ -68,9 +71,7 @@ class ParquetExchange:
             )
             for name, table in self.tables.items()
         }
-        self.buffers: dict[str, list[tuple]] = {}
         self.writers: dict[str, pq.ParquetWriter] = {}
-        self.deferred: set[str] = set()
         self.gone: dict[str, set[tuple[str, ...]]] = {}  # keys to remove from earlier parts
         for name, table in self.tables.items():
             folder = table_dir(self.root, table)
@@ -80,21 +81,7 @@ class ParquetExchange:
         # What an advance may rewrite: the parts that were there before it started.
         self.earlier = {name: parts(table_dir(self.root, t)) for name, t in self.tables.items()}
 
-    # -- the Exchange interface ----------------------------------------------------------------
-    def insert(self, table: str, rows: Iterable[tuple]) -> None:
-        buffer = self.buffers.setdefault(table, [])
-        buffer.extend(rows)
-        if len(buffer) >= ROWS_PER_PART_GROUP:
-            self._flush(table)
-
-    def defer(self, system: str) -> None:
-        self.deferred.add(system)
-
-    def release(self) -> None:
-        self.deferred.clear()
-        for table in list(self.buffers):
-            self._flush(table)
-
+    # -- the rest of the Exchange interface --------------------------------------------------
     def commit(self) -> None:
         """Every part complete on disk (another process may read the files next)."""
         self.release()
