@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sqlite3
+from array import array
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from contract import load_contract
 from simulator import hcp_files
@@ -28,6 +31,7 @@ from simulator.world import NON_RESIDENT_KINDS, day_of
 
 CASE_HORIZON = dt.timedelta(days=120)  # a case's rows stop changing within this span
 TICKET_HORIZON = dt.timedelta(days=90)
+EPOCH, SECOND = dt.datetime(1970, 1, 1), dt.timedelta(seconds=1)  # the moments index's clock
 DRIFT_COLUMN = ("case_platform", "bb_jl", "BBRY")  # D11: a column the vendor added
 SYSTEM_OF_TABLE = {t.name: t.system for t in load_contract().tables()}
 
@@ -335,11 +339,50 @@ class Projection:
     def certificates(self) -> None:
         certs = self.city.certificates
         holders = certs.holders()
-        for n, holder in enumerate(holders, start=1):
-            for cert in certs.of_holder(holder):
+        changing = self._changing_holders(len(holders))
+        # What a generate indexes for advances: (holder position, second) of each later
+        # moment up to the end of the world, in compact arrays (millions at L).
+        positions, seconds = array("q"), array("q")
+        last = at(self.config.world_end, 0)
+        for n, position in enumerate(changing, start=1):
+            for cert in certs.of_holder(holders[position]):
                 self._certificate(cert)
-            if n % 2000 == 0 or n == len(holders):
-                self.progress("certificates", n, len(holders))
+                if self.before is not None:
+                    continue
+                for moment in cert.moments():
+                    if self.after < moment <= last:
+                        positions.append(position)
+                        seconds.append((moment - EPOCH) // SECOND)
+            if n % 2000 == 0 or n == len(changing):
+                self.progress("certificates", n, len(changing))
+        if self.before is None:
+            self._index_certificate_moments(positions, seconds)
+
+    def _moments_index(self) -> Path:
+        return self.out / ".simulator" / "certificate_moments.npz"
+
+    def _index_certificate_moments(self, positions: array, seconds: array) -> None:
+        """Each holder's later moments (Certificate.moments: the instants its rows can change),
+        by time: an advance then projects only the holders with one in its span, instead of
+        every holder's certificates (most of the registries' share of an advance)."""
+        order = np.argsort(np.frombuffer(seconds, dtype=np.int64), kind="stable")
+        self._moments_index().parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            self._moments_index(),
+            positions=np.frombuffer(positions, dtype=np.int64)[order],
+            seconds=np.frombuffer(seconds, dtype=np.int64)[order],
+        )
+
+    def _changing_holders(self, count: int) -> list[int]:
+        """Positions of the holders whose certificates may change by this clock: all of them
+        for a generate (or a city generated without the index), in the holders' order."""
+        if self.before is None or not self._moments_index().exists():
+            return list(range(count))
+        index = np.load(self._moments_index())
+        seconds = index["seconds"]
+        low = np.searchsorted(seconds, (self.before - EPOCH) // SECOND, side="right")
+        high = np.searchsorted(seconds, (self.after - EPOCH) // SECOND, side="right")
+        return np.unique(index["positions"][low:high]).tolist()
 
     def _certificate(self, cert) -> None:
         if self.before is not None and not any(

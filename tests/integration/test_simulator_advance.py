@@ -15,10 +15,12 @@ import pymysql
 import pytest
 
 from contract import load_contract
+from simulator.city import City
+from simulator.config import CityConfig
 from simulator.generate import CityError
 from simulator.hotline_server import make_server
 from simulator.hotline_store import store_path
-from simulator.run import advance_city
+from simulator.run import advance_city, read_city
 from simulator.schema import SCHEMA_OF_SYSTEM
 from tests.integration import scan
 
@@ -286,3 +288,34 @@ def test_an_advance_in_two_processes_writes_what_one_process_writes(fresh_city, 
     for name in first:
         assert first[name] == second[name], name
     assert not (twin / ".simulator" / "registries.journal").exists()
+
+
+def test_an_advance_projects_only_the_holders_whose_certificates_change(
+    fresh_city, tmp_path, monkeypatch
+):
+    """generate indexes every holder's later certificate moments; an advance then draws only
+    the holders with one in its span, and writes what drawing every holder writes."""
+    import shutil
+
+    from simulator.registry import Certificates
+
+    twin = tmp_path / "without-index"
+    shutil.copytree(fresh_city, twin)
+    (twin / ".simulator" / "certificate_moments.npz").unlink()
+    drawn = collections.Counter()
+    of_holder = Certificates.of_holder
+
+    def counting(self, holder):
+        drawn[city] += 1
+        return of_holder(self, holder)
+
+    monkeypatch.setattr(Certificates, "of_holder", counting)
+    for days in (1, 4):
+        for city in (fresh_city, twin):
+            advance_city(city, days, workers=1)
+        indexed, everyone = _every_row_in_order(fresh_city), _every_row_in_order(twin)
+        assert indexed == everyone
+    config = CityConfig.from_json(read_city(fresh_city)["config"])
+    holders = 2 * len(City(config).certificates.holders())
+    assert drawn[twin] == holders  # two advances, every holder each time
+    assert 0 < drawn[fresh_city] < holders / 20
