@@ -87,6 +87,9 @@ PLANS = {
         rowwise_peer=False,
     )
 }
+# Disk an L run adds under the cache (city, warehouse after the incremental day, published
+# snapshot; projected from M on L's plan), and its city's share, for check_disk.
+DISK_GB, CITY_GB = {"L": 70}, {"L": 9}
 GOALS = {
     "full_refresh_minutes_L": 30,
     "peak_rss_gib_L": 12,
@@ -123,18 +126,21 @@ def plan_of(args) -> Plan:
 # ── the city and the places a run writes ─────────────────────────────────────────────────────
 
 
-def ensure_city(cache: Path, people: int, plan: Plan) -> Path:
+def ensure_city(cache: Path, people: int, plan: Plan) -> tuple[Path, float | None]:
+    """The cached city of this size and form, generated first if need be: (its folder, the
+    seconds generating took, None when reused)."""
     city = city_dir(cache, people, plan)
     if (city / "city.json").exists():
         say(f"city: reusing {city}")
-        return city
+        return city, None
     command = [sys.executable, "-m", "simulator", "generate", "--people", str(people)]
     command += ["--months", str(MONTHS), "--seed", str(SEED), "--out", str(city)]
     command += ["--exchange-format", plan.exchange_format]
     command += ["--ground-truth", "on" if plan.ground_truth else "off"]
     say("$ " + " ".join(command[1:]))
+    started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
-    return city
+    return city, round(time.perf_counter() - started, 1)
 
 
 def city_dir(cache: Path, people: int, plan: Plan) -> Path:
@@ -215,14 +221,20 @@ def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stag
 # ── the refreshes ─────────────────────────────────────────────────────────────────────────────
 
 
-def refresh(stages, city: Path, work: Path, name: str, log: Path) -> list[Stage]:
-    """Run `stages` on the warehouse `work/name`, with the city's hotline API up."""
+def refresh(stages, city: Path, work: Path, name: str, log: Path, kept=None) -> list[Stage]:
+    """Run `stages` on the warehouse `work/name`, with the city's hotline API up; `kept` is
+    told the stages measured so far after each one (a long tier stopped midway keeps them)."""
     from bench.dbt import hotline_up
 
     as_of = clock(city)
+    done: list[Stage] = []
     with hotline_up(city):
         env = stage_env(work, sources_file(city, work), name)
-        return [run_stage(stage, as_of, env, log) for stage in stages]
+        for stage in stages:
+            done.append(run_stage(stage, as_of, env, log))
+            if kept is not None:
+                kept(done)
+    return done
 
 
 def advance(city: Path, log: Path) -> float:
@@ -523,8 +535,13 @@ def markdown(report: dict) -> str:
         f"# Refresh benchmark, tier {report['tier']} ({report['people']:,} people)",
         "",
         f"Run {report['started']} on {report['machine']['cpus']} CPUs, "
-        f"{report['machine']['memory_gib']} GiB RAM; city as of {report['city_clock']} "
-        f"(advanced to {report['advanced_to']} for the incremental refresh, "
+        f"{report['machine']['memory_gib']} GiB RAM; city as of {report['city_clock']}"
+        + (
+            f", generated in {report['city_generation_seconds']} s "
+            if report.get("city_generation_seconds")
+            else ", from the cache "
+        )
+        + f"(advanced to {report['advanced_to']} for the incremental refresh, "
         f"{report['advance_seconds']} s). DuckDB: {report['duckdb']}"
         + (f"; code at commit {report['commit']}." if report.get("commit") else "."),
         "",
@@ -650,6 +667,32 @@ def checkpoint(work: Path, report: dict) -> None:
     (work / "report.partial.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
+def keeper(work: Path, report: dict, key: str):
+    """For refresh(): each finished stage goes into report[key] and the checkpoint."""
+
+    def keep(stages: list[Stage]) -> None:
+        report[key] = [asdict(s) for s in stages]
+        checkpoint(work, report)
+
+    return keep
+
+
+def check_disk(cache: Path, tier: str, city: Path) -> None:
+    """Stop before hours of work when the cache's disk cannot hold the run (measured: an L
+    run adds about 70 GB, its city about 9 of them)."""
+    needed = DISK_GB.get(tier)
+    if needed is None:
+        return
+    if (city / "city.json").exists():
+        needed -= CITY_GB[tier]
+    free = shutil.disk_usage(cache).free / 1e9
+    if free < needed:
+        raise SystemExit(
+            f"tier {tier} needs about {needed} GB free under {cache}, and {free:.0f} GB are: "
+            "free some (an older city or work folder in the cache?) or choose --cache elsewhere"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tier", choices=sorted(TIERS), default=os.environ.get("TIER", "S"))
@@ -677,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
     people = TIERS[args.tier]
     args.cache.mkdir(parents=True, exist_ok=True)
     plan = plan_of(args)
-    city = ensure_city(args.cache, people, plan)
+    check_disk(args.cache, args.tier, city_dir(args.cache, people, plan))
+    city, generated = ensure_city(args.cache, people, plan)
     work = args.cache / f"refresh-{args.tier}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -690,22 +734,22 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "duckdb": duckdb.__version__,
         "city_clock": clock(city).isoformat(),
+        "city_generation_seconds": generated,  # None: a cached city
     }
     report["plan"] = asdict(plan)
     own = stage_env(work, work / "sources.yaml", "warehouse").get("DUCKDB_MEMORY_LIMIT")
     report["duckdb_memory_limits"] = {"all": own} if own else MEMORY_LIMITS
     full_stages = FULL_STAGES if plan.extract_pass else FULL_STAGES[1:]
     say(f"full refresh of {city} as of {clock(city)} (log: {log})")
-    report["full"] = [asdict(s) for s in refresh(full_stages, city, work, "warehouse", log)]
-    checkpoint(work, report)
+    keep = keeper(work, report, "full")
+    report["full"] = [asdict(s) for s in refresh(full_stages, city, work, "warehouse", log, keep)]
     say(quality_share_line(report["full"]))  # now, not only at the end of a long tier
     report["advance_seconds"] = advance(city, log)
     report["advanced_to"] = clock(city).isoformat()
     say(f"one-day incremental refresh as of {clock(city)}")
-    report["incremental"] = [
-        asdict(s) for s in refresh(INCREMENTAL_STAGES, city, work, "warehouse", log)
-    ]
-    checkpoint(work, report)
+    keep = keeper(work, report, "incremental")
+    refreshed = refresh(INCREMENTAL_STAGES, city, work, "warehouse", log, keep)
+    report["incremental"] = [asdict(s) for s in refreshed]
     if plan.rebuild:
         say("rebuild from scratch on the same data, to compare the marts")
         rebuilt = refresh(("ingest", "build"), city, work, "rebuild", log)

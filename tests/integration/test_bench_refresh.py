@@ -46,6 +46,7 @@ def test_every_stage_of_both_refreshes_is_measured(bench_run):
     assert [s["name"] for s in report["incremental"]] == list(INCREMENTAL_STAGES)
     for stage in report["full"] + report["incremental"]:
         assert stage["seconds"] > 0 and stage["peak_rss_mib"] > 50 and stage["rows"] > 0, stage
+    assert report["city_generation_seconds"] > 0  # the run generated its city
     full = {s["name"]: s for s in report["full"]}
     assert full["extract"]["rows"] == full["ingest"]["rows"]  # both read every source row
     assert full["quality"]["details"]["passed"] is True
@@ -151,6 +152,7 @@ def test_a_tier_runs_as_tier_l_does(bench_run):
     m = json.loads((tmp / "results" / "refresh-M.json").read_text(encoding="utf-8"))
     report, stdout = run_bench(tmp, "--plan", "large")
     assert report["plan"]["exchange_format"] == "parquet" and not report["plan"]["ground_truth"]
+    assert report["city_generation_seconds"] > 0
     city = tmp / "cache" / "sim-2000-parquet-no-truth" / "exchange"
     assert list((city / "case_platform" / "bj_gcxx").glob("part-*.parquet"))
     assert not list(city.glob("*.sqlite"))
