@@ -93,6 +93,9 @@ class Manifest:
         "birth_date TEXT, region_code TEXT, since TEXT",
     }
 
+    # What `truth` False leaves out (identity_columns only numbers identity_records' columns).
+    RECORD_TRUTH = frozenset({"defects", "identity_records", "data_gaps", "non_residents"})
+
     def __init__(self, path: Path, create: bool = False, truth: bool = True):
         """`truth` False: record-level truth is not kept (CityConfig.ground_truth)."""
         self.truth = truth
@@ -123,8 +126,6 @@ class Manifest:
         }
 
     def defect(self, system, table, key, defect, column=None, detail=None, expected=None):
-        if not self.truth:
-            return
         self._add("defects", (system, table, key, defect, column, detail, expected))
 
     def identity(self, system, table, key, column, id_type, true_id):
@@ -140,13 +141,9 @@ class Manifest:
         self._add("identity_records", (self._columns[where], key, kind, true_id))
 
     def gap(self, system, table, key, column, detail):
-        if not self.truth:
-            return
         self._add("data_gaps", (system, table, key, column, detail))
 
     def non_resident(self, subject_type, id_number, kind, name, sex, birth, region, since):
-        if not self.truth:
-            return
         self._add("non_residents", (subject_type, id_number, kind, name, sex, birth, region, since))
 
     def delivery(self, file_name, month, delivered_at, rows, in_force):
@@ -166,6 +163,8 @@ class Manifest:
         )
 
     def _add(self, table: str, row: tuple) -> None:
+        if not self.truth and table in self.RECORD_TRUTH:
+            return
         buffer = self._buffers[table]
         buffer.append(row)
         if len(buffer) >= 20_000:
