@@ -28,6 +28,10 @@ from ingestion.warehouse import FULL_DELIVERY_TABLES, duck_type
 
 INTERNAL = "_rn"
 SCRATCH = "landing"  # schema of deliveries checked but not landed yet (never read elsewhere)
+# A delivery's new versions are inserted in delivery order, this many rows per sort. One sort
+# of a whole delivery spilled the delivery's full width to disk: tier L's case steps (168 M
+# rows) filled more than 40 GB of temp files with a 6 GB memory limit.
+LAND_SLICE_ROWS = 4_000_000
 _DELIVERY_NUMBERS = itertools.count(1)  # one run stages many deliveries of a table (files)
 
 
@@ -68,12 +72,13 @@ class Checked:
     relation: str  # typed contract columns, _extra, _row_hash, _rn
     bad_relation: str  # the quarantined rows' _rn
     quarantine_relation: str  # their meta.quarantine records, written when the delivery lands
+    first_relation: str  # _rn of each version's first good copy (a version may come twice)
     rows: int = 0
     bad_count: int = 0
     extras: list[str] = field(default_factory=list)
 
     def scratch(self) -> list[str]:
-        return [self.relation, self.bad_relation, self.quarantine_relation]
+        return [self.relation, self.bad_relation, self.quarantine_relation, self.first_relation]
 
     def good_rows(self) -> str:
         """The rows not quarantined, as a subquery."""
@@ -181,7 +186,9 @@ class RowChecker:
     def __init__(self, conn, table: Table, load_id: str, source_hash: str | None = None):
         self.conn, self.table, self.load_id, self.source_hash = conn, table, load_id, source_hash
         name = f"{SCRATCH}.d{next(_DELIVERY_NUMBERS)}_{table.name}"
-        self.checked = Checked(f"{name}__typed", f"{name}__bad", f"{name}__quarantine")
+        self.checked = Checked(
+            f"{name}__typed", f"{name}__bad", f"{name}__quarantine", f"{name}__first"
+        )
         self.drift: list[str] | None = None
         self.chunk = f"chunk_{table.name}"
         conn.execute(f"CREATE OR REPLACE TABLE {self.checked.bad_relation} ({INTERNAL} BIGINT)")
@@ -284,21 +291,37 @@ def _quarantine(
         conn.unregister("quarantined_rows")
 
 
+def find_first_copies(conn, checked: Checked) -> None:
+    """Number the first good copy of each version (row hash) of a staged delivery. Run while
+    staging, outside the load's transaction: grouping a large delivery by its row hash is the
+    heaviest step of its landing, and there its memory and spill are DuckDB's to bound."""
+    # Two narrow columns, not a window over the wide rows (that took twice as long).
+    conn.execute(
+        f"CREATE OR REPLACE TABLE {checked.first_relation} AS SELECT min({INTERNAL}) AS "
+        f"{INTERNAL} FROM ({checked.good_rows()}) GROUP BY _row_hash"
+    )
+
+
 def insert_new_versions(conn, checked: Checked, table: Table, batch: Batch, load_id: str) -> int:
-    """Land the rows not quarantined whose version (row hash) the raw table lacks."""
+    """Land the rows not quarantined whose version (row hash) the raw table lacks, in delivery
+    order, one slice of LAND_SLICE_ROWS at a time (module constant: why)."""
     columns = ", ".join(f'"{c}"' for c in table.column_names)
     before = conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0]
-    # The first copy of each version is found on two narrow columns (a window over the wide
-    # rows took twice as long); an empty raw table (a first load) needs no anti-join.
-    first_copies = f"SELECT min({INTERNAL}) FROM ({checked.good_rows()}) GROUP BY _row_hash"
+    # An empty raw table (a first load) needs no anti-join.
     unknown = f"AND _row_hash NOT IN (SELECT _row_hash FROM raw.{table.name}) " if before else ""
-    conn.execute(
-        f"INSERT INTO raw.{table.name} "
-        f"({columns}, _load_id, _loaded_at, _source, _row_hash, _extra) "
-        f"SELECT {columns}, ?, ?, ?, _row_hash, _extra FROM {checked.relation} "
-        f"WHERE {INTERNAL} IN ({first_copies}) {unknown}ORDER BY {INTERNAL}",
-        [load_id, now(), batch.source],
-    )
+    last = conn.execute(f"SELECT max({INTERNAL}) FROM {checked.first_relation}").fetchall()[0][0]
+    loaded_at = now()  # one stamp for the whole delivery: it orders versions (D2)
+    in_slice = f"{INTERNAL} >= ? AND {INTERNAL} < ?"
+    for start in range(0, 0 if last is None else last + 1, LAND_SLICE_ROWS):
+        bounds = [start, start + LAND_SLICE_ROWS]
+        conn.execute(
+            f"INSERT INTO raw.{table.name} "
+            f"({columns}, _load_id, _loaded_at, _source, _row_hash, _extra) "
+            f"SELECT {columns}, ?, ?, ?, _row_hash, _extra FROM {checked.relation} "
+            f"WHERE {in_slice} AND {INTERNAL} IN (SELECT {INTERNAL} FROM "
+            f"{checked.first_relation} WHERE {in_slice}) {unknown}ORDER BY {INTERNAL}",
+            [load_id, loaded_at, batch.source, *bounds, *bounds],
+        )
     return conn.execute(f"SELECT COUNT(*) FROM raw.{table.name}").fetchall()[0][0] - before
 
 
@@ -350,6 +373,8 @@ def stage_chunks(
     source_hash = first.details.get("sha256") if first.mode == "file" else None
     delivery = itertools.chain([first], chunks)
     checked, drift, last = check_chunks(conn, delivery, load_id, source_hash)
+    if last.mode != "full":  # a whole delivery is compared with raw whole (replace_delivery)
+        find_first_copies(conn, checked)
     if source_hash:  # a file's rows are versions of that delivery: name and content
         last.source = f"{last.source}@{source_hash}"
     return Staged(table, checked, drift, last, watermark_before, started)

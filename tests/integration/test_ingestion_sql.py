@@ -346,6 +346,40 @@ def test_a_table_read_in_chunks_lands_exactly_what_a_whole_read_lands(
     assert query(chunked, marks) == query(whole, marks)
 
 
+def _raw_in_stored_order(warehouse: Path, table: str) -> list[tuple]:
+    """Versions inserted by key in stored order; a whole delivery's (fr_ndxx, jhkz: landed
+    as a set, with the clock's validity) as _raw_content gives them."""
+    if table in ("fr_ndxx", "jhkz"):
+        return _raw_content(warehouse, table)
+    return query(
+        warehouse, f"SELECT * EXCLUDE (_load_id, _loaded_at) FROM raw.{table} ORDER BY rowid"
+    )
+
+
+def test_new_versions_landed_in_slices_are_those_of_one_insert_in_delivery_order(
+    loaded, tmp_path, monkeypatch
+):
+    """A large delivery's new versions go in slice by slice (its sort bounded): the same rows
+    in the same order, a version sent twice landed once even when its copies are in two
+    slices, and one landing time per delivery."""
+    city, _, sources, _ = loaded
+    whole, sliced = tmp_path / "whole.duckdb", tmp_path / "sliced.duckdb"
+    load(sources, whole, scan.clock(city).date())
+    monkeypatch.setattr("ingestion.landing.LAND_SLICE_ROWS", 53)
+    results = load(sources, sliced, scan.clock(city).date())
+    assert all(r.status == "ok" for r in results.values())
+    assert len(scan.rows(city, "case_platform", "bj_gcxx")) > 10 * 53  # many slices, truly
+    for system in DB_SYSTEMS:
+        for table in scan.CONTRACT_TABLES[system]:
+            assert _raw_in_stored_order(sliced, table) == _raw_in_stored_order(whole, table)
+    copies = "SELECT COUNT(*) - COUNT(DISTINCT _row_hash) FROM raw.bj_gcxx"
+    assert query(sliced, copies) == [(0,)]
+    stamps = "SELECT COUNT(DISTINCT _loaded_at) FROM raw.bj_gcxx GROUP BY _load_id"
+    assert query(sliced, stamps) == [(1,)]
+    again = load(sources, sliced, scan.clock(city).date())  # raw not empty: the anti-join
+    assert all(t.rows_new_versions == 0 for r in again.values() for t in r.tables)
+
+
 def test_a_read_that_fails_after_some_chunks_rolls_the_system_back(loaded, tmp_path, monkeypatch):
     city, _, _, _ = loaded
     broken = tmp_path / "case_platform.sqlite"
