@@ -546,6 +546,12 @@ def markdown(report: dict) -> str:
         + (f"; code at commit {report['commit']}." if report.get("commit") else "."),
         "",
     ]
+    for resumed in report.get("resumed", []):
+        out += [
+            f"Stopped and resumed (`--resume`) on {resumed['at']} at commit "
+            f"{resumed['commit']}: the stages measured before were kept, the rest run then.",
+            "",
+        ]
     limits_used = report.get("duckdb_memory_limits")
     if limits_used:
         shown = ", ".join(f"{stage} {limit}" for stage, limit in limits_used.items())
@@ -668,13 +674,41 @@ def checkpoint(work: Path, report: dict) -> None:
 
 
 def keeper(work: Path, report: dict, key: str):
-    """For refresh(): each finished stage goes into report[key] and the checkpoint."""
+    """For refresh(): each finished stage goes into report[key] (after the stages a resumed
+    run had measured already) and the checkpoint."""
+    before = list(report.get(key) or [])
 
     def keep(stages: list[Stage]) -> None:
-        report[key] = [asdict(s) for s in stages]
+        report[key] = before + [asdict(s) for s in stages]
         checkpoint(work, report)
 
     return keep
+
+
+def stages_left(stages, measured: list[dict]) -> tuple[str, ...]:
+    """The stages a resumed run still has to run: those after the ones it measured, which must
+    be the first of `stages` in their order (anything else is not this phase's record)."""
+    names = [s["name"] for s in measured]
+    if tuple(names) != tuple(stages[: len(names)]):
+        raise SystemExit(f"the partial report's stages {names} are not the start of {stages}")
+    return tuple(stages[len(names) :])
+
+
+def resumed_report(work: Path, city: Path) -> dict:
+    """The partial report of the run that stopped in `work`, if the city is where it left it:
+    a full refresh resumes on the city it started with, an incremental one on the advanced city."""
+    partial = work / "report.partial.json"
+    if not partial.exists():
+        raise SystemExit(f"nothing to resume: {partial} does not exist")
+    report = json.loads(partial.read_text(encoding="utf-8"))
+    expected = report.get("advanced_to") or report["city_clock"]
+    if clock(city).isoformat() != expected:
+        raise SystemExit(
+            f"{city} is at {clock(city)}, the stopped run at {expected}: run the tier again"
+        )
+    resumed = {"at": dt.datetime.now().isoformat(timespec="seconds"), "commit": commit()}
+    report.setdefault("resumed", []).append(resumed)
+    return report
 
 
 def check_disk(cache: Path, tier: str, city: Path) -> None:
@@ -706,6 +740,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run only the peers again on the tier's last run and rewrite its reports",
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the run that stopped midway in the tier's work folder, from its "
+        "first stage not measured (report.partial.json), on the same city and warehouse",
+    )
+    parser.add_argument(
         "--plan",
         choices=["own", "large"],
         default="own",
@@ -715,41 +755,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.peers_only:
         return peers_only(args)
-    import duckdb
-
     people = TIERS[args.tier]
     args.cache.mkdir(parents=True, exist_ok=True)
     plan = plan_of(args)
-    check_disk(args.cache, args.tier, city_dir(args.cache, people, plan))
-    city, generated = ensure_city(args.cache, people, plan)
     work = args.cache / f"refresh-{args.tier}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     log = work / "stages.log"
-    report = {
-        "tier": args.tier,
-        "people": people,
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "commit": commit(),
-        "machine": machine(),
-        "duckdb": duckdb.__version__,
-        "city_clock": clock(city).isoformat(),
-        "city_generation_seconds": generated,  # None: a cached city
-    }
-    report["plan"] = asdict(plan)
-    own = stage_env(work, work / "sources.yaml", "warehouse").get("DUCKDB_MEMORY_LIMIT")
-    report["duckdb_memory_limits"] = {"all": own} if own else MEMORY_LIMITS
+    if args.resume:
+        city = city_dir(args.cache, people, plan)
+        report = resumed_report(work, city)
+        say(f"resuming the run of {report['started']} in {work}")
+    else:
+        check_disk(args.cache, args.tier, city_dir(args.cache, people, plan))
+        city, generated = ensure_city(args.cache, people, plan)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        report = new_report(args.tier, people, city, generated, plan, work)
     full_stages = FULL_STAGES if plan.extract_pass else FULL_STAGES[1:]
-    say(f"full refresh of {city} as of {clock(city)} (log: {log})")
-    keep = keeper(work, report, "full")
-    report["full"] = [asdict(s) for s in refresh(full_stages, city, work, "warehouse", log, keep)]
-    say(quality_share_line(report["full"]))  # now, not only at the end of a long tier
-    report["advance_seconds"] = advance(city, log)
-    report["advanced_to"] = clock(city).isoformat()
-    say(f"one-day incremental refresh as of {clock(city)}")
-    keep = keeper(work, report, "incremental")
-    refreshed = refresh(INCREMENTAL_STAGES, city, work, "warehouse", log, keep)
-    report["incremental"] = [asdict(s) for s in refreshed]
+    left = stages_left(full_stages, report.get("full") or [])
+    if left:
+        say(f"full refresh of {city} as of {clock(city)} (log: {log})")
+        refresh(left, city, work, "warehouse", log, keeper(work, report, "full"))
+        say(quality_share_line(report["full"]))  # now, not only at the end of a long tier
+    if "advance_seconds" not in report:
+        report["advance_seconds"] = advance(city, log)
+        report["advanced_to"] = clock(city).isoformat()
+        checkpoint(work, report)
+    left = stages_left(INCREMENTAL_STAGES, report.get("incremental") or [])
+    if left:
+        say(f"one-day incremental refresh as of {clock(city)}")
+        refresh(left, city, work, "warehouse", log, keeper(work, report, "incremental"))
     if plan.rebuild:
         say("rebuild from scratch on the same data, to compare the marts")
         rebuilt = refresh(("ingest", "build"), city, work, "rebuild", log)
@@ -763,6 +797,25 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     write_reports(args.results / f"refresh-{args.tier}", report)
     return 0
+
+
+def new_report(tier, people, city, generated, plan, work) -> dict:
+    import duckdb
+
+    report = {
+        "tier": tier,
+        "people": people,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "duckdb": duckdb.__version__,
+        "city_clock": clock(city).isoformat(),
+        "city_generation_seconds": generated,  # None: a cached city
+        "plan": asdict(plan),
+    }
+    own = stage_env(work, work / "sources.yaml", "warehouse").get("DUCKDB_MEMORY_LIMIT")
+    report["duckdb_memory_limits"] = {"all": own} if own else MEMORY_LIMITS
+    return report
 
 
 def write_reports(stem: Path, report: dict) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import refresh
-from bench.refresh import Stage, check_disk, keeper
+from bench.refresh import Stage, check_disk, keeper, resumed_report, stages_left
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -58,3 +58,38 @@ def test_every_finished_stage_is_kept_in_the_partial_report(tmp_path: Path):
     partial = json.loads((tmp_path / "report.partial.json").read_text())
     assert [s["name"] for s in partial["full"]] == ["ingest", "build"]
     assert partial["full"][1]["seconds"] == 2.5 and report["full"] == partial["full"]
+
+
+def test_a_resumed_run_goes_on_after_the_stages_it_measured():
+    stages = ("ingest", "build", "quality", "matching", "publish")
+    assert stages_left(stages, []) == stages
+    assert stages_left(stages, [{"name": "ingest"}, {"name": "build"}]) == stages[2:]
+    assert stages_left(stages, [{"name": n} for n in stages]) == ()
+    with pytest.raises(SystemExit, match="not the start"):
+        stages_left(stages, [{"name": "build"}])
+
+
+def test_resuming_needs_the_city_where_the_stopped_run_left_it(tmp_path):
+    city, work = tmp_path / "city", tmp_path / "work"
+    city.mkdir(), work.mkdir()
+    (city / "city.json").write_text(json.dumps({"clock": "2026-11-02T00:00:00"}))
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        resumed_report(work, city)
+    partial = {"city_clock": "2026-11-01", "full": [{"name": "ingest"}]}
+    (work / "report.partial.json").write_text(json.dumps(partial))
+    with pytest.raises(SystemExit, match="run the tier again"):
+        resumed_report(work, city)  # the full refresh started on 1 November
+    partial["advanced_to"] = "2026-11-02"  # it had advanced the city: the incremental resumes
+    (work / "report.partial.json").write_text(json.dumps(partial))
+    report = resumed_report(work, city)
+    assert report["full"] == [{"name": "ingest"}] and len(report["resumed"]) == 1
+
+
+def test_a_resumed_phase_keeps_the_stages_measured_before_it(tmp_path):
+    report = {"full": [{"name": "ingest", "seconds": 1.0}]}
+    keep = keeper(tmp_path, report, "full")
+    keep([Stage("build", 2.0, 10, 5)])
+    names = [s["name"] for s in report["full"]]
+    assert names == ["ingest", "build"]
+    saved = json.loads((tmp_path / "report.partial.json").read_text())
+    assert [s["name"] for s in saved["full"]] == names
