@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.settings import duckdb_settings
+
 DDL = """
 create table if not exists matching_runs (
     run_id varchar primary key,
@@ -68,6 +70,6 @@ create table if not exists run_policies (
 
 def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path))
+    connection = duckdb.connect(str(path), config=duckdb_settings().config())
     connection.execute(DDL)
     return connection

@@ -46,10 +46,12 @@ class Alert:
 def record(alert: Alert, store: Path, delivered_via: str, error: str | None) -> None:
     import duckdb
 
+    from ingestion.settings import duckdb_settings
+
     store.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(20):
-        try:
-            conn = duckdb.connect(str(store))
+        try:  # the store's settings as matching and quality open it (one config per file)
+            conn = duckdb.connect(str(store), config=duckdb_settings().config())
             break
         except duckdb.IOException:  # another process is writing the store: wait for it
             time.sleep(0.5 * (attempt + 1))

@@ -21,6 +21,8 @@ import great_expectations as gx
 from great_expectations.core.expectation_suite import ExpectationSuite
 from great_expectations.execution_engine import sqlalchemy_execution_engine
 
+from ingestion.settings import duckdb_settings
+
 # A GX run logs progress bars and INFO lines for every metric; the step prints its own summary.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -56,7 +58,7 @@ class WarehouseSource:
         self.source = self.context.data_sources.add_sql(
             name="warehouse",
             connection_string=f"duckdb:///{Path(warehouse).resolve()}",
-            kwargs={"connect_args": {"read_only": True}},
+            kwargs={"connect_args": {"read_only": True, "config": duckdb_settings().config()}},
         )
 
     def validate(self, name: str, query: str, suite: ExpectationSuite, result_format):

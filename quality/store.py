@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from contract import load_contract
+from ingestion.settings import duckdb_settings
 from quality.config import QualityConfig
 
 DDL = [
@@ -102,7 +103,7 @@ def connect(store: Path, attempts: int = 20) -> duckdb.DuckDBPyConnection:
     store.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
         try:
-            return duckdb.connect(str(store))
+            return duckdb.connect(str(store), config=duckdb_settings().config())
         except duckdb.IOException:
             time.sleep(0.5 * (attempt + 1))
     raise RuntimeError(f"operations store {store} stayed locked")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.settings import duckdb_settings
+
 PUBLISHED_SCHEMAS = ("main_marts", "main_reference")
 SNAPSHOT_TABLE = "main_reference.snapshot_info"
 
@@ -68,7 +70,7 @@ def publish(working: Path, published: Path, as_of: dt.date | None = None) -> Sna
     published.parent.mkdir(parents=True, exist_ok=True)
     snapshot_id = uuid.uuid4().hex
     staging = published.with_name(f".{published.name}.{snapshot_id}")
-    conn = duckdb.connect(str(staging))
+    conn = duckdb.connect(str(staging), config=duckdb_settings().config())
     try:
         conn.execute(f"ATTACH '{working}' AS working (READ_ONLY)")
         tables, rows = copy_tables(conn)

@@ -121,9 +121,14 @@ def test_duckdb_settings_come_from_the_environment_with_machine_defaults(monkeyp
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "3GB")
     monkeypatch.setenv("DUCKDB_THREADS", "1")
     monkeypatch.setenv("DUCKDB_TEMP_DIRECTORY", "/tmp/spill here")
+    assert duckdb_settings().config() == {
+        "memory_limit": "3GB",
+        "threads": "1",
+        "temp_directory": "/tmp/spill here",
+    }
     assert duckdb_settings().statements() == [
         "SET memory_limit = '3GB'",
-        "SET threads = 1",
+        "SET threads = '1'",
         "SET temp_directory = '/tmp/spill here'",
     ]
     monkeypatch.setenv("INGEST_CHUNK_ROWS", "0")
