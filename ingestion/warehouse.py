@@ -131,6 +131,21 @@ def writer(path: Path, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyC
             conn.close()
 
 
+def open_operations_store(path: Path, attempts: int = 20) -> duckdb.DuckDBPyConnection:
+    """The operations store opened for writing. Matching, quality and the alerts write it; one
+    of them may hold it for a moment, so wait rather than fail the run. All open it with the
+    pipeline's limits: DuckDB refuses a second connection to one file with other settings in
+    the same process (an alert raised while matching holds it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(attempts):
+        try:
+            return duckdb.connect(str(path), config=duckdb_settings().config())
+        except duckdb.IOException:  # another process is writing the store
+            time.sleep(0.5 * (attempt + 1))
+    raise RuntimeError(f"operations store {path} stayed locked")
+
+
 @contextlib.contextmanager
 def _lock(lock_path: Path, wait_seconds: float) -> Iterator[None]:
     with open(lock_path, "a+") as handle:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.settings import duckdb_settings
+from ingestion.warehouse import open_operations_store
 
 DDL = """
 create table if not exists matching_runs (
@@ -69,7 +69,6 @@ create table if not exists run_policies (
 
 
 def open_store(path: Path) -> duckdb.DuckDBPyConnection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path), config=duckdb_settings().config())
+    connection = open_operations_store(path)
     connection.execute(DDL)
     return connection

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import smtplib
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
@@ -44,19 +43,9 @@ class Alert:
 
 
 def record(alert: Alert, store: Path, delivered_via: str, error: str | None) -> None:
-    import duckdb
+    from ingestion.warehouse import open_operations_store
 
-    from ingestion.settings import duckdb_settings
-
-    store.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(20):
-        try:  # the store's settings as matching and quality open it (one config per file)
-            conn = duckdb.connect(str(store), config=duckdb_settings().config())
-            break
-        except duckdb.IOException:  # another process is writing the store: wait for it
-            time.sleep(0.5 * (attempt + 1))
-    else:
-        raise RuntimeError(f"operations store {store} stayed locked")
+    conn = open_operations_store(store)
     try:
         conn.execute(ALERTS_DDL)
         values = asdict(alert)

@@ -8,13 +8,10 @@ are counted inside DuckDB, never pulled into Python.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
-import duckdb
-
 from contract import load_contract
-from ingestion.settings import duckdb_settings
+from ingestion.warehouse import open_operations_store
 from quality.config import QualityConfig
 
 DDL = [
@@ -97,20 +94,8 @@ FLAGGED_EXCLUSIONS = [
 ]
 
 
-def connect(store: Path, attempts: int = 20) -> duckdb.DuckDBPyConnection:
-    """The store opened for writing; another process (matching, an alert) may hold it for a
-    moment, so wait for it rather than fail the run."""
-    store.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(attempts):
-        try:
-            return duckdb.connect(str(store), config=duckdb_settings().config())
-        except duckdb.IOException:
-            time.sleep(0.5 * (attempt + 1))
-    raise RuntimeError(f"operations store {store} stayed locked")
-
-
 def write_run(store: Path, warehouse: Path, run, started: dt.datetime, config) -> None:
-    conn = connect(Path(store))
+    conn = open_operations_store(Path(store))
     try:
         for statement in DDL:
             conn.execute(statement)

@@ -77,15 +77,15 @@ def test_quality_validates_through_a_connection_under_the_limits(limits, working
 def test_the_operations_store_is_opened_alike_by_matching_quality_and_alerts(limits, tmp_path):
     """One configuration per file in a process: DuckDB refuses a second connection to the
     store with other settings, so an alert raised while matching holds it must open it alike."""
+    from ingestion.warehouse import open_operations_store
     from matching.store import open_store
     from pipeline.alerts import Alert, record
-    from quality.store import connect
 
     store = tmp_path / "operations" / "operations.duckdb"
     matching = open_store(store)
     try:
         assert settings_of(matching) == limits
-        quality = connect(store)
+        quality = open_operations_store(store)
         assert settings_of(quality) == limits
         quality.close()
         alert = Alert("warning", "dag", "task", "run", "2026-11-01", 1, "a message")
@@ -94,3 +94,45 @@ def test_the_operations_store_is_opened_alike_by_matching_quality_and_alerts(lim
         assert ids == [(alert.alert_id,)]
     finally:
         matching.close()
+
+
+HOLD_THE_STORE = """
+import sys, time, duckdb
+conn = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.close()
+"""
+
+
+def hold_in_another_process(store, seconds: float):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_STORE, str(store), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_writer_waits_for_the_operations_store_held_by_another_process(limits, tmp_path):
+    """Matching, quality and an alert run in separate processes (Airflow tasks, callbacks); DuckDB
+    lets one process write a file, so the one that comes second waits instead of failing."""
+    from ingestion.warehouse import open_operations_store
+    from matching.store import open_store
+
+    store = tmp_path / "operations.duckdb"
+    holder = hold_in_another_process(store, 1.5)
+    try:
+        conn = open_store(store)  # matching's table created once the holder has let go
+        assert holder.poll() == 0
+        conn.close()
+        holder = hold_in_another_process(store, 30)
+        with pytest.raises(RuntimeError, match="stayed locked"):
+            open_operations_store(store, attempts=2)
+    finally:
+        holder.kill()
+        holder.wait()
