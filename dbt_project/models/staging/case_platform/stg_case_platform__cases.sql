@@ -13,7 +13,7 @@
 
 with
 
-source as (
+source as not materialized (  -- read twice by current_versions: never copied
 
     select * from {{ source('case_platform', 'bj_jbxx') }}
     {% if is_incremental() %}
