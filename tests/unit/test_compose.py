@@ -27,7 +27,7 @@ REQUIRED_SERVICES = ("postgres", *AIRFLOW_SERVICES, "superset", "redis")
 AIRFLOW_IMAGE = "apache/airflow:3.3.2-python3.11"
 WAREHOUSE_VOLUME = "warehouse"
 # One-shot services may use restart "no"; everything else must come back by itself.
-ONE_SHOT_SUFFIX = "-init"
+ONE_SHOT_SUFFIXES = ("-init", "-import")
 LONG_RUNNING_RESTART = {"always", "unless-stopped", "on-failure"}
 
 SECRET_WORDS = ("PASSWORD", "SECRET", "KEY")
@@ -193,7 +193,7 @@ def test_every_service_has_a_restart_policy(services: dict[str, Any]) -> None:
     for name, service in services.items():
         assert "restart" in service, f"{name} has no restart policy"
         restart = str(service["restart"])
-        if name.endswith(ONE_SHOT_SUFFIX):
+        if name.endswith(ONE_SHOT_SUFFIXES):
             assert restart in {"no", "on-failure"} or restart.startswith("on-failure:"), name
         else:
             assert restart.split(":")[0] in LONG_RUNNING_RESTART, f"{name}: restart={restart}"
@@ -273,3 +273,47 @@ def test_superset_metadata_lives_in_the_postgres_service(services: dict[str, Any
     assert "CREATE DATABASE" in script.read_text(encoding="utf-8")
     lock = (ROOT / "superset" / "requirements.lock").read_text(encoding="utf-8")
     assert "psycopg2-binary==" in lock, "Superset's image lacks a PostgreSQL driver"
+
+
+def test_superset_import_loads_the_bundle_after_the_first_publish(services: dict[str, Any]) -> None:
+    """`make dashboards` in production: a one-shot service outside `up` (its profile), since
+    the import needs a published snapshot, with what `python -m dashboards import` imports."""
+    service = services["superset-import"]
+    assert service["profiles"] == ["import"]
+    assert service["image"] == services["superset"]["image"]
+    assert service["command"] == ["python", "-m", "dashboards", "import"]
+    mounts = {(source, target): read_only for source, target, read_only in volume_mounts(service)}
+    project = service["working_dir"]
+    for package in ("dashboards", "ingestion"):
+        assert mounts.get((f"./{package}", f"{project}/{package}")) is True, package
+    assert mounts.get((WAREHOUSE_VOLUME, "/data")) is True
+    env = environment(service)
+    assert env["PUBLISHED_WAREHOUSE"].startswith("/data/")
+    assert env["PUBLISHED_OPERATIONS"].startswith("/data/")
+    # the mounted project is read-only: every secret must be given, none generated into .env
+    for name in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DEMO_PASSWORD"):
+        assert SECRET_VALUE.match(env[name]), name
+    assert (
+        env["SUPERSET_METADATA_URI"] == environment(services["superset"])["SUPERSET_METADATA_URI"]
+    )
+    assert service["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_mounted_packages_need_nothing_else_from_the_project() -> None:
+    """The import service mounts dashboards/ and ingestion/ only: the modules the import runs
+    must not import other project packages (they are not in Superset's image)."""
+    import ast
+
+    allowed = {"dashboards", "ingestion"}
+    project_packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    files = [*sorted((ROOT / "dashboards").glob("*.py")), ROOT / "ingestion" / "settings.py"]
+    files.append(ROOT / "ingestion" / "__init__.py")
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                top = node.module.split(".")[0]
+            elif isinstance(node, ast.Import):
+                top = node.names[0].name.split(".")[0]
+            else:
+                continue
+            assert top not in project_packages - allowed, f"{path.name} imports {top}"
