@@ -5,29 +5,17 @@
     version of the key is as late or later (D7): then the key's state is unknown and it is
     left out until a valid later version arrives. A quarantined version whose change value
     cannot be read also leaves the key out. Used by the staging models, over their source CTE.
-
-    The versions are ranked on their narrow columns only and the winners joined back to the
-    wide rows: a window over the wide rows sorts (and at tier L spills) every column of every
-    version. A version is one (row hash, load) pair: the row hash covers the key and every
-    column, and a load lands each hash once. The source CTE is read twice, so the model must
-    declare it `as not materialized`, or DuckDB would first copy every wide row.
 -#}
     select versions.*
-    from {{ source_cte }} as versions
-    inner join (
+    from (
         select
-            _row_hash,
-            _loaded_at,
+            *,
             row_number() over (
                 partition by {{ key_column }}
                 order by {{ change_column }} desc, _loaded_at desc, _row_hash desc
             ) as version_rank
         from {{ source_cte }}
-    ) as latest
-        on
-            latest._row_hash = versions._row_hash
-            and latest._loaded_at = versions._loaded_at
-            and latest.version_rank = 1
+    ) as versions
     left join (
         select row_key, max(change_value) as change_value
         from {{ source('ingestion_meta', 'quarantine') }}
@@ -35,6 +23,9 @@
         group by row_key
     ) as quarantined on quarantined.row_key = versions.{{ key_column }}
     where
-        quarantined.row_key is null
-        or {{ try_cast_timestamp('quarantined.change_value') }} < versions.{{ change_column }}
+        versions.version_rank = 1
+        and (
+            quarantined.row_key is null
+            or {{ try_cast_timestamp('quarantined.change_value') }} < versions.{{ change_column }}
+        )
 {% endmacro %}

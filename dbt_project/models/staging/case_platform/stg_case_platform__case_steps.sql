@@ -14,7 +14,7 @@
 
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('case_platform', 'bj_gcxx') }}
     {% if is_incremental() %}

@@ -13,7 +13,7 @@
 
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('case_platform', 'bj_jbxx') }}
     {% if is_incremental() %}

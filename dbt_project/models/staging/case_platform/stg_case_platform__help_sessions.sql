@@ -5,7 +5,7 @@
 -- request. Columns added by the source (schema drift, e.g. BBRY) are kept as JSON.
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('case_platform', 'bb_jl') }}
 

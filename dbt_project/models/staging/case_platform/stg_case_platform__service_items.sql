@@ -3,7 +3,7 @@
 -- state was quarantined left out. Columns renamed from the pinyin codes (see the yml).
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('case_platform', 'sxml') }}
 

@@ -7,7 +7,7 @@
 {% set as_of_date = var('as_of_date', none) -%}
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('certificate_library', 'dzzz_zzxx') }}
 

@@ -4,7 +4,7 @@
 -- missing, is normalised and validated (D4). Timestamps already naive Asia/Shanghai.
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('hotline_12345', 'work_orders') }}
 

@@ -4,7 +4,7 @@
 -- Columns renamed from the pinyin codes (see the yml).
 with
 
-source as not materialized (  -- read twice by current_versions: never copied
+source as (
 
     select * from {{ source('population_base', 'rk_tsqt') }}
 
