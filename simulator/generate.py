@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import sqlite3
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -196,19 +196,26 @@ class Projection:
         if self.before is None:
             self.exchange.insert("sxml", self.city.sxml_rows())
 
-    def case_days(self) -> None:
+    def case_days(self, chunks: Iterable[list[dt.date]] | None = None, scratch=None) -> None:
+        """The case platform's days: all of them, or (a parallel generate) the `chunks` of
+        days handed to this process, their ratings kept under `scratch` (default: the
+        city's own folder). Certificate uses are numbered from 1 in each process; the merge
+        renumbers them (run._number_uses)."""
         days = self._days(CASE_HORIZON)
         dybh = self.exchange.max_value("dzzz_yyjl", "DYBH") if self.before else 0
-        ratings = _RatingStore(self.out, create=self.before is None)
-        for n, day in enumerate(days, start=1):
-            produced = self.city.cases.day(day)
-            for case in produced.cases:
-                self._case(case)
-            for session in produced.help_sessions:
-                self._help(session)
-            dybh = self._uses(produced, dybh)
-            ratings.add(day, produced.ratings)
-            self.progress("cases", n, len(days))
+        ratings = _RatingStore(scratch or self.out, create=self.before is None)
+        done = 0
+        for chunk in [days] if chunks is None else chunks:
+            for day in chunk:
+                produced = self.city.cases.day(day)
+                for case in produced.cases:
+                    self._case(case)
+                for session in produced.help_sessions:
+                    self._help(session)
+                dybh = self._uses(produced, dybh)
+                ratings.add(day, produced.ratings)
+                done += 1
+                self.progress("cases", done, len(days))
         ratings.close()
 
     def _case(self, case: Case) -> None:
@@ -638,8 +645,10 @@ class Projection:
         ]
         if force_redelivery and not any(d[3] for d in due):
             due.append(self._extra_redelivery())
-        for month, delivered_at, extension, redelivery in sorted(due, key=lambda d: d[1]):
+        due.sort(key=lambda d: d[1])
+        for n, (month, delivered_at, extension, redelivery) in enumerate(due, start=1):
             self._deliver(inbox, ratings, month, delivered_at, extension, redelivery)
+            self.progress("好差评 files", n, len(due))
         ratings.close()
 
     def _deliveries(self) -> list[tuple]:

@@ -196,22 +196,38 @@ def _next_number(folder: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def merge_parts(out: Path, workers: list[Path]) -> None:
-    """Move each table's folder from the worker that wrote it into `out/exchange` (the
-    workers of a parallel generate never write the same table)."""
+def merge_parts(out: Path, workers: list[Path], appended: tuple[str, ...] = ()) -> None:
+    """Move each table's folder from the worker that wrote it into `out/exchange`. Only the
+    `appended` tables may have been written by several workers: their files are numbered on
+    after the first writer's, in the order of `workers`."""
     names = sorted(
         {f.relative_to(w / "exchange") for w in workers for f in (w / "exchange").glob("*/*")}
     )
     for name in names:
         folders = [w / "exchange" / name for w in workers if (w / "exchange" / name).is_dir()]
         written = [folder for folder in folders if row_count(folder)]
-        if len(written) > 1:
+        if len(written) > 1 and name.name not in appended:
             raise ParquetExchangeError(f"two generate workers wrote table {name}: cannot merge")
         target = out / "exchange" / name
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(written[0] if written else folders[0], target)
+        for folder in written[1:]:
+            for path in parts(folder):
+                if pq.ParquetFile(path).metadata.num_rows:
+                    path.rename(target / f"part-{_next_number(target):06d}.parquet")
+
+
+def shift_column(folder: Path, column: str, offset: int) -> None:
+    """Add `offset` to a whole-number column in every file of a table (rewritten in place)."""
+    for path in parts(folder):
+        table = pq.read_table(path)
+        if not table.num_rows:
+            continue
+        at = table.schema.get_field_index(column)
+        shifted = pc.add(table.column(column), pa.scalar(offset, table.schema.field(at).type))
+        pq.write_table(table.set_column(at, column, shifted), path, compression="zstd")
 
 
 def table_counts(out: Path) -> dict[str, int]:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.city import City
@@ -13,8 +14,9 @@ from simulator.config import CityConfig
 from simulator.defects import Manifest, ManifestJournal, replay
 from simulator.drift import apply, parse_drift, undo
 from simulator.generate import DRIFT_COLUMN, CityError, Exchange, Progress, Projection, _quiet
-from simulator.parquet_exchange import ParquetExchange
+from simulator.parquet_exchange import ParquetExchange, shift_column
 from simulator.parquet_exchange import merge_parts as merge_parquet_parts
+from simulator.parquet_exchange import row_count as parquet_row_count
 from simulator.parquet_exchange import table_counts as parquet_table_counts
 from simulator.timeutil import at, ts
 
@@ -25,10 +27,9 @@ OUTPUTS = ("city.json", "exchange", "hotline", "inbox", "manifest", ".simulator"
 def generate_city(
     config: CityConfig, out: Path, progress: Progress = _quiet, workers: int = 1
 ) -> dict:
-    """Build the city into `out`. With `workers` 2 the two halves of the projection (the case
-    platform's days; the registries and the hotline) run in two processes, each writing its
-    own part, and the parts are merged: the same city, table by table, in about 60 % of
-    the time."""
+    """Build the city into `out`. With `workers` 2 the case platform's days and the
+    registries with the hotline run in two processes, which share out the case days as they
+    go; their parts are merged: the same city, table by table (_generate_in_parts)."""
     out = Path(out)
     if config.exchange_format not in EXCHANGE_FORMATS:
         known = ", ".join(EXCHANGE_FORMATS)
@@ -114,9 +115,9 @@ def _apply_drift(out: Path, drift, manifest: Manifest) -> None:
     )
 
 
-# The projection's stages in the two groups a parallel generate runs side by side. No table
-# is written by both groups, and no stage reads what the other group writes (the city is a
-# pure function of its config), so the halves are independent.
+# The projection's stages: the case platform's, and those of the registries and the hotline
+# (an advance's second process). No stage reads what another writes (the city is a pure
+# function of its config, each case day of its date), so they are independent.
 CASE_STAGES = ("catalogue", "case_days", "rating_files")
 REGISTRY_STAGES = (
     "hotline",
@@ -143,20 +144,63 @@ def _project(projection: Projection, force_redelivery: bool, stages=None) -> Non
             getattr(projection, stage)()
 
 
+# The case days are handed out a week at a time: the case platform's process takes them from
+# the front, the registries' process, once its own stages are done, from the back, so that
+# neither process idles while the other works (the case days are most of the work).
+CHUNK_DAYS = 7
+# Days at the end that only the registries' process takes, whatever the timing: tests set
+# it, so that a small city (whose registries finish last) still splits its case days.
+RESERVED_TAIL_DAYS = 0
+
+
+class DaySplit:
+    """The case days not yet taken, shared by the two processes of a parallel generate."""
+
+    def __init__(self, context, days: list[dt.date], reserved_tail: int = 0):
+        self.days = days
+        self.bounds = context.Array("i", [0, len(days)])  # days[front:back] are not taken
+        self.front_limit = max(0, len(days) - reserved_tail)
+
+    def from_front(self):
+        """Chunks for the case platform's process, in order (it writes them one after the
+        other into its own part)."""
+        while True:
+            with self.bounds.get_lock():
+                front, back = self.bounds[0], min(self.bounds[1], self.front_limit)
+                if front >= back:
+                    return
+                self.bounds[0] = end = min(front + CHUNK_DAYS, back)
+            yield self.days[front:end]
+
+    def from_back(self):
+        """(first day's index, chunk) for the registries' process, latest first (each one
+        goes into a part of its own, merged in the order of the days)."""
+        while True:
+            with self.bounds.get_lock():
+                front, back = self.bounds[0], self.bounds[1]
+                if front >= back:
+                    return
+                self.bounds[1] = start = max(back - CHUNK_DAYS, front)
+            yield start, self.days[start:back]
+
+
 def _generate_in_parts(config: CityConfig, out: Path, clock: dt.datetime, progress) -> None:
-    """Each group in a forked child writing `.simulator/parts/<group>`; then one merge."""
+    """The case platform in one forked child, the registries and the hotline in another,
+    each writing under `.simulator/parts/`; the case days are split between them as they
+    go (DaySplit). Then one merge, and the 好差评 drops from all the days' ratings."""
     import multiprocessing
 
     parts_root = out / ".simulator" / "parts"
-    groups = {"cases": CASE_STAGES, "registries": REGISTRY_STAGES}
     context = multiprocessing.get_context("fork")
+    split = DaySplit(context, case_days_of(config, clock), RESERVED_TAIL_DAYS)
+    targets = {"cases": _project_cases, "registries": _project_registries}
     children = {
         name: context.Process(
-            target=_project_part,
-            args=(config, out, parts_root / name, clock, stages, progress),
+            target=target,
+            args=(config, out, parts_root, clock, split, progress),
             name=f"generate-{name}",
         )
-        for name, stages in groups.items()
+        for name, target in targets.items()
     }
     for child in children.values():
         child.start()
@@ -167,22 +211,71 @@ def _generate_in_parts(config: CityConfig, out: Path, clock: dt.datetime, progre
             failed.append(f"{name} (exit {child.exitcode})")
     if failed:
         raise CityError(f"generating the city failed in worker {', '.join(failed)}")
-    merge_parts(out, [parts_root / name for name in groups])
+    tails = sorted(parts_root.glob("days-*"))
+    _merge_ratings(out, tails)
+    merge_parts(out, [parts_root / "cases", parts_root / "registries", *tails], movable=2)
     shutil.rmtree(parts_root)
+    manifest = Manifest(out / "manifest" / "manifest.sqlite", truth=config.ground_truth)
+    projection = Projection(City(config), out, None, clock, manifest, None, 0, progress)
+    projection.rating_files(force_redelivery=False)
+    manifest.close()
 
 
-def _project_part(config, out: Path, part: Path, clock, stages, progress) -> None:
-    """`stages` of a new city, their databases and manifest written under `part` (the city's
-    own folder when one process builds it all)."""
+def case_days_of(config: CityConfig, clock: dt.datetime) -> list[dt.date]:
+    """The days whose cases a new city holds (Projection._days without a previous clock)."""
+    last = (clock - dt.timedelta(seconds=1)).date()
+    return [config.start + dt.timedelta(days=n) for n in range((last - config.start).days + 1)]
+
+
+def _project_cases(config, out: Path, parts_root: Path, clock, split: DaySplit, progress) -> None:
+    """The catalogue and the case days taken from the front, into `parts/cases`."""
+    with _part(config, out, parts_root / "cases", clock, City(config), progress) as projection:
+        projection.catalogue()
+        projection.case_days(split.from_front())
+
+
+def _project_registries(config, out: Path, parts_root, clock, split: DaySplit, progress) -> None:
+    """The registries and the hotline into `parts/registries`, then case days taken from the
+    back, each chunk into `parts/days-<index>` with its own ratings scratch."""
+    city = City(config)
+    with _part(config, out, parts_root / "registries", clock, city, progress) as projection:
+        _project(projection, force_redelivery=False, stages=REGISTRY_STAGES)
+    for start, days in split.from_back():
+        part = parts_root / f"days-{start:05d}"
+        with _part(config, out, part, clock, city, progress) as projection:
+            projection.case_days([days], scratch=part)
+
+
+@contextmanager
+def _part(config, out: Path, part: Path, clock, city: City, progress):
+    """A Projection of a new city whose databases and manifest are written under `part`."""
     part.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(
         part / "manifest" / "manifest.sqlite", create=True, truth=config.ground_truth
     )
     exchange = open_exchange(config, part, create=True)
-    projection = Projection(City(config), out, None, clock, manifest, exchange, 0, progress)
-    _project(projection, force_redelivery=False, stages=stages)
+    yield Projection(city, out, None, clock, manifest, exchange, 0, progress)
     exchange.close()
     manifest.close()
+
+
+def _project_part(config, out: Path, part: Path, clock, stages, progress) -> None:
+    """`stages` of a new city, their databases and manifest written under `part` (the city's
+    own folder when one process builds it all)."""
+    with _part(config, out, part, clock, City(config), progress) as projection:
+        _project(projection, force_redelivery=False, stages=stages)
+
+
+def _merge_ratings(out: Path, parts: list[Path]) -> None:
+    """The ratings of the days the registries' process took, into the city's scratch."""
+    conn = sqlite3.connect(out / ".simulator" / "ratings.sqlite")
+    for part in parts:
+        conn.execute("ATTACH DATABASE ? AS part", (str(part / ".simulator" / "ratings.sqlite"),))
+        conn.execute("INSERT OR IGNORE INTO main.days SELECT * FROM part.days")
+        conn.execute("INSERT OR IGNORE INTO main.ratings SELECT * FROM part.ratings")
+        conn.commit()
+        conn.execute("DETACH DATABASE part")
+    conn.close()
 
 
 EXCHANGE_FORMATS = ("sqlite", "parquet")
@@ -197,22 +290,76 @@ def open_exchange(config: CityConfig, out: Path, create: bool, systems=None):
     return Exchange(out, create, config.drift_column, **which)
 
 
-def merge_parts(out: Path, parts: list[Path]) -> None:
-    """Join the workers' exchange databases and manifests into `out`. Every table was
-    written by one worker only, so each keeps its rows in the order they were written."""
+# Tables that the case days write: in a parallel generate, both processes write them.
+CASE_DAY_TABLES = ("bj_jbxx", "bj_gcxx", "bb_jl", "dzzz_yyjl")
+
+
+def merge_parts(out: Path, parts: list[Path], movable: int) -> None:
+    """Join the workers' exchange databases and manifests into `out`, `parts` in the order
+    of their case days: a case-day table is the concatenation of its parts in that order,
+    any other table was written by one part only. One of the first `movable` parts may be
+    moved into place whole; the later ones are always copied in after it."""
     (out / "exchange").mkdir(parents=True, exist_ok=True)
-    merge_parquet_parts(out, [part for part in parts if (part / "exchange").is_dir()])
+    _number_uses(parts)
+    merge_parquet_parts(
+        out, [part for part in parts if (part / "exchange").is_dir()], CASE_DAY_TABLES
+    )
     for path in parts[0].glob("exchange/*.sqlite"):
         pieces = [part / "exchange" / path.name for part in parts]
-        _merge_sqlite(pieces, out / "exchange" / path.name, _copy_tables)
+        _merge_sqlite(pieces, out / "exchange" / path.name, _copy_tables, movable)
     (out / "manifest").mkdir(parents=True, exist_ok=True)
     pieces = [part / "manifest" / "manifest.sqlite" for part in parts]
-    _merge_sqlite(pieces, out / "manifest" / "manifest.sqlite", _copy_manifest)
+    _merge_sqlite(pieces, out / "manifest" / "manifest.sqlite", _copy_manifest, movable)
 
 
-def _merge_sqlite(pieces: list[Path], target: Path, copy) -> None:
-    """The largest piece becomes the target (moved, not copied); the others are copied in."""
-    base = max(pieces, key=lambda p: p.stat().st_size)
+def _number_uses(parts: list[Path]) -> None:
+    """Certificate uses (dzzz_yyjl.DYBH) are numbered from 1 in each part: shift each part's
+    numbers, and the keys of its defects, past those of the parts before it, as one process
+    numbering the days in order would have."""
+    offset = 0
+    for part in parts:
+        count = _count_uses(part)
+        if offset and count:
+            _shift_uses(part, offset)
+        offset += count
+
+
+def _count_uses(part: Path) -> int:
+    folder = part / "exchange" / "certificate_library" / "dzzz_yyjl"
+    if folder.is_dir():
+        return parquet_row_count(folder)
+    path = part / "exchange" / "certificate_library.sqlite"
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(path)
+    (count,) = conn.execute("SELECT COUNT(*) FROM dzzz_yyjl").fetchone()
+    conn.close()
+    return count
+
+
+def _shift_uses(part: Path, offset: int) -> None:
+    folder = part / "exchange" / "certificate_library" / "dzzz_yyjl"
+    if folder.is_dir():
+        shift_column(folder, "DYBH", offset)
+    else:
+        conn = sqlite3.connect(part / "exchange" / "certificate_library.sqlite")
+        conn.execute("UPDATE dzzz_yyjl SET DYBH = DYBH + ?", (offset,))
+        conn.commit()
+        conn.close()
+    conn = sqlite3.connect(part / "manifest" / "manifest.sqlite")
+    conn.execute(
+        "UPDATE defects SET key = CAST(CAST(key AS INTEGER) + ? AS TEXT) "
+        "WHERE table_name = 'dzzz_yyjl'",
+        (offset,),
+    )
+    conn.commit()
+    conn.close()
+
+
+def _merge_sqlite(pieces: list[Path], target: Path, copy, movable: int) -> None:
+    """The largest of the first `movable` pieces becomes the target (moved, not copied); the
+    others are copied in, in order."""
+    base = max(pieces[:movable], key=lambda p: p.stat().st_size)
     shutil.move(base, target)
     conn = sqlite3.connect(target)
     for piece in pieces:
@@ -238,7 +385,7 @@ def _copy_tables(conn: sqlite3.Connection) -> None:
     for table in _tables(conn, "part"):
         if not _has_rows(conn, "part", table):
             continue
-        if _has_rows(conn, "main", table):
+        if table not in CASE_DAY_TABLES and _has_rows(conn, "main", table):
             raise CityError(f"two generate workers wrote table {table}: cannot merge them")
         conn.execute(f'INSERT INTO main."{table}" SELECT * FROM part."{table}" ORDER BY rowid')
 
