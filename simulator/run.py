@@ -217,6 +217,7 @@ def _generate_in_parts(config: CityConfig, out: Path, clock: dt.datetime, progre
     shutil.rmtree(parts_root)
     manifest = Manifest(out / "manifest" / "manifest.sqlite", truth=config.ground_truth)
     projection = Projection(City(config), out, None, clock, manifest, None, 0, progress)
+    projection.background_files = True
     projection.rating_files(force_redelivery=False)
     manifest.close()
 
@@ -446,6 +447,7 @@ def _advance_in_two(projection: Projection, exchange: Exchange, manifest: Manife
     journal.unlink()
     replay(calls, manifest)
     projection.counts.update(counts)
+    projection.background_files = True
     _project(projection, force_redelivery=True, stages=("rating_files",))
 
 
