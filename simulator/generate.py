@@ -141,7 +141,7 @@ class Projection:
         self.config = city.config
         self.counts: dict[str, dict[str, int]] = {}
         self._new_record = True
-        # May an Excel drop be written by a second process (a parallel generate or advance)?
+        # May the 好差评 files be written by other processes (a parallel generate or advance)?
         self.background_files = False
 
     # -- bookkeeping ----------------------------------------------------------------------
@@ -736,30 +736,37 @@ class Projection:
 
 
 class _DropWriter:
-    """Writes the 好差评 files. An Excel file costs xlsxwriter's Python per cell, most of the
-    drops' time: in the background it is written by a forked child (which has the rows
-    without copying them) while the next month's rows are drawn, one child at a time."""
+    """Writes the 好差评 files. Writing costs Python per cell (xlsxwriter's most of all), the
+    larger part of the drops' time: in the background each file is written by a forked
+    child (which has the rows without copying them) while the next deliveries' rows are
+    drawn, at most `CHILDREN` at a time."""
+
+    CHILDREN = 2
 
     def __init__(self, background: bool):
         self.background = background
-        self.child = None
+        self.children: list = []
 
     def write(self, path: Path, month: dt.date, rows: list, delivered_at: dt.datetime) -> None:
-        if path.suffix != ".xlsx" or not self.background:
+        if not self.background:
             _write_drop(path, month, rows, delivered_at)
             return
         import multiprocessing
 
-        self.wait()
-        self.child = multiprocessing.get_context("fork").Process(
+        while len(self.children) >= self.CHILDREN:
+            self._join(self.children.pop(0))
+        child = multiprocessing.get_context("fork").Process(
             target=_write_drop, args=(path, month, rows, delivered_at), name="hcp-drop"
         )
-        self.child.start()
+        child.start()
+        self.children.append(child)
 
     def wait(self) -> None:
-        child, self.child = self.child, None
-        if child is None:
-            return
+        while self.children:
+            self._join(self.children.pop(0))
+
+    @staticmethod
+    def _join(child) -> None:
         child.join()
         if child.exitcode != 0:
             raise CityError(f"writing a 好差评 file failed (exit {child.exitcode})")
