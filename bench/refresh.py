@@ -530,6 +530,21 @@ def limits(report: dict) -> list[str]:
     return lines
 
 
+STAGE_HEADER = "| stage | wall s | rows | rows/s | peak RSS MiB | warehouse GB after | commit |"
+
+
+def stage_row(s: dict) -> str:
+    """One stage of a report's table; the warehouse's size and the stage's commit are blank in
+    reports from before bench.stage printed them."""
+    rate = round(s["rows"] / s["seconds"]) if s["seconds"] else 0
+    size = s["details"].get("warehouse_bytes")
+    shown = f"{size / 1e9:,.1f}" if size is not None else ""
+    return (
+        f"| {s['name']} | {s['seconds']:,.1f} | {s['rows']:,} | {rate:,} | "
+        f"{s['peak_rss_mib']:,} | {shown} | {s['details'].get('commit') or ''} |"
+    )
+
+
 def markdown(report: dict) -> str:
     out = [
         f"# Refresh benchmark, tier {report['tier']} ({report['people']:,} people)",
@@ -557,14 +572,8 @@ def markdown(report: dict) -> str:
         shown = ", ".join(f"{stage} {limit}" for stage, limit in limits_used.items())
         out += [f"DuckDB memory limit by stage: {shown}; threads: the 2 CPUs.", ""]
     for title, key in (("Full refresh", "full"), ("One-day incremental refresh", "incremental")):
-        out += [f"## {title}", "", "| stage | wall s | rows | rows/s | peak RSS MiB |"]
-        out.append("|---|---:|---:|---:|---:|")
-        for s in report[key]:
-            rate = round(s["rows"] / s["seconds"]) if s["seconds"] else 0
-            out.append(
-                f"| {s['name']} | {s['seconds']:,.1f} | {s['rows']:,} | {rate:,} | "
-                f"{s['peak_rss_mib']:,} |"
-            )
+        out += [f"## {title}", "", STAGE_HEADER, "|---|---:|---:|---:|---:|---:|---|"]
+        out += [stage_row(s) for s in report[key]]
         out.append("")
     out += [
         "`extract` reads every source and lands nothing; `ingest` is extract + land, so the "
