@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from simulator.run import advance_city, generate_city
@@ -39,8 +40,10 @@ def built_twice(tmp_path_factory):
     warehouse = tmp / "warehouse.duckdb"
     sources = sources_for(tmp, city)
     _load_case_platform(sources, warehouse)
+    _plant_retired_marts(warehouse)
     first = dbt(warehouse, "build", "--select", *(f"+{m}" for m in MODELS))  # seeds, tests too
     assert first.returncode == 0, first.stdout[-3000:]
+    left = query(warehouse, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts'")
     before = {m: query(warehouse, f"SELECT count(*) FROM main_staging.{m}")[0][0] for m in MODELS}
     advance_city(city, 4)
     spoiled = _spoil_one_case(city, warehouse)
@@ -51,7 +54,19 @@ def built_twice(tmp_path_factory):
     full = dbt(warehouse, "compile", "--full-refresh", "--select", *MODELS)
     assert full.returncode == 0, full.stdout[-3000:]
     full_sql = {m: compiled(m, "compiled") for m in MODELS}
-    return warehouse, before, incremental_sql, full_sql, spoiled
+    return warehouse, before, incremental_sql, full_sql, spoiled, left, first.stdout
+
+
+def _plant_retired_marts(warehouse: Path) -> None:
+    """What a warehouse built before a mart was removed holds: its table (fct_case_steps was
+    one) and a view, both of which publish would go on copying."""
+    conn = duckdb.connect(str(warehouse))
+    try:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS main_marts")
+        conn.execute("CREATE TABLE main_marts.fct_case_steps AS SELECT 'S1' AS step_id")
+        conn.execute("CREATE VIEW main_marts.retired_view AS SELECT 1 AS x")
+    finally:
+        conn.close()
 
 
 def _load_case_platform(sources: Path, warehouse: Path) -> None:
@@ -70,6 +85,13 @@ def _spoil_one_case(city: Path, warehouse: Path) -> str:
     return key
 
 
+def test_a_build_drops_the_marts_whose_models_were_removed(built_twice):
+    left, output = built_twice[5], built_twice[6]
+    assert left == []  # this build selected no mart: the graph still knows them all
+    assert "dropping retired table main_marts.fct_case_steps" in output
+    assert "dropping retired view main_marts.retired_view" in output
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_the_second_build_recomputes_only_the_touched_keys(built_twice, model):
     incremental_sql, full_sql = built_twice[2], built_twice[3]
@@ -79,7 +101,7 @@ def test_the_second_build_recomputes_only_the_touched_keys(built_twice, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_an_incremental_build_equals_a_full_build(built_twice, model):
-    warehouse, before, _, full_sql, _ = built_twice
+    warehouse, before, _, full_sql = built_twice[:4]
     table = f"main_staging.{model}"
     full = f"({full_sql[model]})"
     differing = query(
