@@ -87,7 +87,7 @@ def test_every_mart_has_as_many_rows(engines):
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main_marts' "
         "ORDER BY 1",
     )
-    assert [t for (t,) in pg_marts] == names and len(names) >= 15
+    assert [t for (t,) in pg_marts] == names and len(names) >= 14
     counts = {}
     for table in names:
         duck = duck_rows(warehouse, f"SELECT count(*) FROM main_marts.{table}")[0][0]
