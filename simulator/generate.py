@@ -121,6 +121,16 @@ class Exchange(BufferedTables):
             conn.close()
 
 
+def days_drawn(
+    start: dt.date, before: dt.datetime | None, after: dt.datetime, horizon: dt.timedelta
+) -> list[dt.date]:
+    """The days a projection from `before` (None: a new city, from `start`) to `after` draws:
+    back to `horizon` before `before`, whose records may still change in the span."""
+    first = start if before is None else max(start, (before - horizon).date())
+    last = (after - dt.timedelta(seconds=1)).date()
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 class Projection:
     """Writes what changed between two clocks, with its ground truth."""
 
@@ -187,11 +197,7 @@ class Projection:
         return row_at(self.before) if self.before is not None else None
 
     def _days(self, horizon: dt.timedelta) -> list[dt.date]:
-        first = self.config.start
-        if self.before is not None:
-            first = max(first, (self.before - horizon).date())
-        last = (self.after - dt.timedelta(seconds=1)).date()
-        return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        return days_drawn(self.config.start, self.before, self.after, horizon)
 
     # -- case platform ----------------------------------------------------------------------
     def catalogue(self) -> None:
@@ -739,13 +745,14 @@ class _DropWriter:
     """Writes the 好差评 files. Writing costs Python per cell (xlsxwriter's most of all), the
     larger part of the drops' time: in the background each file is written by a forked
     child (which has the rows without copying them) while the next deliveries' rows are
-    drawn, at most `CHILDREN` at a time."""
+    drawn, at most `CHILDREN` at a time. A re-delivery under the same name as an earlier drop
+    waits for that drop's child: the later delivery's file, and its arrival time, must win."""
 
     CHILDREN = 2
 
     def __init__(self, background: bool):
         self.background = background
-        self.children: list = []
+        self.children: list[tuple[Path, object]] = []
 
     def write(self, path: Path, month: dt.date, rows: list, delivered_at: dt.datetime) -> None:
         if not self.background:
@@ -753,17 +760,19 @@ class _DropWriter:
             return
         import multiprocessing
 
-        while len(self.children) >= self.CHILDREN:
-            self._join(self.children.pop(0))
+        while self.children and (
+            len(self.children) >= self.CHILDREN or any(p == path for p, _ in self.children)
+        ):
+            self._join(self.children.pop(0)[1])
         child = multiprocessing.get_context("fork").Process(
             target=_write_drop, args=(path, month, rows, delivered_at), name="hcp-drop"
         )
         child.start()
-        self.children.append(child)
+        self.children.append((path, child))
 
     def wait(self) -> None:
         while self.children:
-            self._join(self.children.pop(0))
+            self._join(self.children.pop(0)[1])
 
     @staticmethod
     def _join(child) -> None:

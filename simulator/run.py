@@ -13,7 +13,15 @@ from simulator.city import City
 from simulator.config import CityConfig
 from simulator.defects import Manifest, ManifestJournal, replay
 from simulator.drift import apply, parse_drift, undo
-from simulator.generate import DRIFT_COLUMN, CityError, Exchange, Progress, Projection, _quiet
+from simulator.generate import (
+    DRIFT_COLUMN,
+    CityError,
+    Exchange,
+    Progress,
+    Projection,
+    _quiet,
+    days_drawn,
+)
 from simulator.parquet_exchange import ParquetExchange, shift_column
 from simulator.parquet_exchange import merge_parts as merge_parquet_parts
 from simulator.parquet_exchange import row_count as parquet_row_count
@@ -223,9 +231,8 @@ def _generate_in_parts(config: CityConfig, out: Path, clock: dt.datetime, progre
 
 
 def case_days_of(config: CityConfig, clock: dt.datetime) -> list[dt.date]:
-    """The days whose cases a new city holds (Projection._days without a previous clock)."""
-    last = (clock - dt.timedelta(seconds=1)).date()
-    return [config.start + dt.timedelta(days=n) for n in range((last - config.start).days + 1)]
+    """The days whose cases a new city holds."""
+    return days_drawn(config.start, None, clock, dt.timedelta(0))
 
 
 def _project_cases(config, out: Path, parts_root: Path, clock, split: DaySplit, progress) -> None:

@@ -43,7 +43,8 @@ def built_twice(tmp_path_factory):
     _plant_retired_marts(warehouse)
     first = dbt(warehouse, "build", "--select", *(f"+{m}" for m in MODELS))  # seeds, tests too
     assert first.returncode == 0, first.stdout[-3000:]
-    left = query(warehouse, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts'")
+    marts = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts'"
+    left = query(warehouse, marts)
     before = {m: query(warehouse, f"SELECT count(*) FROM main_staging.{m}")[0][0] for m in MODELS}
     advance_city(city, 4)
     spoiled = _spoil_one_case(city, warehouse)

@@ -211,3 +211,25 @@ def test_the_vendor_renders_timestamps_in_sql_as_python_does(stamps) -> None:
     query = f"SELECT {hotline_server._rendered_columns()} FROM work_orders ORDER BY rowid"
     items = [hotline_server._item(row) for row in conn.execute(query)]
     assert items == [hotline_server.render_item(row) for row in stored]
+
+
+def test_a_redelivery_under_the_same_name_is_written_after_the_first(tmp_path, monkeypatch):
+    """The 好差评 files are written by forked children; a month re-delivered under the same
+    name must end as the later delivery, even when the first drop's child is slower."""
+    import time
+
+    from simulator import generate
+
+    def write_slowly_first(path, month, rows, delivered_at):
+        time.sleep(0.5 if rows == ["first"] else 0)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(rows[0] + "\n")
+
+    monkeypatch.setattr(generate, "_write_drop", write_slowly_first)
+    writer = generate._DropWriter(background=True)
+    path = tmp_path / "好差评_202504.csv"
+    month = dt.date(2025, 4, 1)
+    writer.write(path, month, ["first"], dt.datetime(2025, 5, 4, 2))
+    writer.write(path, month, ["second"], dt.datetime(2025, 5, 29, 2))
+    writer.wait()
+    assert path.read_text(encoding="utf-8") == "first\nsecond\n"
