@@ -134,23 +134,25 @@ def rowwise(as_of: dt.date) -> dict:
     }
 
 
-def footprint() -> dict:
-    """What a stage leaves behind: the commit its code came from (a long tier may pick up a
-    commit made while it ran) and the working warehouse's size on disk, WAL included (the
-    disk an L run needs is mostly that file)."""
+def checked_out() -> str | None:
+    """The commit of the code this stage runs, read when it starts: a long tier's stages may
+    each run a later commit than the one the tier started with."""
     import subprocess
     from pathlib import Path
 
-    from ingestion.settings import Settings
-
     root = Path(__file__).resolve().parent.parent
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True)
+    return head.stdout.decode().strip() or None
+
+
+def warehouse_bytes() -> int:
+    """The working warehouse's size on disk after the stage, WAL included (the disk an L run
+    needs is mostly that file)."""
+    from ingestion.settings import Settings
+
     warehouse = Settings.load().warehouse
     files = (warehouse, warehouse.with_name(warehouse.name + ".wal"))
-    return {
-        "commit": head.stdout.decode().strip() or None,
-        "warehouse_bytes": sum(f.stat().st_size for f in files if f.exists()),
-    }
+    return sum(f.stat().st_size for f in files if f.exists())
 
 
 STAGES = {f.__name__: f for f in (extract, ingest, build, quality, matching, publish, rowwise)}
@@ -168,11 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     day = args.as_of
     if args.stage in ("build", "quality", "publish"):
         day -= dt.timedelta(days=1)
+    commit = checked_out()
     outcome = STAGES[args.stage](day)
     from bench.memory import peak_rss_mib
 
     outcome["peak_rss_mib"] = peak_rss_mib()
-    outcome.update(footprint())
+    outcome.update(commit=commit, warehouse_bytes=warehouse_bytes())
     print(json.dumps(outcome), flush=True)
     sys.stdout.flush()
     # Skip interpreter teardown: DuckDB 2.0 prints a leak report when GX still holds references.
