@@ -8,22 +8,25 @@
 -#}
 {% macro drop_retired_marts() -%}
     {%- if execute and flags.WHICH in ("build", "run") -%}
-        {%- set models = graph.nodes.values() | selectattr("resource_type", "equalto", "model") | list -%}
+        {%- set models = graph.nodes.values()
+            | selectattr("resource_type", "equalto", "model") | list -%}
         {%- set marts = [] -%}
         {%- for model in models if model.fqn[1] == "marts" -%}
             {%- do marts.append(model.schema) -%}
         {%- endfor -%}
         {%- if marts -%}
             {%- set schema = marts[0] -%}
-            {%- set known = models | selectattr("schema", "equalto", schema) | map(attribute="alias") | map("lower") | list -%}
+            {%- set known = models | selectattr("schema", "equalto", schema)
+                | map(attribute="alias") | map("lower") | list -%}
             {%- set found = run_query(
                 "select table_name, table_type from information_schema.tables"
-                ~ " where table_schema = '" ~ schema ~ "'"
+                ~ " where table_catalog = current_database() and table_schema = '" ~ schema ~ "'"
             ) -%}
             {%- for row in found.rows if row[0] | lower not in known -%}
                 {%- set kind = "view" if row[1] == "VIEW" else "table" -%}
                 {%- do log("dropping retired " ~ kind ~ " " ~ schema ~ "." ~ row[0], info=true) -%}
-                {%- do run_query("drop " ~ kind ~ " if exists " ~ adapter.quote(schema) ~ "." ~ adapter.quote(row[0]) ~ " cascade") -%}
+                {%- set relation = adapter.quote(schema) ~ "." ~ adapter.quote(row[0]) -%}
+                {%- do run_query("drop " ~ kind ~ " if exists " ~ relation ~ " cascade") -%}
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
