@@ -134,17 +134,6 @@ def rowwise(as_of: dt.date) -> dict:
     }
 
 
-def checked_out() -> str | None:
-    """The commit of the code this stage runs, read when it starts: a long tier's stages may
-    each run a later commit than the one the tier started with."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True)
-    return head.stdout.decode().strip() or None
-
-
 def warehouse_bytes() -> int:
     """The working warehouse's size on disk after the stage, WAL included (the disk an L run
     needs is mostly that file)."""
@@ -170,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     day = args.as_of
     if args.stage in ("build", "quality", "publish"):
         day -= dt.timedelta(days=1)
-    commit = checked_out()
+    from bench.refresh import commit as checked_out
+
+    commit = checked_out()  # when the stage starts: a long tier may move on while it runs
     outcome = STAGES[args.stage](day)
     from bench.memory import peak_rss_mib
 
