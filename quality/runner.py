@@ -112,7 +112,7 @@ def validate_suite(source, suite: Suite) -> list[dict]:
     scans the whole batch, and most checks find nothing). The second samples: only the
     expectations with unexpected rows, whose sample queries stop at the first few."""
     batch = suite.query
-    if suite.layer == "staging":  # copied once: only the columns the checks and the key read
+    if suite.copied:  # once, and only the columns the checks and the key read
         batch = source.materialize(suite.name, f"SELECT {read_columns(suite)} FROM ({batch})")
     query = sample_query(suite.key, batch)
     try:
@@ -131,7 +131,7 @@ def validate_suite(source, suite: Suite) -> list[dict]:
             ]
             source.replace_result(suite.name, name, counted)
     finally:
-        if suite.layer == "staging":
+        if suite.copied:
             source.drop(batch)
     return [result_row(suite, check, by_id[check.id]) for check in suite.checks]
 

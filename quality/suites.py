@@ -41,6 +41,10 @@ class Suite:
     query: str
     key: str | None
     checks: list[Check] = field(default_factory=list)
+    # The batch is evaluated once into a copy before the checks: its query joins or computes
+    # columns that every metric's query would otherwise compute again. A plain model is read
+    # in place (a copy of tier L's 150 M case steps spilled 17.5 GB to disk).
+    copied: bool = False
 
 
 @dataclass
@@ -191,7 +195,8 @@ def staging(
     name: str, system: str, table: str, model: str, key: str, select: str = "*", source: str = ""
 ) -> Suite:
     query = f"SELECT {select} FROM {source or f'{STAGING}.{model}'}"
-    return Suite(f"staging.{model}", "staging", system, table, query, key)
+    copied = bool(source) or select != "*"
+    return Suite(f"staging.{model}", "staging", system, table, query, key, copied=copied)
 
 
 def staging_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:

@@ -54,6 +54,15 @@ def test_every_expectation_has_a_unique_id_and_a_threshold_as_gx_mostly():
     assert defects == {"D4", "D5", "D6", "D7", "D8", "D13"}
 
 
+def test_only_staging_batches_that_join_or_compute_columns_are_copied_first():
+    suites = {s.name: s for s in all_suites(QualityConfig.load(), AS_OF)}
+    copied = {name for name, s in suites.items() if s.copied}
+    assert {"staging.stg_case_platform__cases", "staging.stg_evaluation_hcp__ratings"} <= copied
+    plain = "staging.stg_case_platform__case_steps", "staging.stg_certificate_library__certificates"
+    assert not copied & set(plain)  # read in place: a copy of tier L's steps spilled 17.5 GB
+    assert all(s.layer == "staging" for s in suites.values() if s.copied)
+
+
 KEYS = [
     ("36070219900101123X", "360702********123X"),
     ("3607021990 0101 123x", "360702********123x"),
