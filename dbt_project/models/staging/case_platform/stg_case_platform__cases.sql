@@ -13,7 +13,9 @@
 
 with
 
-source as (
+-- Read again by last_versions, not copied (a full build's copy was every raw row); an
+-- incremental run's few touched versions are copied once instead of selected three times.
+source as {% if not is_incremental() %}not materialized {% endif %}(
 
     select * from {{ source('case_platform', 'bj_jbxx') }}
     {% if is_incremental() %}

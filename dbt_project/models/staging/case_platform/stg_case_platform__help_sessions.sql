@@ -5,7 +5,8 @@
 -- request. Columns added by the source (schema drift, e.g. BBRY) are kept as JSON.
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('case_platform', 'bb_jl') }}
 

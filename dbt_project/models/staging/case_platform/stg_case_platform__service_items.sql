@@ -3,7 +3,8 @@
 -- state was quarantined left out. Columns renamed from the pinyin codes (see the yml).
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('case_platform', 'sxml') }}
 

@@ -4,27 +4,16 @@
 -- unknown cases (D8) are kept; the intermediate layer flags them against all case keys.
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('certificate_library', 'dzzz_yyjl') }}
 
 ),
 
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by DYBH order by _loaded_at desc, _row_hash desc
-        ) as version_rank
-    from source
-
-),
-
 current_state as (
 
-    select * from versions
-    where version_rank = 1
+    {{ last_versions('source', 'DYBH', '_loaded_at desc, _row_hash desc') }}
 
 ),
 

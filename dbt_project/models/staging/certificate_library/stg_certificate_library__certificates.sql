@@ -7,7 +7,8 @@
 {% set as_of_date = var('as_of_date', none) -%}
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('certificate_library', 'dzzz_zzxx') }}
 

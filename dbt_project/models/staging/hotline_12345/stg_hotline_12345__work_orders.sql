@@ -4,7 +4,8 @@
 -- missing, is normalised and validated (D4). Timestamps already naive Asia/Shanghai.
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('hotline_12345', 'work_orders') }}
 

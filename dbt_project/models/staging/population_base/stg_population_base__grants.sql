@@ -6,7 +6,8 @@
 -- Columns renamed from the pinyin codes (see the yml).
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('population_base', 'jf_ffjl') }}
 

@@ -4,7 +4,8 @@
 -- Columns renamed from the pinyin codes (see the yml).
 with
 
-source as (
+-- Read again by last_versions, not copied (macros/current_versions.sql).
+source as not materialized (
 
     select * from {{ source('population_base', 'rk_tsqt') }}
 
