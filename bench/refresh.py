@@ -33,8 +33,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from bench.disk import SAMPLE_SECONDS, DiskHighWater, allocated_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"tiny": 2_000, "S": 100_000, "M": 1_000_000, "L": 10_000_000}
@@ -93,6 +96,7 @@ DISK_GB, CITY_GB = {"L": 70}, {"L": 9}
 GOALS = {
     "full_refresh_minutes_L": 30,
     "peak_rss_gib_L": 12,
+    "disk_gb_L": 60,  # the issue's budget for everything the run holds: city and warehouses
     "duckdb_vs_postgres_build": 20,
     "incremental_share": 0.05,
     "extraction_vs_pandas": 5,
@@ -191,9 +195,12 @@ def stage_env(work: Path, sources: Path, name: str) -> dict[str, str]:
     return env
 
 
-def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stage:
-    """`python -m bench.stage NAME` in a child: wall time, and the JSON line it prints (with
-    its own peak RSS)."""
+def run_stage(
+    name: str, as_of: dt.date, env: dict[str, str], log: Path, held: Iterable[Path] = ()
+) -> Stage:
+    """`python -m bench.stage NAME` in a child: wall time, the JSON line it prints (with its
+    own peak RSS) and the most the folders `held` (the run's city and work folder) took on the
+    disk meanwhile."""
     argv = [sys.executable, "-m", "bench.stage", name, "--as-of", as_of.isoformat()]
     if not env.get("DUCKDB_MEMORY_LIMIT"):  # the operator's own setting wins
         env = {**env, "DUCKDB_MEMORY_LIMIT": MEMORY_LIMITS[name]}
@@ -201,19 +208,23 @@ def run_stage(name: str, as_of: dt.date, env: dict[str, str], log: Path) -> Stag
     with log.open("a", encoding="utf-8") as handle, answer.open("w") as out:
         handle.write(f"\n=== {name} as of {as_of} ===\n")
         handle.flush()
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=handle)
-        code = child.wait()
-        seconds = time.perf_counter() - started
+        with DiskHighWater(held) as disk:
+            started = time.perf_counter()
+            child = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=handle)
+            code = child.wait()
+            seconds = time.perf_counter() - started
     lines = answer.read_text(encoding="utf-8").strip().splitlines()
     if code != 0 or not lines:
         raise SystemExit(f"stage {name} failed (exit {code}); see {log}")
     details = json.loads(lines[-1])
     stage = Stage(name, round(seconds, 2), details.pop("peak_rss_mib"), int(details.pop("rows")))
     stage.details = details
+    if held:
+        stage.details["disk_peak_bytes"] = disk.peak_bytes
     say(
         f"  {name:<9} {stage.seconds:>9,.1f} s {stage.rows:>13,} rows "
         f"{stage.rows_per_second:>11,} rows/s {stage.peak_rss_mib:>7,} MiB"
+        + (f" {disk.peak_bytes / 1e9:>6,.1f} GB on disk" if held else "")
     )
     return stage
 
@@ -231,18 +242,20 @@ def refresh(stages, city: Path, work: Path, name: str, log: Path, kept=None) -> 
     with hotline_up(city):
         env = stage_env(work, sources_file(city, work), name)
         for stage in stages:
-            done.append(run_stage(stage, as_of, env, log))
+            done.append(run_stage(stage, as_of, env, log, held=(city, work)))
             if kept is not None:
                 kept(done)
     return done
 
 
-def advance(city: Path, log: Path) -> float:
+def advance(city: Path, work: Path, log: Path) -> tuple[float, int]:
+    """The city one day on: (seconds, the most the city and work folder held on the disk)."""
     command = [sys.executable, "-m", "simulator", "advance", "--out", str(city), "--days", "1"]
-    started = time.perf_counter()
-    with log.open("a", encoding="utf-8") as handle:
+    with log.open("a", encoding="utf-8") as handle, DiskHighWater((city, work)) as disk:
+        started = time.perf_counter()
         subprocess.run(command, check=True, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    return round(time.perf_counter() - started, 2)
+        seconds = round(time.perf_counter() - started, 2)
+    return seconds, disk.peak_bytes
 
 
 def mart_hashes(warehouse: Path) -> dict[str, str]:
@@ -415,6 +428,7 @@ def summarise(report: dict) -> dict:
     return {
         "full_refresh_seconds": round(refresh, 1),
         "full_refresh_peak_rss_mib": max(s["peak_rss_mib"] for s in full.values()),
+        "disk_peak_gb": disk_peak_gb(report),
         "incremental_seconds": round(inc, 1),
         "incremental_share": round(inc / refresh, 3) if refresh else None,
         "marts_identical": (report.get("marts_check") or {}).get("identical"),
@@ -438,6 +452,15 @@ def summarise(report: dict) -> dict:
         ),
         "duckdb_vs_postgres_build": postgres_ratio(report),
     }
+
+
+def disk_peak_gb(report: dict) -> float | None:
+    """The most the city and the work folder held on the disk during both refreshes and the
+    day's advance between them (None in reports from before the stages measured it)."""
+    peaks = [s["details"].get("disk_peak_bytes") for s in report["full"] + report["incremental"]]
+    peaks.append(report.get("advance_disk_peak_bytes"))
+    peaks = [p for p in peaks if p is not None]
+    return round(max(peaks) / 1e9, 1) if peaks else None
 
 
 def postgres_ratio(report: dict) -> float | None:
@@ -472,6 +495,12 @@ def goal_lines(report: dict) -> list[str]:
         lines.append(f"L full refresh {minutes:.1f} min (goal ≤ 30): {mark(minutes <= 30)}")
         gib = s["full_refresh_peak_rss_mib"] / 1024
         lines.append(f"L peak RSS {gib:.1f} GiB (goal ≤ 12): {mark(gib <= 12)}")
+        disk = s.get("disk_peak_gb")
+        held = "not measured" if disk is None else f"at most {disk} GB"
+        lines.append(
+            f"L disk, city and warehouses: {held} (budget ≤ 60 GB): "
+            f"{mark(None if disk is None else disk <= GOALS['disk_gb_L'])}"
+        )
     share, same = s["incremental_share"], s["marts_identical"]
     identical = {True: "yes", False: "NO", None: "not checked on this tier (S, M, tiny: yes)"}
     lines.append(
@@ -530,18 +559,21 @@ def limits(report: dict) -> list[str]:
     return lines
 
 
-STAGE_HEADER = "| stage | wall s | rows | rows/s | peak RSS MiB | warehouse GB after | commit |"
+STAGE_HEADER = (
+    "| stage | wall s | rows | rows/s | peak RSS MiB | warehouse GB after | disk GB at most "
+    "| commit |"
+)
 
 
 def stage_row(s: dict) -> str:
-    """One stage of a report's table; the warehouse's size and the stage's commit are blank in
-    reports from before bench.stage printed them."""
+    """One stage of a report's table; the warehouse's size, the disk held and the stage's
+    commit are blank in reports from before the benchmark measured them."""
     rate = round(s["rows"] / s["seconds"]) if s["seconds"] else 0
-    size = s["details"].get("warehouse_bytes")
-    shown = f"{size / 1e9:,.1f}" if size is not None else ""
+    size, disk = (s["details"].get(k) for k in ("warehouse_bytes", "disk_peak_bytes"))
+    size, disk = (f"{b / 1e9:,.1f}" if b is not None else "" for b in (size, disk))
     return (
         f"| {s['name']} | {s['seconds']:,.1f} | {s['rows']:,} | {rate:,} | "
-        f"{s['peak_rss_mib']:,} | {shown} | {s['details'].get('commit') or ''} |"
+        f"{s['peak_rss_mib']:,} | {size} | {disk} | {s['details'].get('commit') or ''} |"
     )
 
 
@@ -572,7 +604,7 @@ def markdown(report: dict) -> str:
         shown = ", ".join(f"{stage} {limit}" for stage, limit in limits_used.items())
         out += [f"DuckDB memory limit by stage: {shown}; threads: the 2 CPUs.", ""]
     for title, key in (("Full refresh", "full"), ("One-day incremental refresh", "incremental")):
-        out += [f"## {title}", "", STAGE_HEADER, "|---|---:|---:|---:|---:|---:|---|"]
+        out += [f"## {title}", "", STAGE_HEADER, "|---|---:|---:|---:|---:|---:|---:|---|"]
         out += [stage_row(s) for s in report[key]]
         out.append("")
     out += [
@@ -580,6 +612,7 @@ def markdown(report: dict) -> str:
         "refresh total counts ingest, not extract. Rows: source rows read (extract, ingest), "
         "raw-layer rows (build, quality), rows published (publish), people (matching).",
         "",
+        *disk_lines(report),
         "## Peers",
         "",
     ]
@@ -643,6 +676,21 @@ def markdown(report: dict) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def disk_lines(report: dict) -> list[str]:
+    """What the run held on the disk, where it was measured."""
+    peak = report.get("summary", {}).get("disk_peak_gb")
+    if peak is None:
+        return []
+    city = report.get("city_bytes")
+    return [
+        f"Disk: at most {peak:,.1f} GB held by the city and the work folder (warehouse, "
+        "published snapshot, operations store, DuckDB's spill) during both refreshes and the "
+        f"day's advance, sampled every {SAMPLE_SECONDS:g} s as blocks allocated"
+        + (f"; the city alone took {city / 1e9:,.1f} GB when the run began." if city else "."),
+        "",
+    ]
 
 
 def postgres_lines(report: dict) -> list[str]:
@@ -786,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh(left, city, work, "warehouse", log, keeper(work, report, "full"))
         say(quality_share_line(report["full"]))  # now, not only at the end of a long tier
     if "advance_seconds" not in report:
-        report["advance_seconds"] = advance(city, log)
+        report["advance_seconds"], report["advance_disk_peak_bytes"] = advance(city, work, log)
         report["advanced_to"] = clock(city).isoformat()
         checkpoint(work, report)
     left = stages_left(INCREMENTAL_STAGES, report.get("incremental") or [])
@@ -820,6 +868,7 @@ def new_report(tier, people, city, generated, plan, work) -> dict:
         "duckdb": duckdb.__version__,
         "city_clock": clock(city).isoformat(),
         "city_generation_seconds": generated,  # None: a cached city
+        "city_bytes": allocated_bytes(city),
         "plan": asdict(plan),
     }
     own = stage_env(work, work / "sources.yaml", "warehouse").get("DUCKDB_MEMORY_LIMIT")

@@ -50,6 +50,16 @@ def test_every_stage_of_both_refreshes_is_measured(bench_run):
         landed = stage["name"] != "extract"  # the extract-only pass comes before any landing
         assert (stage["details"]["warehouse_bytes"] > 1_000_000) is landed, stage
     assert report["city_generation_seconds"] > 0  # the run generated its city
+    # the disk held meanwhile: the city at least, and the warehouse too once it has landed
+    city = report["city_bytes"]
+    assert city > 1_000_000
+    for stage in report["full"] + report["incremental"]:
+        landed = stage["details"]["warehouse_bytes"] or 0
+        assert stage["details"]["disk_peak_bytes"] >= city + 0.5 * landed, stage
+    peak = max(s["details"]["disk_peak_bytes"] for s in report["full"] + report["incremental"])
+    assert report["summary"]["disk_peak_gb"] == round(
+        max(peak, report["advance_disk_peak_bytes"]) / 1e9, 1
+    )
     full = {s["name"]: s for s in report["full"]}
     assert full["extract"]["rows"] == full["ingest"]["rows"]  # both read every source row
     assert full["quality"]["details"]["passed"] is True
