@@ -23,9 +23,9 @@ def free_disk(monkeypatch, gigabytes: float) -> None:
 def test_a_long_tier_stops_at_once_when_the_disk_cannot_hold_it(tmp_path, monkeypatch):
     free_disk(monkeypatch, 40)
     city = tmp_path / "sim-10000000-parquet-no-truth"
-    with pytest.raises(SystemExit, match=r"tier L needs about 70 GB free .* and 40 GB are"):
+    with pytest.raises(SystemExit, match=r"tier L needs about 60 GB free .* and 40 GB are"):
         check_disk(tmp_path, "L", city)
-    free_disk(monkeypatch, 71)
+    free_disk(monkeypatch, 61)
     check_disk(tmp_path, "L", city)  # enough
 
 
@@ -33,10 +33,10 @@ def test_a_cached_city_is_not_counted_again(tmp_path, monkeypatch):
     city = tmp_path / "sim-10000000-parquet-no-truth"
     city.mkdir()
     (city / "city.json").write_text("{}")
-    free_disk(monkeypatch, 65)
-    check_disk(tmp_path, "L", city)  # 70 GB less the 9 of the city already there
     free_disk(monkeypatch, 55)
-    with pytest.raises(SystemExit, match="needs about 61 GB"):
+    check_disk(tmp_path, "L", city)  # 60 GB less the 9 of the city already there
+    free_disk(monkeypatch, 45)
+    with pytest.raises(SystemExit, match="needs about 51 GB"):
         check_disk(tmp_path, "L", city)
 
 
