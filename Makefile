@@ -124,7 +124,7 @@ dashboards-screenshots: install ## browser test of the dashboards, screenshots i
 	DASHBOARD_SCREENSHOTS=1 $(VENV)/bin/python -m pytest tests/integration/test_dashboards_bundle.py \
 		-q -p no:cacheprovider -k "browser or rendered"
 
-# The browser tests drive Debian's chromium (never `playwright install`); the CJK font makes the
+# The browser tests drive Debian's chromium (never a browser downloaded by Playwright); the CJK font makes the
 # Chinese dashboards render as text, not boxes. Installed with apt when missing.
 BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
