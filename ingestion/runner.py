@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -234,13 +235,51 @@ def run(
 def _load_side_by_side(conn, chosen, as_of, progress, workers: int) -> list[LoadResult]:
     """Each system on its own connection to the one database (its own transaction and temp
     tables), `workers` at a time. Systems write different raw tables and only append to the
-    shared meta tables, so their transactions never conflict."""
+    shared meta tables, so their transactions never conflict. What runs side by side is one
+    system's Python work (reading its source, parsing JSON pages and workbooks) beside another
+    system's statements; the statements themselves take turns (OneStatementAtATime)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    turn = threading.Lock()
 
     def load(config: SystemConfig) -> LoadResult:
         with conn.cursor() as cursor:
             cursor.execute("SET TimeZone = 'Asia/Shanghai'")
-            return load_system(cursor, config, as_of, progress)
+            return load_system(OneStatementAtATime(cursor, turn), config, as_of, progress)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         return list(pool.map(load, chosen))
+
+
+class OneStatementAtATime:
+    """A system's connection whose statements wait for the other systems' to finish.
+
+    Why: DuckDB's Python client takes the GIL from inside the engine (a registered Arrow
+    frame is read through Python) and holds it around some calls into the engine; with two
+    threads inside the engine at once, each can wait for what the other holds. DuckDB's
+    trackers have such reports (duckdb#2540, duckdb#18225, duckdb-python#182), and a
+    2,500-person city's ingest once hung in CI with two systems side by side (stopped by its
+    600 s timeout; more than a hundred runs since have not reproduced it). With one thread
+    inside DuckDB at a time no such cycle can form; each statement still uses all of
+    DuckDB's threads, and the systems' Python work still overlaps."""
+
+    def __init__(self, cursor, turn: threading.Lock):
+        self._cursor = cursor
+        self._turn = turn
+
+    def execute(self, sql: str, parameters=None):
+        with self._turn:
+            self._cursor.execute(sql, parameters)
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        with self._turn:
+            return self._cursor.fetchall()
+
+    def register(self, name: str, data) -> None:
+        with self._turn:
+            self._cursor.register(name, data)
+
+    def unregister(self, name: str) -> None:
+        with self._turn:
+            self._cursor.unregister(name)

@@ -218,9 +218,13 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
     generate_city(small_config(people=2500, seed=8, months=12), city)
     sources = sources_for(tmp_path, city)
     killed, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
+    # A load that never reaches bj_gcxx prints its threads' stacks and exits, so that a hang
+    # fails here with where it hung rather than at the test's timeout.
     script = textwrap.dedent(f"""
+        import faulthandler
         import sys
         from ingestion.runner import run
+        faulthandler.dump_traceback_later(300, exit=True)
         def progress(system, table, rows):
             print(system, table, rows, flush=True)
             if table == "bj_gcxx":  # wait here to be killed: a small city would finish first
@@ -239,7 +243,7 @@ def test_a_killed_load_leaves_nothing_and_the_next_run_completes(tmp_path):
             child.send_signal(signal.SIGKILL)
             break
     child.wait()
-    assert child.returncode == -signal.SIGKILL
+    assert child.returncode == -signal.SIGKILL, "the load ended before bj_gcxx: see its stderr"
     # Systems load side by side: another may have committed, the killed one left nothing.
     assert query(killed, "SELECT COUNT(*) FROM raw.bj_jbxx")[0][0] == 0
     for meta in ("watermarks", "load_audit", "loads"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
+import duckdb
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from ingestion.config import ConfigError, expand, load_sources
 from ingestion.connectors.hotline import local_texts, to_local_text
 from ingestion.connectors.sql import connectorx_url, public_url
 from ingestion.masking import mask_identity, mask_name, mask_phone, mask_value
+from ingestion.runner import OneStatementAtATime
 from ingestion.warehouse import WarehouseBusy, writer
 
 
@@ -174,3 +177,43 @@ def test_hotline_timestamps_converted_by_column_as_value_by_value(values) -> Non
 
 def _stamp_text(year, month, day, sep, hour, second, fraction, offset) -> str:
     return f"{year}-{month}-{day}{sep}{hour}:00:{second}{fraction}{offset}"
+
+
+class _CountingCursor:
+    """A cursor that records how many threads are inside it at once."""
+
+    def __init__(self, inside: list[int], most: list[int]):
+        self.inside, self.most = inside, most
+
+    def execute(self, sql, parameters=None):
+        self.inside[0] += 1
+        self.most[0] = max(self.most[0], self.inside[0])
+        time.sleep(0.01)  # long enough for the other thread to try to come in
+        self.inside[0] -= 1
+
+
+def test_systems_side_by_side_take_turns_inside_duckdb():
+    inside, most = [0], [0]
+    turn = threading.Lock()
+
+    def system() -> None:
+        cursor = OneStatementAtATime(_CountingCursor(inside, most), turn)
+        for _ in range(20):
+            cursor.execute("SELECT 1")
+
+    threads = [threading.Thread(target=system) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == [1]
+
+
+def test_a_system_taking_turns_still_reads_registers_and_fetches():
+    conn = duckdb.connect()
+    cursor = OneStatementAtATime(conn.cursor(), threading.Lock())
+    cursor.register("incoming_frame", pl.DataFrame({"n": [1, 2, 3]}).to_arrow())
+    assert cursor.execute("SELECT SUM(n) FROM incoming_frame WHERE n > ?", [1]).fetchall() == [(5,)]
+    cursor.unregister("incoming_frame")
+    with pytest.raises(duckdb.CatalogException):
+        cursor.execute("SELECT * FROM incoming_frame")
