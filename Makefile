@@ -50,7 +50,7 @@ lock: uv ## re-resolve the lock files after changing dependencies
 demo: install ## build the demo city of Ganzhou and run the whole chain on it through Airflow
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
-	@$(VENV)/bin/python -m ingestion.settings ensure-dotenv
+	@$(VENV)/bin/python -m groundfloor.settings ensure-dotenv
 	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push
 	CITY_DIR=$(CITY) WAREHOUSE=$(WAREHOUSE) scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python \
 		$(VENV)/bin/python -m pipeline.demo
@@ -77,7 +77,7 @@ AS_OF ?= $(shell $(VENV)/bin/python -c "import json,datetime as d; print(d.date.
 
 .PHONY: build
 build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE as of AS_OF, then publish
-	@$(VENV)/bin/python -m ingestion.settings ensure-dotenv
+	@$(VENV)/bin/python -m groundfloor.settings ensure-dotenv
 	$(VENV)/bin/python -m transform build --warehouse $(WAREHOUSE) --as-of $(AS_OF)
 	@$(MAKE) --no-print-directory publish
 

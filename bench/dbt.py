@@ -216,7 +216,7 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
 
 
 def dbt_env(warehouse: Path, target: str, people: int) -> tuple[dict[str, str], str]:
-    from ingestion.settings import environment, secret
+    from groundfloor.settings import environment, secret
 
     env = {**environment(), **os.environ, "WAREHOUSE": str(warehouse), "DBT_TARGET": target}
     key_source = "environment/.env"

@@ -175,7 +175,7 @@ def sources_file(city: Path, work: Path) -> Path:
 def stage_env(work: Path, sources: Path, name: str) -> dict[str, str]:
     """The pipeline's own settings pointed at one warehouse under `work/name`."""
     from bench.dbt import BENCH_IDENTITY_KEY
-    from ingestion.settings import environment
+    from groundfloor.settings import environment
 
     home = work / name
     env = {**environment(), **os.environ}

@@ -20,7 +20,7 @@ def raw_rows() -> int:
     """Rows in the raw layer: the common measure of work for build, quality and publish."""
     import duckdb
 
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
 
     with duckdb.connect(str(Settings.load().warehouse), read_only=True) as conn:
         tables = conn.execute(
@@ -31,9 +31,9 @@ def raw_rows() -> int:
 
 def extract(as_of: dt.date) -> dict:
     """Read every source as a first load would (no watermarks), landing nothing."""
+    from groundfloor.settings import Settings
     from ingestion.config import load_sources
     from ingestion.runner import make_connector
-    from ingestion.settings import Settings
 
     rows = 0
     for config in load_sources(Settings.load().sources).values():
@@ -48,8 +48,8 @@ def extract(as_of: dt.date) -> dict:
 
 
 def ingest(as_of: dt.date) -> dict:
+    from groundfloor.settings import Settings
     from ingestion.runner import run
-    from ingestion.settings import Settings
 
     settings = Settings.load()
     results = run(settings.sources, settings.warehouse, None, as_of)
@@ -78,7 +78,7 @@ def build(as_of: dt.date) -> dict:
 
 
 def quality(as_of: dt.date) -> dict:
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from quality.runner import run_quality
 
     run = run_quality(Settings.load().warehouse, as_of)
@@ -89,7 +89,7 @@ def quality(as_of: dt.date) -> dict:
 def matching(as_of: dt.date) -> dict:
     import duckdb
 
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from pipeline.tasks import evaluate_policies
 
     result = evaluate_policies(as_of)
@@ -113,7 +113,7 @@ def rowwise(as_of: dt.date) -> dict:
     import duckdb
 
     from bench.matching import evaluation_only
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from matching.rowwise import evaluate_rowwise
 
     warehouse = Settings.load().warehouse
@@ -137,7 +137,7 @@ def rowwise(as_of: dt.date) -> dict:
 def warehouse_bytes() -> int:
     """The working warehouse's size on disk after the stage, WAL included (the disk an L run
     needs is mostly that file)."""
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
 
     warehouse = Settings.load().warehouse
     files = (warehouse, warehouse.with_name(warehouse.name + ".wal"))
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(outcome), flush=True)
     sys.stdout.flush()
     # Skip interpreter teardown: DuckDB 2.0 prints a leak report when GX still holds references.
-    from pipeline.demo import exit_quietly
+    from groundfloor.process import exit_quietly
 
     exit_quietly(0)
     return 0

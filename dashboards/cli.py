@@ -38,7 +38,7 @@ def superset_command(*args: str) -> subprocess.CompletedProcess:
 
 
 def settings():
-    from ingestion.settings import ensure_superset_dotenv, superset_settings
+    from groundfloor.settings import ensure_superset_dotenv, superset_settings
 
     written = ensure_superset_dotenv()
     if written:

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ingestion.settings import Settings
+from groundfloor.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from contract import load_contract
-from ingestion.settings import environment
+from groundfloor.settings import environment
 
 DELIVERIES = ("database", "api", "files")
 MODES = ("incremental", "full", "snapshot", "file")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groundfloor.settings import ingest_workers
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
 from ingestion.landing import (
@@ -28,7 +29,6 @@ from ingestion.landing import (
     now,
     stage_chunks,
 )
-from ingestion.settings import ingest_workers
 from ingestion.snapshot import apply_snapshot, stage_snapshot
 from ingestion.warehouse import writer
 

@@ -1,25 +1,16 @@
-"""The warehouse file: its writer lock, the raw layer's tables and the load bookkeeping.
-
-DuckDB allows one writer process per file. Every process that writes the warehouse takes an
-exclusive advisory lock on `<warehouse>.lock` first and holds it until it has committed and
-closed the file; a second run waits (up to `wait_seconds`) and then stops with a message
-naming the holder, so concurrent runs queue instead of fighting over the file. Airflow adds a
-pool of size one on top (issue 7); the lock keeps hand-started runs safe as well.
-"""
+"""The raw layer's tables and the load bookkeeping, and the warehouse opened for an ingestion
+run (under the ground floor's writer lock: groundfloor.warehouse)."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from contract import Column, Table, load_contract
-from ingestion.settings import duckdb_settings
+from groundfloor.warehouse import connect_for_writing, writer_lock
 
 META_DDL = [
     "CREATE SCHEMA IF NOT EXISTS raw",
@@ -63,10 +54,6 @@ LOAD_COLUMNS = (
 FULL_DELIVERY_TABLES = ("fr_ndxx", "jhkz")
 
 
-class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse's writer lock."""
-
-
 def duck_type(column: Column) -> str:
     return {
         "int": "BIGINT",
@@ -100,73 +87,15 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def restrict(path: Path) -> None:
-    """Make the working warehouse readable by its owner only.
-
-    It holds the sources' names, identity numbers and phones as delivered (the raw layer lands
-    unchanged), so it is the restricted file: 0600, and so is its write-ahead log. (A directory
-    the warehouse creates is 0700; an existing one is left as the operator set it.) Only the
-    published snapshot is for other readers.
-    """
-    for file in (path, path.with_name(path.name + ".wal")):
-        if file.exists():
-            file.chmod(0o600)
-
-
 @contextlib.contextmanager
-def writer(path: Path, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened for writing, under the writer lock, schema in place."""
-    path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _lock(path.with_name(path.name + ".lock"), wait_seconds):
-        conn = duckdb.connect(str(path))
-        restrict(path)
+def writer(
+    path: Path, wait_seconds: float | None = None, purpose: str = "an ingestion run"
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened for writing, under the writer lock, raw schema in place."""
+    with writer_lock(path, purpose, wait_seconds):
+        conn = connect_for_writing(path)
         try:
-            conn.execute("SET TimeZone = 'Asia/Shanghai'")
-            for statement in duckdb_settings().statements():
-                conn.execute(statement)
             ensure_schema(conn)
             yield conn
         finally:
             conn.close()
-
-
-def open_operations_store(path: Path, attempts: int = 20) -> duckdb.DuckDBPyConnection:
-    """The operations store opened for writing. Matching, quality and the alerts write it; one
-    of them may hold it for a moment, so wait rather than fail the run. All open it with the
-    pipeline's limits: DuckDB refuses a second connection to one file with other settings in
-    the same process (an alert raised while matching holds it)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(attempts):
-        try:
-            return duckdb.connect(str(path), config=duckdb_settings().config())
-        except duckdb.IOException:  # another process is writing the store
-            time.sleep(0.5 * (attempt + 1))
-    raise RuntimeError(f"operations store {path} stayed locked")
-
-
-@contextlib.contextmanager
-def _lock(lock_path: Path, wait_seconds: float) -> Iterator[None]:
-    with open(lock_path, "a+") as handle:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise WarehouseBusy(
-                        f"the warehouse is being written by {holder}; waited {wait_seconds:.0f} s"
-                    ) from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ingestion.settings import Settings, matching_paths
+from groundfloor.settings import Settings, matching_paths
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 
 

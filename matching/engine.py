@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
 from matching.policy import Policy, load_policies
 from matching.push import write_push_list
@@ -86,6 +87,13 @@ def evaluate(
     run.push_dir = push_root / run.run_id
     unknown = sorted(set(only or []) - {p.code for p in loaded.policies})
     run.errors += [f"policy {code}: no valid policy file defines it" for code in unknown]
+    with writer_lock(warehouse, "policy matching"):
+        _evaluate_locked(run, loaded, warehouse, operations, on)
+    return run
+
+
+def _evaluate_locked(run: RunResult, loaded, warehouse: Path, operations: Path, on) -> None:
+    """The run itself, under the warehouse's lock (the file must be free of writers)."""
     store = open_store(operations)
     try:
         store.execute(
@@ -102,7 +110,6 @@ def evaluate(
         store.execute("update matching_runs set finished_at = now() where run_id = ?", [run.run_id])
     finally:
         store.close()
-    return run
 
 
 def _code_in(error: str) -> str:

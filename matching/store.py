@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.warehouse import open_operations_store
+from groundfloor.warehouse import open_operations_store
 
 DDL = """
 create table if not exists matching_runs (

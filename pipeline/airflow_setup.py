@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingestion.settings import PROJECT, environment
+from groundfloor.settings import PROJECT, environment
 
 DAGS_FOLDER = PROJECT / "dags"
 

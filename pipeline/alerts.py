@@ -43,7 +43,7 @@ class Alert:
 
 
 def record(alert: Alert, store: Path, delivered_via: str, error: str | None) -> None:
-    from ingestion.warehouse import open_operations_store
+    from groundfloor.warehouse import open_operations_store
 
     conn = open_operations_store(store)
     try:
@@ -88,7 +88,7 @@ def send_mail(alert: Alert, host: str, port: int, sender: str, recipients: tuple
 
 def deliver(alert: Alert) -> tuple[str, str | None]:
     """Deliver through every configured channel: (channels used, errors or None)."""
-    from ingestion.settings import alert_settings
+    from groundfloor.settings import alert_settings
 
     settings = alert_settings()
     used, errors = [], []
@@ -114,7 +114,7 @@ def deliver(alert: Alert) -> tuple[str, str | None]:
 
 
 def raise_alert(alert: Alert) -> Alert:
-    from ingestion.settings import matching_paths
+    from groundfloor.settings import matching_paths
 
     store, _ = matching_paths()
     via, error = deliver(alert)

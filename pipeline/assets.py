@@ -32,7 +32,7 @@ MAX_RETRY_DELAY = dt.timedelta(minutes=30)
 
 def source_retry_args() -> dict:
     """Retries with exponential back-off for tasks that talk to a source."""
-    from ingestion.settings import retry_delay_seconds, source_retries
+    from groundfloor.settings import retry_delay_seconds, source_retries
 
     return {
         "retries": source_retries(),

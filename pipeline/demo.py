@@ -21,7 +21,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ingestion.settings import Settings, matching_paths
+from groundfloor.process import exit_quietly
+from groundfloor.settings import Settings, matching_paths
 
 AIRFLOW_HOME = Path("data/airflow")
 
@@ -204,15 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     result = run(day, console)
     problems = summary(result, console)
     return 0 if result.ok and not problems else 1
-
-
-def exit_quietly(code: int) -> None:
-    """Exit without Python's finalisation: DuckDB 2.0's bindings (nanobind) print a screen of
-    "leaked instance" lines at interpreter shutdown while GX still references its connection
-    objects. Everything is written and closed by now; only that noise is skipped."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from ingestion.settings import (
+from groundfloor.settings import (
     AIRFLOW_SECRETS,
     PROJECT,
     ServeSettings,

@@ -14,8 +14,8 @@ class SourceLoadFailed(RuntimeError):
 
 def ingest(system: str, as_of: dt.date) -> dict[str, Any]:
     """Load one source system into the raw layer as of `as_of` (the day the run happens)."""
+    from groundfloor.settings import Settings
     from ingestion.runner import run
-    from ingestion.settings import Settings
 
     settings = Settings.load()
     (result,) = run(settings.sources, settings.warehouse, [system], as_of)
@@ -31,7 +31,7 @@ def ingest(system: str, as_of: dt.date) -> dict[str, Any]:
 
 def build(as_of: dt.date) -> None:
     """dbt build (seeds, models, data and unit tests) of the warehouse as of `as_of`."""
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from transform.dbt import build as dbt_build
 
     dbt_build(Settings.load().warehouse, as_of, target=dbt_target())
@@ -39,7 +39,7 @@ def build(as_of: dt.date) -> None:
 
 def publish(as_of: dt.date) -> dict[str, Any]:
     """Swap in a new published snapshot and the dbt docs."""
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from transform import docs
     from transform.publish import publish as publish_snapshot
 
@@ -50,7 +50,7 @@ def publish(as_of: dt.date) -> dict[str, Any]:
 
 
 def dbt_target() -> str:
-    from ingestion.settings import environment
+    from groundfloor.settings import environment
 
     return environment().get("DBT_TARGET", "demo")
 
@@ -59,7 +59,7 @@ def published_snapshot_id() -> str | None:
     """The id of the snapshot dashboards currently read (None before the first publish)."""
     import duckdb
 
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
 
     published = Settings.load().published
     if not published.exists():
@@ -73,7 +73,7 @@ def published_snapshot_id() -> str | None:
 
 def evaluate_policies(on: dt.date) -> dict[str, Any]:
     """Evaluate every policy as of E = `on`; refused policy files raise an alert, the others run."""
-    from ingestion.settings import Settings, matching_paths
+    from groundfloor.settings import Settings, matching_paths
     from matching.engine import evaluate
     from pipeline.alerts import Alert, raise_alert
 
@@ -116,7 +116,7 @@ def quality_gate(as_of: dt.date) -> dict[str, Any]:
     alert naming them and QualityGateFailed, so publish does not run and the last good
     snapshot stays served. Warnings never block. The operations store is published either way.
     """
-    from ingestion.settings import Settings
+    from groundfloor.settings import Settings
     from pipeline.alerts import Alert, raise_alert
     from quality.runner import QualityGateFailed, publish_operations, run_quality
 

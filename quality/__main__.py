@@ -1,4 +1,4 @@
-from pipeline.demo import exit_quietly
+from groundfloor.process import exit_quietly
 from quality.cli import main
 
 exit_quietly(main())

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ingestion.settings import Settings, quality_paths
+from groundfloor.settings import Settings, quality_paths
 from quality.runner import QualityRun, run_quality
 
 

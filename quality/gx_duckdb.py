@@ -21,7 +21,7 @@ import great_expectations as gx
 from great_expectations.core.expectation_suite import ExpectationSuite
 from great_expectations.execution_engine import sqlalchemy_execution_engine
 
-from ingestion.settings import duckdb_settings
+from groundfloor.settings import duckdb_settings
 
 # A GX run logs progress bars and INFO lines for every metric; the step prints its own summary.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import great_expectations as gx
 
+from groundfloor.warehouse import writer_lock
 from quality import QualityGateFailed
 from quality.config import QualityConfig
 from quality.masking import mask_key, mask_key_sql
@@ -68,7 +69,7 @@ def run_quality(
     docs_dir: Path | None = None,
 ) -> QualityRun:
     """Run every suite on `warehouse` as of `as_of`, record and publish the results."""
-    from ingestion.settings import quality_paths
+    from groundfloor.settings import quality_paths
 
     store, published, gx_dir = quality_paths()
     store = Path(operations_store or store)
@@ -78,13 +79,15 @@ def run_quality(
     run_id = f"q-{as_of:%Y%m%d}-{uuid.uuid4().hex[:10]}"
     started = dt.datetime.now()
     suites = all_suites(config, as_of)
-    results, data_docs = validate(Path(warehouse), suites, docs_dir)
-    critical = [describe(r) for r in results if blocks(r)]
-    warnings = [describe(r) for r in results if not r["success"] and not blocks(r)]
-    run = QualityRun(
-        run_id, as_of, not critical, critical, warnings, data_docs, store, published, results
-    )
-    write_run(store, Path(warehouse), run, started, config)
+    # The gate reads the warehouse as the build left it: no writer may open it meanwhile.
+    with writer_lock(warehouse, "the quality step"):
+        results, data_docs = validate(Path(warehouse), suites, docs_dir)
+        critical = [describe(r) for r in results if blocks(r)]
+        warnings = [describe(r) for r in results if not r["success"] and not blocks(r)]
+        run = QualityRun(
+            run_id, as_of, not critical, critical, warnings, data_docs, store, published, results
+        )
+        write_run(store, Path(warehouse), run, started, config)
     publish_operations(store, published)
     return run
 

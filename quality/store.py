@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from contract import load_contract
-from ingestion.warehouse import open_operations_store
+from groundfloor.warehouse import open_operations_store
 from quality.config import QualityConfig
 
 DDL = [

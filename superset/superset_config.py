@@ -1,6 +1,6 @@
 """Superset configuration of the platform (found through SUPERSET_CONFIG_PATH or PYTHONPATH).
 
-Every setting comes from `ingestion.settings` (the project's one reader of the environment
+Every setting comes from `groundfloor.settings` (the project's one reader of the environment
 and `.env`): the metadata database (SQLite under data/superset/ by default), the secret key,
 and the Redis cache when one is configured. The interface is Chinese by default.
 """
@@ -34,7 +34,7 @@ def _container_settings():
 
 
 try:
-    from ingestion.settings import superset_settings
+    from groundfloor.settings import superset_settings
 except ModuleNotFoundError:
     SETTINGS = _container_settings()
 else:

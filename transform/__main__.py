@@ -12,7 +12,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from ingestion.settings import MissingSetting, Settings
+from groundfloor.settings import MissingSetting, Settings
 from transform import docs
 from transform.dbt import DbtFailed, build
 from transform.publish import publish

@@ -6,10 +6,11 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-from ingestion.settings import PROJECT, environment, identity_key
-from ingestion.warehouse import restrict
+from groundfloor.settings import PROJECT, environment, identity_key
+from groundfloor.warehouse import restrict, writer_lock
 
 DBT_PROJECT = PROJECT / "dbt_project"
 
@@ -61,13 +62,17 @@ def run_dbt(
     argv += ["--profiles-dir", str(DBT_PROJECT), *args]
     if as_of is not None:
         argv += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
-    result = subprocess.run(
-        argv,
-        env=dbt_environment(warehouse, target),
-        capture_output=capture,
-        text=True,
-        check=False,
-    )
+    # dbt-duckdb opens the file for writing: it queues behind any other writer. The pg
+    # target never touches the file.
+    lock = writer_lock(warehouse, f"dbt {command}") if target != "pg" else nullcontext()
+    with lock:
+        result = subprocess.run(
+            argv,
+            env=dbt_environment(warehouse, target),
+            capture_output=capture,
+            text=True,
+            check=False,
+        )
     restrict(Path(warehouse))
     if result.returncode != 0:
         detail = (result.stdout or "")[-4000:] if capture else "see dbt's output above"

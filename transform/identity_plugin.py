@@ -1,6 +1,6 @@
 """dbt-duckdb plugin that hands the pseudonymisation key to every DuckDB cursor dbt opens.
 
-The key comes from configuration (`IDENTITY_KEY`, see ingestion/settings.py) and is set as the
+The key comes from configuration (`IDENTITY_KEY`, see groundfloor/settings.py) and is set as the
 DuckDB variable `identity_key`; models read it with `getvariable('identity_key')` (macro
 `person_key`). It is never rendered into SQL, so it appears in no compiled model, no manifest
 and no generated docs.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from ingestion.settings import identity_key
+from groundfloor.settings import identity_key
 
 VARIABLE = "identity_key"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.settings import duckdb_settings
+from groundfloor.settings import duckdb_settings
+from groundfloor.warehouse import writer_lock
 
 PUBLISHED_SCHEMAS = ("main_marts", "main_reference")
 SNAPSHOT_TABLE = "main_reference.snapshot_info"
@@ -70,15 +71,17 @@ def publish(working: Path, published: Path, as_of: dt.date | None = None) -> Sna
     published.parent.mkdir(parents=True, exist_ok=True)
     snapshot_id = uuid.uuid4().hex
     staging = published.with_name(f".{published.name}.{snapshot_id}")
-    conn = duckdb.connect(str(staging), config=duckdb_settings().config())
-    try:
-        conn.execute(f"ATTACH '{working}' AS working (READ_ONLY)")
-        tables, rows = copy_tables(conn)
-        record_snapshot(conn, snapshot_id, working, as_of)
-        conn.execute("DETACH working")
-        conn.execute("CHECKPOINT")
-    finally:
-        conn.close()
+    # Reading the working file needs it free of writers: the publish queues behind them.
+    with writer_lock(working, "publish"):
+        conn = duckdb.connect(str(staging), config=duckdb_settings().config())
+        try:
+            conn.execute(f"ATTACH '{working}' AS working (READ_ONLY)")
+            tables, rows = copy_tables(conn)
+            record_snapshot(conn, snapshot_id, working, as_of)
+            conn.execute("DETACH working")
+            conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
     staging.chmod(0o644)
     os.replace(staging, published)
     return Snapshot(snapshot_id, published, tables, rows)

@@ -35,9 +35,9 @@ import msgspec
 import polars as pl
 
 from contract import load_contract
+from groundfloor.settings import duckdb_settings, ingest_chunk_rows, secret
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig
-from ingestion.settings import duckdb_settings, ingest_chunk_rows, secret
 
 TABLE = "work_orders"
 API_PATH = "/api/v1/work-orders"  # the contract's api.endpoint
@@ -457,7 +457,7 @@ class HotlineConnector:
             return nullcontext(self.client)  # the caller's: not ours to close
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise SourceError(f"{self.system}: base_url must be http(s)://..., got {self.url!r}")
-        # trust_env=False: settings come from ingestion.settings only, and a proxy from the
+        # trust_env=False: settings come from groundfloor.settings only, and a proxy from the
         # environment must not sit between us and the vendor (nor read .netrc).
         return httpx.Client(timeout=TIMEOUT, trust_env=False)
 

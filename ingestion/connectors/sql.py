@@ -26,9 +26,9 @@ import connectorx as cx
 import polars as pl
 import pyarrow as pa
 
+from groundfloor.settings import ingest_chunk_rows
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig, TableConfig
-from ingestion.settings import ingest_chunk_rows
 
 RETRY_DELAYS = (0.5, 2.0, 5.0)
 SQLITE_BATCH_ROWS = "adbc.sqlite.query.batch_rows"

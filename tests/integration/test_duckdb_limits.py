@@ -77,7 +77,7 @@ def test_quality_validates_through_a_connection_under_the_limits(limits, working
 def test_the_operations_store_is_opened_alike_by_matching_quality_and_alerts(limits, tmp_path):
     """One configuration per file in a process: DuckDB refuses a second connection to the
     store with other settings, so an alert raised while matching holds it must open it alike."""
-    from ingestion.warehouse import open_operations_store
+    from groundfloor.warehouse import open_operations_store
     from matching.store import open_store
     from pipeline.alerts import Alert, record
 
@@ -121,7 +121,7 @@ def hold_in_another_process(store, seconds: float):
 def test_a_writer_waits_for_the_operations_store_held_by_another_process(limits, tmp_path):
     """Matching, quality and an alert run in separate processes (Airflow tasks, callbacks); DuckDB
     lets one process write a file, so the one that comes second waits instead of failing."""
-    from ingestion.warehouse import open_operations_store
+    from groundfloor.warehouse import open_operations_store
     from matching.store import open_store
 
     store = tmp_path / "operations.duckdb"

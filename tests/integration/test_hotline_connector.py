@@ -21,10 +21,10 @@ import polars as pl
 import pytest
 
 from contract import load_contract
+from groundfloor.settings import PROJECT
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig, load_sources
 from ingestion.connectors.hotline import API_PATH, HotlineConnector
-from ingestion.settings import PROJECT
 from simulator.hotline_server import make_server
 from simulator.hotline_store import open_store, store_path, write_orders
 from tests.integration.hotline_orders import T0, local_text

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion.settings import PROJECT
+from groundfloor.settings import PROJECT
 from pipeline.airflow_setup import airflow_environment
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingestion.settings import PROJECT
+from groundfloor.settings import PROJECT
 from pipeline.assets import SYSTEMS
 
 pytestmark = pytest.mark.integration

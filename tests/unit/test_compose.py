@@ -284,7 +284,7 @@ def test_superset_import_loads_the_bundle_after_the_first_publish(services: dict
     assert service["command"] == ["python", "-m", "dashboards", "import"]
     mounts = {(source, target): read_only for source, target, read_only in volume_mounts(service)}
     project = service["working_dir"]
-    for package in ("dashboards", "ingestion"):
+    for package in ("dashboards", "groundfloor"):
         assert mounts.get((f"./{package}", f"{project}/{package}")) is True, package
     assert mounts.get((WAREHOUSE_VOLUME, "/data")) is True
     env = environment(service)
@@ -300,14 +300,14 @@ def test_superset_import_loads_the_bundle_after_the_first_publish(services: dict
 
 
 def test_the_mounted_packages_need_nothing_else_from_the_project() -> None:
-    """The import service mounts dashboards/ and ingestion/ only: the modules the import runs
+    """The import service mounts dashboards/ and groundfloor/ only: the modules the import runs
     must not import other project packages (they are not in Superset's image)."""
     import ast
 
-    allowed = {"dashboards", "ingestion"}
+    allowed = {"dashboards", "groundfloor"}
     project_packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    files = [*sorted((ROOT / "dashboards").glob("*.py")), ROOT / "ingestion" / "settings.py"]
-    files.append(ROOT / "ingestion" / "__init__.py")
+    files = [*sorted((ROOT / "dashboards").glob("*.py")), ROOT / "groundfloor" / "settings.py"]
+    files.append(ROOT / "groundfloor" / "__init__.py")
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from groundfloor.settings import PROJECT
 from ingestion.config import load_sources
-from ingestion.settings import PROJECT
 from pipeline.assets import RAW_ASSETS, SYSTEMS, THEMES_ASSET, WAREHOUSE_WRITER_POOL
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from groundfloor.warehouse import WarehouseBusy
 from ingestion.config import ConfigError, expand, load_sources
 from ingestion.connectors.hotline import local_texts, to_local_text
 from ingestion.connectors.sql import connectorx_url, public_url
 from ingestion.masking import mask_identity, mask_name, mask_phone, mask_value
 from ingestion.runner import OneStatementAtATime
-from ingestion.warehouse import WarehouseBusy, writer
+from ingestion.warehouse import writer
 
 
 def test_the_default_sources_cover_every_system_of_the_contract():
@@ -113,7 +114,7 @@ def test_a_second_writer_waits_and_then_names_the_holder(tmp_path):
 
 
 def test_duckdb_settings_come_from_the_environment_with_machine_defaults(monkeypatch):
-    from ingestion.settings import MissingSetting, duckdb_settings, ingest_chunk_rows
+    from groundfloor.settings import MissingSetting, duckdb_settings, ingest_chunk_rows
 
     for name in ("DUCKDB_MEMORY_LIMIT", "DUCKDB_THREADS", "DUCKDB_TEMP_DIRECTORY"):
         monkeypatch.setenv(name, "")

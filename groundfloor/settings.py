@@ -101,6 +101,12 @@ def ingest_workers() -> int:
     return _whole_number(environment(), "INGEST_WORKERS", min(2, os.cpu_count() or 1))
 
 
+def lock_wait_seconds() -> int:
+    """How long a second writer of the warehouse waits for the writer lock before it stops
+    with a message naming the holder (groundfloor.warehouse)."""
+    return _whole_number(environment(), "WAREHOUSE_LOCK_WAIT_SECONDS", 600)
+
+
 def _whole_number(env: dict[str, str], name: str, default: int) -> int:
     text = env.get(name) or str(default)
     if not text.isdigit() or int(text) < 1:
@@ -325,4 +331,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["ensure-dotenv"]:
         print(".env: IDENTITY_KEY generated" if ensure_dotenv() else ".env: IDENTITY_KEY present")
     else:
-        sys.exit("usage: python -m ingestion.settings ensure-dotenv")
+        sys.exit("usage: python -m groundfloor.settings ensure-dotenv")
