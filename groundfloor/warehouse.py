@@ -16,6 +16,7 @@ import datetime as dt
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,9 @@ import duckdb
 
 from groundfloor.settings import duckdb_settings, lock_wait_seconds
 
-_HELD: set[Path] = set()  # lock files this process holds (flock is per open file, not re-entrant)
+# Lock files this thread holds: a step that calls another step must not wait for itself
+# (flock is per open file, so a second open in one process would block on the first).
+_HELD = threading.local()
 
 
 class WarehouseBusy(RuntimeError):
@@ -54,7 +57,8 @@ def writer_lock(warehouse: Path, purpose: str, wait_seconds: float | None = None
     """Hold the warehouse's writer lock for `purpose` (e.g. "dbt build"), waiting for another
     writer up to `wait_seconds` (default: the setting WAREHOUSE_LOCK_WAIT_SECONDS)."""
     path = lock_path(warehouse).resolve()
-    if path in _HELD:  # this process holds it already (a step that calls another step)
+    held = _HELD.__dict__.setdefault("paths", set())
+    if path in held:
         yield
         return
     wait = lock_wait_seconds() if wait_seconds is None else wait_seconds
@@ -66,11 +70,11 @@ def writer_lock(warehouse: Path, purpose: str, wait_seconds: float | None = None
         started = dt.datetime.now().isoformat(timespec="seconds")
         handle.write(f"{purpose} (pid {os.getpid()}, since {started})")
         handle.flush()
-        _HELD.add(path)
+        held.add(path)
         try:
             yield
         finally:
-            _HELD.discard(path)
+            held.discard(path)
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
