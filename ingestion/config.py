@@ -12,6 +12,7 @@ from contract import load_contract
 from groundfloor.settings import environment
 
 DELIVERIES = ("database", "api", "files")
+DEFAULT_LOOKBACK_MINUTES = 10
 MODES = ("incremental", "full", "snapshot", "file")
 _VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
 
@@ -27,6 +28,10 @@ class TableConfig:
     cursor: str | None = None
     mode: str = "incremental"
     control: str | None = None  # for snapshots: the table announcing complete deliveries
+    # How far before the watermark the next read starts (a timestamp cursor): a row committed
+    # late in the source (a long transaction in the 前置库) but stamped before the last load's
+    # watermark is still read; the row hash drops what was landed already.
+    lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def expand(text: str, env: dict[str, str] | None = None) -> str:
     return _VAR.sub(value, text)
 
 
-def _table(system: str, name: str, raw: dict) -> TableConfig:
+def _table(system: str, name: str, raw: dict, lookback: int) -> TableConfig:
     contract = load_contract()
     if name not in contract.systems[system].tables:
         raise ConfigError(f"{system}.{name} is not a table of {system} in the contract")
@@ -73,7 +78,14 @@ def _table(system: str, name: str, raw: dict) -> TableConfig:
     for column in [*raw.get("key", []), *([cursor] if cursor else [])]:
         if column not in columns:
             raise ConfigError(f"{system}.{name}: {column} is not a column of the table")
-    return TableConfig(name, tuple(raw["key"]), cursor, mode, raw.get("control"))
+    lookback = _minutes(f"{system}.{name}.lookback_minutes", raw.get("lookback_minutes", lookback))
+    return TableConfig(name, tuple(raw["key"]), cursor, mode, raw.get("control"), lookback)
+
+
+def _minutes(where: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where} must be a whole number of minutes (0 or more), not {value!r}")
+    return value
 
 
 def load_sources(path: Path, env: dict[str, str] | None = None) -> dict[str, SystemConfig]:
@@ -91,7 +103,12 @@ def load_sources(path: Path, env: dict[str, str] | None = None) -> dict[str, Sys
         delivery = spec.get("delivery")
         if delivery not in DELIVERIES:
             raise ConfigError(f"{path}: {name}.delivery must be one of {', '.join(DELIVERIES)}")
-        tables = {t: _table(name, t, tspec) for t, tspec in spec.get("tables", {}).items()}
+        lookback = _minutes(
+            f"{name}.lookback_minutes", spec.get("lookback_minutes", DEFAULT_LOOKBACK_MINUTES)
+        )
+        tables = {
+            t: _table(name, t, tspec, lookback) for t, tspec in spec.get("tables", {}).items()
+        }
         systems[name] = SystemConfig(
             name=name,
             delivery=delivery,

@@ -99,9 +99,10 @@ def known_files(conn, system: str) -> dict[str, dict]:
     }
 
 
-def _save_watermark(conn, batch: Batch, config: SystemConfig, load_id: str) -> None:
+def _save_watermark(conn, delivery: Staged, config: SystemConfig, load_id: str) -> None:
+    batch, mark = delivery.last, delivery.watermark_after
     table = config.tables[batch.table]
-    if table.mode != "incremental" or batch.watermark is None:
+    if table.mode != "incremental" or mark is None:
         return
     conn.execute(
         "DELETE FROM meta.watermarks WHERE system = ? AND table_name = ?",
@@ -109,7 +110,7 @@ def _save_watermark(conn, batch: Batch, config: SystemConfig, load_id: str) -> N
     )
     conn.execute(
         "INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?)",
-        [batch.system, batch.table, table.cursor, batch.watermark, load_id, now()],
+        [batch.system, batch.table, table.cursor, mark, load_id, now()],
     )
 
 
@@ -165,13 +166,13 @@ def load_system(
         conn.execute("BEGIN TRANSACTION")
         in_transaction = True
         _land(conn, config, staged, snapshots, result)
-        _finish(conn, result, started, "ok", None, clock)
+        _finish(conn, result, started, "ok", None, clock, as_of)
         conn.execute("COMMIT")
     except Exception as exc:  # any failure rolls the whole system back, never half-written
         if in_transaction:
             conn.execute("ROLLBACK")
         result.tables = []
-        _fail(conn, result, started, exc, clock)
+        _fail(conn, result, started, exc, clock, as_of)
     finally:
         for checked in [s.checked for s in staged] + [p.checked for p in snapshots if p.checked]:
             drop_scratch(conn, checked)
@@ -181,7 +182,7 @@ def load_system(
 def _land(conn, config: SystemConfig, staged: list[Staged], snapshots, result) -> None:
     for delivery in staged:
         result.tables.append(land_checked(conn, delivery, result.load_id))
-        _save_watermark(conn, delivery.last, config, result.load_id)
+        _save_watermark(conn, delivery, config, result.load_id)
         if delivery.last.mode == "file":
             _record_file(conn, delivery.last, result.load_id)
     for plan in snapshots:
@@ -189,20 +190,23 @@ def _land(conn, config: SystemConfig, staged: list[Staged], snapshots, result) -
 
 
 def _finish(
-    conn, result: LoadResult, started, status: str, message: str | None, clock: float
+    conn, result: LoadResult, started, status: str, message: str | None, clock: float, as_of
 ) -> None:
+    """The load's row: its wall-clock times, and the day it loaded for (the run's logical
+    date, by which the quality gate judges freshness; the local date when not given)."""
     result.status, result.message = status, message
     result.seconds = time.monotonic() - clock
     conn.execute(
-        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?)",
-        [result.load_id, result.system, started, now(), status, message],
+        "INSERT INTO meta.loads (load_id, system, started_at, finished_at, status, message, "
+        "as_of) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [result.load_id, result.system, started, now(), status, message, as_of or started.date()],
     )
 
 
-def _fail(conn, result: LoadResult, started, exc: Exception, clock: float) -> None:
+def _fail(conn, result: LoadResult, started, exc: Exception, clock: float, as_of) -> None:
     message = f"{type(exc).__name__}: {exc}"
     conn.execute("BEGIN TRANSACTION")
-    _finish(conn, result, started, "failed", message, clock)
+    _finish(conn, result, started, "failed", message, clock, as_of)
     conn.execute(
         "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
         [now(), result.system, None, "critical", "load_failed", message, result.load_id],

@@ -44,6 +44,9 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.alerts (
         raised_at TIMESTAMP, system VARCHAR, table_name VARCHAR, severity VARCHAR,
         kind VARCHAR, message VARCHAR, load_id VARCHAR)""",
+    # The day a load was made for (the run's logical date): freshness is judged by it, so a
+    # re-run of a past date is judged as of then (added in round 2; older files gain it).
+    "ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS as_of DATE",
 ]
 LOAD_COLUMNS = (
     "_load_id VARCHAR, _loaded_at TIMESTAMP, _source VARCHAR, _row_hash VARCHAR, _extra JSON"

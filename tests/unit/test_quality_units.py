@@ -15,7 +15,13 @@ from quality.config import DIMENSIONS, QualityConfig
 from quality.masking import mask_key, mask_key_sql
 from quality.runner import blocks, describe, publish_operations, sample
 from quality.store import DDL, write_scorecards
-from quality.suites import accessibility_sql, all_suites, freshness_sql, volume_sql
+from quality.suites import (
+    accessibility_sql,
+    all_suites,
+    freshness_sql,
+    future_stamp_sql,
+    volume_sql,
+)
 
 AS_OF = dt.date(2025, 8, 31)
 
@@ -189,10 +195,10 @@ def bookkeeping(loads=(), watermarks=(), snapshots=(), files=(), audit=()):
     conn = duckdb.connect()
     for statement in META_DDL:
         conn.execute(statement)
-    for system, finished, status in loads:
+    for system, finished, status, *as_of in loads:  # as_of: the day the run loaded for
         conn.execute(
-            "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, NULL)",
-            [f"{system}-{finished}", system, finished, finished, status],
+            "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            [f"{system}-{finished}", system, finished, finished, status, *(as_of or [None])],
         )
     for system, value in watermarks:
         conn.execute(
@@ -240,6 +246,35 @@ def test_case_platform_freshness_by_load_age_and_data_horizon(hours_behind, wate
     assert outcomes(conn, sql) == [fresh]
 
 
+def test_a_re_run_of_a_past_date_is_judged_by_the_days_loaded_for_not_the_wall_clock():
+    """Every system was loaded for 10 September; days later an operator re-runs the case
+    platform for 1 September and builds 31 August. The other systems' last loads are days
+    older on the wall clock than that re-run, yet they were loaded for later days: fresh."""
+    first = dt.datetime(2025, 9, 10, 2, 0)
+    rerun = dt.datetime(2025, 9, 12, 15, 0)
+    conn = bookkeeping(
+        loads=[
+            ("case_platform", first, "ok", dt.date(2025, 9, 10)),
+            ("hotline_12345", first, "ok", dt.date(2025, 9, 10)),
+            ("case_platform", rerun, "ok", dt.date(2025, 9, 1)),
+        ],
+        watermarks=[("case_platform", "2025-09-10 01:00:00")],
+    )
+    config = QualityConfig.load()
+    for system in ("case_platform", "hotline_12345"):
+        assert outcomes(conn, freshness_sql(config, system, AS_OF)) == ["pass"], system
+
+
+def test_a_system_not_loaded_for_the_run_day_is_stale_whatever_its_load_times():
+    conn = bookkeeping(
+        loads=[
+            ("hotline_12345", NEWEST, "ok", dt.date(2025, 8, 31)),  # loaded for the day before
+            ("case_platform", NEWEST, "ok", dt.date(2025, 9, 1)),
+        ]
+    )
+    assert outcomes(conn, freshness_sql(QualityConfig.load(), "hotline_12345", AS_OF)) == ["fail"]
+
+
 @pytest.mark.parametrize(
     ("snapshots", "fresh"),
     [
@@ -265,6 +300,22 @@ def test_ratings_files_are_due_by_the_seventh_of_the_next_month(as_of, latest_mo
     conn = bookkeeping(loads=[("evaluation_hcp", NEWEST, "ok")], files=["202505", latest_month])
     sql = freshness_sql(QualityConfig.load(), "evaluation_hcp", as_of)
     assert outcomes(conn, sql) == [fresh]
+
+
+@pytest.mark.parametrize(
+    ("raised_hours_before_newest", "outcome"), [(None, "pass"), (3, "fail"), (30, "pass")]
+)
+def test_a_row_stamped_after_its_source_clock_fails_the_future_stamp_check(
+    raised_hours_before_newest, outcome
+):
+    conn = bookkeeping(loads=[("case_platform", NEWEST, "ok")])
+    if raised_hours_before_newest is not None:
+        conn.execute(
+            "INSERT INTO meta.alerts VALUES (?, 'case_platform', 'bj_gcxx', 'warning', "
+            "'future_timestamp', '1 row(s) stamped GXSJ after the source''s clock', 'l')",
+            [NEWEST - dt.timedelta(hours=raised_hours_before_newest)],
+        )
+    assert outcomes(conn, future_stamp_sql("case_platform")) == [outcome]
 
 
 def test_every_load_of_the_last_day_counts_for_accessibility():
