@@ -87,7 +87,8 @@ def assert_nothing_landed(warehouse: Path, result) -> None:
 def test_a_trickling_server_fails_within_the_request_deadline(tmp_path, warehouse):
     server = slow_http.trickling(interval=1.0)
     try:
-        deadlines = "{connect_seconds: 1, read_seconds: 5, request_seconds: 2, run_seconds: 60}"
+        # A byte a second: no read waits long enough for read_seconds; the request's does.
+        deadlines = "{connect_seconds: 1, read_seconds: 2, request_seconds: 2, run_seconds: 60}"
         path = sources(tmp_path, server.url, 1, deadlines)
         result, seconds = timed_run(path, warehouse)
     finally:
