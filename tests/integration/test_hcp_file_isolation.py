@@ -20,6 +20,7 @@ import pytest
 import xlsxwriter
 
 from contract import load_contract
+from ingestion.cli import main as ingestion_main
 from ingestion.runner import run
 
 pytestmark = pytest.mark.integration
@@ -254,3 +255,12 @@ def test_a_bad_redelivery_in_the_other_extension_leaves_the_good_month_in_force(
     )
     assert latest["202503"] == "好差评_202503.csv"
     assert [(p[0], p[2]) for p in problems(warehouse)] == [("好差评_202503.xlsx", "rejected")]
+
+
+def test_the_command_line_names_the_file_set_aside(tmp_path, inbox, sources, capsys):
+    name, content, _ = bad_content("empty", tmp_path)
+    deliver(inbox, name, content, dt.datetime(2025, 5, 10, 8, 0, 0))
+    argv = ["--sources", str(sources), "--warehouse", str(tmp_path / "w.duckdb"), "run"]
+    assert ingestion_main(argv) == 0  # the good months loaded: the run did its job
+    printed = capsys.readouterr().err
+    assert f"evaluation_hcp: {name} kept in the inbox, not loaded" in printed
