@@ -6,16 +6,17 @@ data, and a last row whose first cell is 合计). A month delivered again replac
 delivery of that month: the same file overwritten, or the other extension next to it.
 
 :class:`FileDropConnector` scans the inbox and yields one :class:`~ingestion.batch.Batch`
-per file not yet known to the warehouse (by name, size and SHA-256), in arrival order. One
-bad file does not block the others (issue 29): a file that cannot be read as the convention
-says (not GBK, not a workbook, empty, a required column missing from its header) is set
-aside in :attr:`~FileDropConnector.problems` as *rejected* and stays in the inbox; an entry
-named outside the convention is listed there as *ignored*. The runner records both
-(ingestion.file_problems). The
+per file not yet known to the warehouse (by name, size and SHA-256), in arrival order. The
 frame has the contract's column names (mapped from the Chinese headers), every value as
 text, PJSJ/ZGWCSJ normalised to ``YYYY-MM-DD HH:MM:SS`` where they parse (otherwise passed
 through unchanged for the landing code to quarantine). Nothing is dropped: only the title,
 header, 合计 footer and wholly blank rows are left out, and they are counted in the details.
+
+One bad file does not block the others (issue 29): a file that cannot be read as the
+convention says (not GBK, not a workbook, empty, a required column missing from its header)
+is set aside in :attr:`~FileDropConnector.problems` as *rejected* and stays in the inbox; an
+entry named outside the convention is listed there as *ignored*. The runner records both
+(ingestion.file_problems).
 
 :func:`in_force` says which delivery of each month is in force (kpis.md, "Ratings delivered
 as files"): the one that arrived last by its recorded arrival time; a tie goes to the later

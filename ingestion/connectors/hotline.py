@@ -241,16 +241,17 @@ class _Session:
 
     def _attempt(self, params: dict[str, Any], attempt: int) -> dict:
         ends, bound = self._request_ends()
+        timeout = self._timeout(ends)
         try:
             with self.client.stream(
-                "GET", self.url, params=params, headers=self.headers, timeout=self._timeout(ends)
+                "GET", self.url, params=params, headers=self.headers, timeout=timeout
             ) as response:
                 content = self._content(response, ends, bound, attempt)
         except httpx.UnsupportedProtocol as error:  # a misconfigured base_url: no use retrying
             message = f"{self.system}: cannot request {self._shown(params)}: {error}"
             raise SourceError(message) from error
         except httpx.TimeoutException as error:  # connect or read deadline: transient
-            raise _Transient(self._timed_out(error, ends), backoff(attempt)) from None
+            raise _Transient(self._timed_out(error, timeout, bound), backoff(attempt)) from None
         except httpx.TransportError as error:  # refused, reset: transient
             raise _Transient(f"{type(error).__name__}: {error}", backoff(attempt)) from None
         status = response.status_code
@@ -280,8 +281,10 @@ class _Session:
                 f"(deadlines.run_seconds) has passed"
             )
         if request_ends <= self.run_ends:
-            return request_ends, f"request deadline of {self.deadlines.request_seconds:g} s"
-        return self.run_ends, f"run deadline of {self.deadlines.run_seconds:g} s"
+            seconds = self.deadlines.request_seconds
+            return request_ends, f"request deadline of {seconds:g} s (deadlines.request_seconds)"
+        seconds = self.deadlines.run_seconds
+        return self.run_ends, f"run deadline of {seconds:g} s (deadlines.run_seconds)"
 
     def _timeout(self, ends: float) -> httpx.Timeout:
         """httpx's timeouts are per operation: none may reach past the attempt's deadline."""
@@ -298,22 +301,24 @@ class _Session:
             parts.append(part)
             size += len(part)
             if self.clock() > ends:
-                name = "request_seconds" if bound.startswith("request") else "run_seconds"
                 raise _Transient(
-                    f"the {bound} (deadlines.{name}) passed with {size:,} bytes of the answer "
-                    f"read (HTTP {response.status_code})",
+                    f"the {bound} passed with {size:,} bytes of the answer read "
+                    f"(HTTP {response.status_code})",
                     backoff(attempt),
                 )
         return b"".join(parts)
 
-    def _timed_out(self, error: httpx.TimeoutException, ends: float) -> str:
+    def _timed_out(self, error: httpx.TimeoutException, timeout: httpx.Timeout, bound: str) -> str:
+        """Which deadline an httpx timeout was: its own, or the nearer one that capped it."""
         if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
-            limit, name = self.deadlines.connect_seconds, "connect_seconds"
+            used, own, name = timeout.connect, self.deadlines.connect_seconds, "connect"
         else:
-            limit, name = self.deadlines.read_seconds, "read_seconds"
+            used, own, name = timeout.read, self.deadlines.read_seconds, "read"
+        if used is not None and used < own:
+            return f"{type(error).__name__}: nothing within {used:.3g} s, the {bound} being nearer"
         return (
-            f"{type(error).__name__}: no progress within the {name.split('_')[0]} deadline of "
-            f"{limit:g} s (deadlines.{name}), or the request's own if nearer"
+            f"{type(error).__name__}: nothing within the {name} deadline of {own:g} s "
+            f"(deadlines.{name}_seconds)"
         )
 
     def _body(self, content: bytes, params: dict[str, Any], attempt: int) -> dict:
