@@ -20,6 +20,7 @@ from pathlib import Path
 from groundfloor.settings import ingest_workers
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
+from ingestion.file_problems import problems_note, record_file_problems
 from ingestion.landing import (
     Staged,
     TableResult,
@@ -166,7 +167,8 @@ def load_system(
         conn.execute("BEGIN TRANSACTION")
         in_transaction = True
         _land(conn, config, staged, snapshots, result)
-        _finish(conn, result, started, "ok", None, clock, as_of)
+        note = _record_file_problems(conn, connector, result.load_id)
+        _finish(conn, result, started, "ok", note, clock, as_of)
         conn.execute("COMMIT")
     except Exception as exc:  # any failure rolls the whole system back, never half-written
         if in_transaction:
@@ -187,6 +189,17 @@ def _land(conn, config: SystemConfig, staged: list[Staged], snapshots, result) -
             _record_file(conn, delivery.last, result.load_id)
     for plan in snapshots:
         result.tables.append(apply_snapshot(conn, plan, result.load_id))
+
+
+def _record_file_problems(conn, connector, load_id: str) -> str | None:
+    """Files a drop set aside rather than fail the load (issue 29): recorded and alerted
+    once per content; the run's note names every file rejected in this run."""
+    problems = getattr(connector, "problems", [])  # only a file-drop connector has them
+    if not problems:
+        return None
+    table = getattr(connector, "table", None)
+    record_file_problems(conn, connector.system, table, problems, load_id, now)
+    return problems_note(problems)
 
 
 def _finish(

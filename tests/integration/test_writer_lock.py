@@ -99,7 +99,7 @@ def quality(warehouse: Path) -> None:
         "matching-during-ingest",
         "quality-during-ingest",
         "ingest-during-dbt",
-    ],  # fmt: skip
+    ],
 )
 def test_a_second_writer_fails_clearly_naming_the_holder(
     warehouse, monkeypatch, second_writer, holder
