@@ -184,6 +184,7 @@ def test_airflow_services_mount_code_and_warehouse(services: dict[str, Any]) -> 
             "./quality",
             "./matching",
             "./contract",
+            "./groundfloor",
         ):
             assert any(s == source for s, _ in mounts), f"{name} does not mount {source}"
         assert (WAREHOUSE_VOLUME, "/data") in mounts, f"{name} does not mount warehouse at /data"
