@@ -504,6 +504,19 @@ def test_the_leader_sees_every_chart_of_every_dashboard_rendered(site, server, b
     page.close()
 
 
+def test_the_login_page_is_chinese_for_an_english_browser(site, server, browser):
+    """Before login, too, the interface is Chinese: the page's texts come from the Chinese
+    language pack, whatever language the browser asks for."""
+    page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en-US,en"})
+    page.goto(f"{site.url}/login/")
+    page.wait_for_load_state("networkidle")
+    text = page.inner_text("body")
+    assert "用户名" in text and "密码" in text and "请输入用户名和密码" in text
+    assert text.replace(" ", "").count("登录") >= 2  # the menu's and the button's
+    assert not [w for w in ("Sign in", "Username", "Password", "Not In") if w in text]
+    page.close()
+
+
 def test_a_district_sees_only_its_district_in_the_browser_and_no_sql_lab(site, server, browser):
     district = busiest_district(site)
     page = logged_in(browser, site, district.username)
