@@ -319,6 +319,32 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
         assert row["latest_pct"] == pytest.approx(round(100 * latest, 1)), kpi
 
 
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in str(text))
+
+
+def test_the_near_miss_chart_names_every_field_in_chinese(site, server):
+    admin = api(site, "admin")
+    rows = admin.rows(admin.charts()["差一点符合：缺少的条件字段（最新一次）"])
+    labels = {row["missing_field_label"] for row in rows}
+    assert labels
+    assert {label for label in labels if not has_chinese(label)} == set()
+
+
+def test_departments_and_items_are_shown_by_their_chinese_names(site, server):
+    """电子监察 and the department ranking show 赣州市公安局, not GA; the list of cases shows
+    the item's name with its code beside it."""
+    admin = api(site, "admin")
+    charts = admin.charts()
+    for chart in ("各部门超期与临近到期件数", "部门排名（最新月）"):
+        names = {row["department_name"] for row in admin.rows(charts[chart])}
+        assert names and {n for n in names if not has_chinese(n)} == set(), chart
+    listed = admin.rows(charts["超期与临近到期办件清单"])
+    assert listed
+    assert all(has_chinese(r["department_name"]) and has_chinese(r["item_name"]) for r in listed)
+    assert all(r["item_code"] and not has_chinese(r["item_code"]) for r in listed)
+
+
 # ------------------------------------------------------------------ roles
 def busiest_district(site: Site):
     """The district with the most cases (K1's denominator) in the latest month."""
@@ -434,7 +460,7 @@ SLUGS = {
 def browser():
     from playwright import sync_api  # a dev dependency of the locked environment
 
-    # `make test` installs Debian chromium (`make browser`); never a browser downloaded by Playwright
+    # `make test` installs Debian chromium (`make browser`), never a Playwright-downloaded one
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is missing: run `make browser`")
     with sync_api.sync_playwright() as playwright:
