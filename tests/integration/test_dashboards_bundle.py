@@ -9,7 +9,6 @@ import and export commands, and `python -m dashboards serve` on a free port.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import secrets
@@ -27,6 +26,8 @@ import httpx
 import pytest
 
 from dashboards import bundle
+from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
+from dashboards.browser import logged_in as browser_logged_in
 from matching.engine import evaluate
 from quality.runner import run_quality
 from tests.integration import scan
@@ -38,8 +39,6 @@ pytestmark = pytest.mark.integration
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
-SCREENSHOTS = PROJECT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 
 
 # ------------------------------------------------------------------ the site under test
@@ -430,32 +429,6 @@ def test_publishing_while_charts_are_queried(site, server):
 
 
 # ------------------------------------------------------------------ in the browser
-BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-CHART_STATES = """() => Array.from(
-    document.querySelectorAll('[data-test="chart-grid-component"]')).map(c => ({
-  name: c.getAttribute('data-test-chart-name'),
-  loading: !!c.querySelector('[data-test="loading-indicator"]'),
-  error: !!c.querySelector('.ant-alert-error, [role="alert"], [data-test="error-tooltip"]'),
-  empty: !!c.querySelector('[data-test="empty-state"]'),
-  content: !!c.querySelector('canvas, table tbody tr, .kpi-tile, .asof, .header-line'),
-  text: c.innerText,
-  visible: c.offsetParent !== null && c.getBoundingClientRect().height > 0,
-})).filter(c => c.visible)"""
-SETTLED = (
-    f"() => {{ const shown = ({CHART_STATES})(); return shown.length > 0 && "
-    "shown.every(c => !c.loading && (c.content || c.error || c.empty)); }"
-)
-SLUGS = {
-    "effectiveness": "政务服务效能看板",
-    "data-quality": "数据质量看板",
-    "benefits": "免申即享看板",
-    "supervision": "电子监察看板",
-}
-
-
 @pytest.fixture(scope="module")
 def browser():
     from playwright import sync_api  # a dev dependency of the locked environment
@@ -470,61 +443,17 @@ def browser():
 
 
 def logged_in(browser, site: Site, username: str):
-    """A page logged in as `username` (the login form may still re-render when first typed
-    into right after the server started: try again then)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-    for _ in range(3):
-        page.goto(f"{site.url}/login/")
-        page.wait_for_load_state("networkidle")
-        page.locator("[data-test=username-input]").fill(username)
-        page.locator("[data-test=password-input]").fill(site.password(username))
-        page.locator("[data-test=password-input]").press("Enter")
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)
-            return page
-    raise AssertionError(f"could not log in as {username}")
-
-
-def screenshot_dir(site: Site) -> Path:
-    """docs/screenshots when DASHBOARD_SCREENSHOTS=1 (`make dashboards-screenshots`), else tmp."""
-    return SCREENSHOTS if os.environ.get("DASHBOARD_SCREENSHOTS") == "1" else site.tmp
-
-
-def settle(page) -> list[dict]:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    with contextlib.suppress(PlaywrightTimeout):  # the assertions say which chart did not render
-        page.wait_for_function(SETTLED, timeout=90_000)
-    return page.evaluate(CHART_STATES)
-
-
-def render_dashboard(page, site: Site, slug: str, shots: Path) -> dict[str, dict]:
-    """Open the dashboard and every tab of it; each chart's state, screenshots per tab."""
-    page.goto(f"{site.url}/superset/dashboard/{slug}/")
-    page.wait_for_selector('[data-test="chart-grid-component"]', timeout=60_000)
-    tabs = page.locator('[data-test="dashboard-component-tabs"] [role="tab"]')
-    states = {}
-    for i in range(max(tabs.count(), 1)):
-        if tabs.count():
-            tabs.nth(i).click()
-            page.wait_for_timeout(500)  # the previous tab's charts leave the view
-        states |= {c["name"]: c for c in settle(page)}
-        name = f"{slug}-{i + 1}.png" if tabs.count() > 1 else f"{slug}.png"
-        page.wait_for_timeout(1500)  # ECharts' drawing animation
-        page.screenshot(path=str(shots / name), full_page=True)
-    return states
+    return browser_logged_in(browser, site.url, username, site.password(username))
 
 
 def test_the_leader_sees_every_chart_of_every_dashboard_rendered(site, server, browser):
     page = logged_in(browser, site, "leader")
     on_dashboards = 0
     for slug, title in SLUGS.items():
-        states = render_dashboard(page, site, slug, screenshot_dir(site))
+        # screenshots of the test city stay in tmp: the README's come from the demo city
+        states = render_dashboard(page, site.url, slug, site.tmp)
         assert title in page.inner_text("body")
-        bad = {n: s for n, s in states.items() if s["error"] or s["empty"] or not s["content"]}
-        assert bad == {}, slug
+        assert not_drawn(states) == {}, slug
         on_dashboards += len(states)
     assert on_dashboards == len(chart_names())
     page.close()
