@@ -160,9 +160,11 @@ def test_the_ui_shows_beijing_time_by_default(served):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(timezone_id="UTC")
         page.goto(f"{url}/")
+        page.wait_for_load_state("networkidle")  # the UI sends a visitor on to its login page
         assert page.evaluate("localStorage.getItem('timezone')") == '"Asia/Shanghai"'
         page.evaluate("localStorage.setItem('timezone', JSON.stringify('Europe/Paris'))")
         page.reload()
+        page.wait_for_load_state("networkidle")
         assert page.evaluate("localStorage.getItem('timezone')") == '"Europe/Paris"'
         browser.close()
 
