@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = publish(args.warehouse, args.published, args.as_of)
             print(
                 f"published snapshot {snapshot.snapshot_id}: {snapshot.tables} tables, "
-                f"{snapshot.rows:,} rows -> {snapshot.path}"
+                f"{snapshot.rows:,} rows -> {Path(snapshot.path).resolve()}"
             )
         else:
             target = docs.generate(args.warehouse, args.as_of)
