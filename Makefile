@@ -120,9 +120,8 @@ dashboards-export: install ## Superset: export the dashboards back into dashboar
 	$(SUPERSET_VENV)/bin/python -m dashboards export
 
 .PHONY: dashboards-screenshots
-dashboards-screenshots: install ## browser test of the dashboards, screenshots into docs/screenshots/
-	DASHBOARD_SCREENSHOTS=1 $(VENV)/bin/python -m pytest tests/integration/test_dashboards_bundle.py \
-		-q -p no:cacheprovider -k "browser or rendered"
+dashboards-screenshots: install browser ## the README's screenshots, from what `make demo` published, into docs/screenshots/
+	$(VENV)/bin/python -m dashboards.screenshots
 
 # The browser tests drive Debian's chromium (never a browser downloaded by Playwright); the CJK font makes the
 # Chinese dashboards render as text, not boxes. Installed with apt when missing.
