@@ -512,13 +512,13 @@ def delivery_query(config: QualityConfig, system: str, tables: list[str], as_of:
 
 
 def freshness_sql(config: QualityConfig, system: str, as_of: dt.date) -> str:
-    """Fresh for a build as of `as_of`: the system was loaded for a day after it (the run's
-    load day, by the logical date each load records, not by the wall clock) and, unless this
-    is a re-run of a past date, its last successful load is at most `max_load_age_hours`
-    older than the newest load of any system; plus what the system must have delivered by
-    then (due)."""
+    """Fresh for a build as of `as_of`, judged by the run's date, not the wall clock: the day
+    the system was last loaded for (the logical date each load records) is at most
+    `max_load_age_hours` before the run's load day (as_of + 1); unless this is a re-run of a
+    past date, its last successful load is also at most that much older than the newest load
+    of any system (hours within the day); plus what the system must have delivered by then."""
     settings = config.freshness.get(system, {})
-    hours = settings.get("max_load_age_hours", 26)
+    hours = int(settings.get("max_load_age_hours", 26))
     due = (
         "TRUE"
         if system not in ("population_base", "evaluation_hcp")
@@ -529,10 +529,11 @@ def freshness_sql(config: QualityConfig, system: str, as_of: dt.date) -> str:
     if "data_lag_hours" in settings:
         due = f"({due}) AND {horizon_due(system, settings, as_of)}"
     load_day = as_of + dt.timedelta(days=1)
+    oldest_fresh_day = load_day - dt.timedelta(days=hours // 24)
     return (
         f"SELECT 'freshness' AS check_name, '{system}' AS subject, "
-        f"CASE WHEN last_ok_day >= DATE '{load_day}' AND (newest_day > DATE '{load_day}' "
-        f"OR last_ok >= newest - INTERVAL {int(hours)} HOUR) AND ({due}) "
+        f"CASE WHEN last_ok_day >= DATE '{oldest_fresh_day}' AND (newest_day > DATE "
+        f"'{load_day}' OR last_ok >= newest - INTERVAL {hours} HOUR) AND ({due}) "
         "THEN 'pass' ELSE 'fail' END AS outcome, "
         f"'{system}: last successful load ' || coalesce(CAST(last_ok AS VARCHAR), 'none') || "
         "' (for ' || coalesce(CAST(last_ok_day AS VARCHAR), '-') || '), newest load ' || "

@@ -265,14 +265,20 @@ def test_a_re_run_of_a_past_date_is_judged_by_the_days_loaded_for_not_the_wall_c
         assert outcomes(conn, freshness_sql(config, system, AS_OF)) == ["pass"], system
 
 
-def test_a_system_not_loaded_for_the_run_day_is_stale_whatever_its_load_times():
+@pytest.mark.parametrize(
+    ("system", "fresh"),
+    [("certificate_library", "fail"), ("legal_entity_base", "pass")],  # 3 h and 26 h allowed
+)
+def test_a_system_last_loaded_for_the_day_before_is_judged_by_its_allowed_age(system, fresh):
+    """Loaded for 31 August, not for the run's day (1 September), though the loads' wall-clock
+    times are the same: an hourly system is stale, a daily one (26 h) is not."""
     conn = bookkeeping(
         loads=[
-            ("hotline_12345", NEWEST, "ok", dt.date(2025, 8, 31)),  # loaded for the day before
+            (system, NEWEST, "ok", dt.date(2025, 8, 31)),
             ("case_platform", NEWEST, "ok", dt.date(2025, 9, 1)),
         ]
     )
-    assert outcomes(conn, freshness_sql(QualityConfig.load(), "hotline_12345", AS_OF)) == ["fail"]
+    assert outcomes(conn, freshness_sql(QualityConfig.load(), system, AS_OF)) == [fresh]
 
 
 @pytest.mark.parametrize(
