@@ -16,7 +16,7 @@ EXTERNAL = ("http://", "https://", "mailto:", "#")
 
 def documents() -> list[Path]:
     pages = [PROJECT / "README.md", *sorted((PROJECT / "docs").rglob("*.md"))]
-    pages += sorted(PROJECT.glob("*/README.md")) + [PROJECT / "bench/results/JOURNAL.md"]
+    pages += [*sorted(PROJECT.glob("*/README.md")), PROJECT / "bench/results/JOURNAL.md"]
     return [p for p in pages if p.exists()]
 
 
