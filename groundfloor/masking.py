@@ -6,8 +6,8 @@ peer of the build). dbt's macros (dbt_project/macros/masking.sql) are generated 
 module (`python -m groundfloor.masking dbt-macros`) and tests/unit/test_masking.py checks
 that every form gives the same output for the same input. docs/masking.md states the rule.
 
-- Identity numbers and USCCs (registration numbers): cleaned (whitespace out, full-width to
-  ASCII, ASCII letters upper-case); 18 or 15 characters keep the first six (the region) and
+- Identity numbers and USCCs (registration numbers): cleaned (whitespace out, full-width
+  digits and letters to ASCII, ASCII letters upper-case); 18 or 15 characters keep the first six (the region) and
   the last four, every other character becomes one `*`; any other length is all `*`.
 - Phones: cleaned likewise; 11 characters or more keep the first three and the last four;
   shorter ones are all `*`.
@@ -41,8 +41,12 @@ WHITESPACE += [(0x3000, 0x3000)]
 # are often spelled so); they are no character of the name and are dropped before counting.
 VARIATION_SELECTORS = [(0xFE00, 0xFE0F), (0xE0100, 0xE01EF)]
 
-FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F))  # ！ to ～
-ASCII_OF_FULL_WIDTH = "".join(chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F))
+# Full-width digits and Latin letters (０-９, Ａ-Ｚ, ａ-ｚ) and their ASCII: what a number may be
+# typed in. Punctuation is left alone: it never makes a number, and a `?` in the SQL's table
+# made GX's query assets return no rows (duckdb-engine's `?` placeholders).
+FULL_WIDTH_RANGES = [(0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)]
+FULL_WIDTH = "".join(chr(c) for a, b in FULL_WIDTH_RANGES for c in range(a, b + 1))
+ASCII_OF_FULL_WIDTH = "".join(chr(ord(c) - 0xFEE0) for c in FULL_WIDTH)
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 UPPER = LOWER.upper()
 
@@ -171,12 +175,12 @@ def clean_code_sql(expression: str, dialect: Dialect = "duckdb") -> str:
     full-width table is applied only to the rows holding a full-width character."""
     whitespace = _class(WHITESPACE, dialect)
     spaces = f"regexp_replace(cast({expression} as varchar), '{whitespace}', '', 'g')"
-    full, ascii_ = FULL_WIDTH, ASCII_OF_FULL_WIDTH.replace("'", "''")
+    full, ascii_ = FULL_WIDTH, ASCII_OF_FULL_WIDTH
     if dialect == "duckdb":
         to_ascii = _bind(
             spaces,
             "mask_spaced",
-            f"case when regexp_matches(mask_spaced, '[\\x{{FF01}}-\\x{{FF5E}}]') "
+            f"case when regexp_matches(mask_spaced, '{_class(FULL_WIDTH_RANGES, dialect)}') "
             f"then translate(mask_spaced, '{full}', '{ascii_}') else mask_spaced end",
             dialect,
         )
