@@ -7,8 +7,9 @@ module (`python -m groundfloor.masking dbt-macros`) and tests/unit/test_masking.
 that every form gives the same output for the same input. docs/masking.md states the rule.
 
 - Identity numbers and USCCs (registration numbers): cleaned (whitespace out, full-width
-  digits and letters to ASCII, ASCII letters upper-case); 18 or 15 characters keep the first six (the region) and
-  the last four, every other character becomes one `*`; any other length is all `*`.
+  digits and letters to ASCII, ASCII letters upper-case); 18 or 15 characters keep the first
+  six (the region) and the last four, every other character becomes one `*`; any other length
+  is all `*`.
 - Phones: cleaned likewise; 11 characters or more keep the first three and the last four;
   shorter ones are all `*`.
 - Names: variation selectors dropped and surrounding whitespace trimmed, then counted in
