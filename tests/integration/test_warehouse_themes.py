@@ -13,11 +13,11 @@ import re
 import stat
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from contract.regions import all_region_codes
 from groundfloor.masking import mask_identity_number, mask_name
+from tests.helpers.warehouse import query
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
 from transform import docs
@@ -40,14 +40,6 @@ def built(ingested, tmp_path_factory):
     snapshot = publish(warehouse, tmp / "published" / "warehouse.duckdb", as_of)
     site = docs.publish_docs(docs.generate(warehouse, as_of), tmp / "published" / "docs")
     return city, warehouse, snapshot.path, site.parent
-
-
-def query(warehouse: Path, sql: str, params=()) -> list[tuple]:
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def keyed(kind: str, number: str) -> str:
