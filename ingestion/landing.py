@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from contract import Table, load_contract
+from groundfloor.masking import mask_source_value
 from ingestion.batch import Batch
-from ingestion.masking import mask_value
 from ingestion.warehouse import FULL_DELIVERY_TABLES, duck_type
 
 INTERNAL = "_rn"
@@ -276,7 +276,7 @@ def _quarantine(
         "row_key": [keys[rn][0] for rn, *_ in violations],
         "column_name": [column for _, column, _, _ in violations],
         "rule": [rule for _, _, rule, _ in violations],
-        "raw_value": [mask_value(column, raw) for _, column, _, raw in violations],
+        "raw_value": [mask_source_value(column, raw) for _, column, _, raw in violations],
         "row_hash": [keys[rn][1] for rn, *_ in violations],
         "change_value": [keys[rn][2] for rn, *_ in violations],
         "quarantined_at": now(),

@@ -18,8 +18,6 @@ from typing import ClassVar
 
 import duckdb
 import pendulum
-import psycopg
-import pymysql
 import pytest
 
 from pipeline.assets import SYSTEMS
@@ -28,8 +26,10 @@ from simulator.hotline_store import store_path
 from simulator.run import generate_city
 from simulator.targets import load_targets
 from tests.conftest import small_config
+from tests.helpers.servers import mysql_database, postgres_database
+from tests.helpers.sources import sources_for
+from tests.helpers.warehouse import query
 from tests.integration import scan
-from tests.integration.test_ingestion_sql import sources_for
 
 pytestmark = pytest.mark.e2e
 DOWN = "mysql+pymysql://root@127.0.0.1:1/unreachable"
@@ -39,19 +39,8 @@ HOTLINE_ATTEMPTS = 2
 @pytest.fixture(scope="module")
 def servers():
     name = f"e2e_{secrets.token_hex(5)}"
-    pg = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-    with psycopg.connect(dbname="postgres", autocommit=True, **pg) as conn:
-        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-    yield (
-        f"postgresql://postgres@127.0.0.1:5432/{name}",
-        f"mysql+pymysql://root@127.0.0.1:3306/{name}",
-    )
-    with psycopg.connect(dbname="postgres", autocommit=True, **pg) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    mysql = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="")
-    with mysql.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    mysql.close()
+    with postgres_database(name) as pg_url, mysql_database(name) as mysql_url:
+        yield pg_url, mysql_url
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -105,14 +94,6 @@ def marts_digest(warehouse: Path) -> str:
             for row in conn.execute(f"SELECT * FROM main_marts.{table} ORDER BY ALL").fetchall():
                 digest.update(repr(row).encode())
         return digest.hexdigest()
-    finally:
-        conn.close()
-
-
-def query(path: Path, sql: str, params=()) -> list[tuple]:
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 

@@ -1,5 +1,6 @@
-"""The quality step's parts that need no city: configuration, masking of sample keys (Python
-and the SQL GX samples through), scorecard arithmetic, the suites' ids and publishing."""
+"""The quality step's parts that need no city: configuration, samples of masked keys (the
+masking itself: tests/unit/test_masking.py), scorecard arithmetic, the suites' ids and
+publishing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 
 from ingestion.warehouse import META_DDL
 from quality.config import DIMENSIONS, QualityConfig
-from quality.masking import mask_key, mask_key_sql
 from quality.runner import blocks, describe, publish_operations, sample
 from quality.store import DDL, write_scorecards
 from quality.suites import (
@@ -67,26 +67,6 @@ def test_only_staging_batches_that_join_or_compute_columns_are_copied_first():
     plain = "staging.stg_case_platform__case_steps", "staging.stg_certificate_library__certificates"
     assert not copied & set(plain)  # read in place: a copy of tier L's steps spilled 17.5 GB
     assert all(s.layer == "staging" for s in suites.values() if s.copied)
-
-
-KEYS = [
-    ("36070219900101123X", "360702********123X"),
-    ("3607021990 0101 123x", "360702********123x"),
-    ("３６０７０２１９９００１０１１２３Ｘ", "360702********123X"),
-    ("360702900101123", "360702*****1123"),
-    ("13812345678", "138****5678"),
-    ("36070420250102000000", "36070420250102000000"),  # a case number, not a person's
-    ("GD20250213000001", "GD20250213000001"),
-    ("370", "370"),
-]
-
-
-@pytest.mark.parametrize(("key", "masked"), KEYS)
-def test_sample_keys_are_masked_the_same_in_python_and_in_duckdb(key, masked):
-    assert mask_key(key) == masked
-    conn = duckdb.connect()
-    conn.execute("CREATE TABLE t AS SELECT ?::VARCHAR AS k", [key])
-    assert conn.execute(f"SELECT {mask_key_sql('k')} FROM t").fetchone()[0] == masked
 
 
 def test_a_sample_holds_distinct_masked_keys_only():
