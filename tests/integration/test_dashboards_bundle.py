@@ -10,9 +10,6 @@ import and export commands, and `python -m dashboards serve` on a free port.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -28,6 +25,7 @@ import pytest
 from dashboards import bundle
 from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
 from dashboards.browser import logged_in as browser_logged_in
+from dashboards.screenshots import superset_env
 from matching.engine import evaluate
 from quality.runner import run_quality
 from tests.integration import scan
@@ -59,29 +57,6 @@ class Site:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['SUPERSET_HTTP_PORT']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def superset_env(tmp: Path, published: Path, published_operations: Path) -> dict[str, str]:
-    """Superset's settings for the test: its own metadata database, secrets, port."""
-    return {
-        **os.environ,
-        "SUPERSET_METADATA_URI": f"sqlite:///{tmp / 'superset.db'}",
-        "SUPERSET_SECRET_KEY": secrets.token_hex(24),
-        "SUPERSET_ADMIN_USERNAME": "admin",
-        "SUPERSET_ADMIN_PASSWORD": secrets.token_hex(12),
-        "SUPERSET_DEMO_PASSWORD": secrets.token_hex(12),
-        "PUBLISHED_WAREHOUSE": str(published),
-        "PUBLISHED_OPERATIONS": str(published_operations),
-        "SUPERSET_HTTP_PORT": str(free_port()),
-        "SUPERSET_HOST": "127.0.0.1",
-        "REDIS_HOST": "",
-    }
 
 
 def supervision_later(warehouse: Path, as_of: dt.date) -> None:
