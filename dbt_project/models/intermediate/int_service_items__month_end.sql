@@ -36,9 +36,11 @@ months as (
 
     select
         calendar.calendar_date as month,
+        {%- set next_month = dbt.dateadd('month', 1, 'cast(calendar.calendar_date as timestamp)') %}
+        {%- set next_day = dbt.dateadd('day', 1, 'cast(' ~ as_of_date() ~ ' as timestamp)') %}
         least(
-            {{ dbt.dateadd('second', -1, dbt.dateadd('month', 1, 'cast(calendar.calendar_date as timestamp)')) }},
-            {{ dbt.dateadd('second', -1, dbt.dateadd('day', 1, 'cast(' ~ as_of_date() ~ ' as timestamp)')) }}
+            {{ dbt.dateadd('second', -1, next_month) }},
+            {{ dbt.dateadd('second', -1, next_day) }}
         ) as measured_at
     from calendar
     inner join first_month on calendar.calendar_date >= first_month.month_start
@@ -55,7 +57,7 @@ states_at_month_end as (
         months.measured_at,
         versions.*
     from months
-    inner join versions on versions.updated_at <= months.measured_at
+    inner join versions on months.measured_at >= versions.updated_at
     {{ first_row_qualify(
         'months.month, versions.item_code',
         'versions.updated_at desc, versions.is_quarantined desc, versions.loaded_at desc, versions.row_hash desc'

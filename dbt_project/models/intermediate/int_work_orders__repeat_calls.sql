@@ -18,11 +18,11 @@ repeated as (
     from work_orders as later
     inner join work_orders as earlier
         on
-            earlier.caller_phone = later.caller_phone
-            and earlier.appeal_topic = later.appeal_topic
-            and earlier.called_at < later.called_at
-            and earlier.called_at >= {{ dbt.dateadd('day', -30, 'later.called_at') }}
-            and earlier.work_order_id <> later.work_order_id
+            later.caller_phone = earlier.caller_phone
+            and later.appeal_topic = earlier.appeal_topic
+            and later.called_at > earlier.called_at
+            and {{ dbt.dateadd('day', -30, 'later.called_at') }} <= earlier.called_at
+            and later.work_order_id <> earlier.work_order_id
 
 ),
 
