@@ -434,7 +434,7 @@ SLUGS = {
 def browser():
     from playwright import sync_api  # a dev dependency of the locked environment
 
-    # `make test` installs Debian chromium (`make browser`); never a browser downloaded by Playwright
+    # `make test` installs Debian chromium (`make browser`), never a Playwright download
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is missing: run `make browser`")
     with sync_api.sync_playwright() as playwright:
