@@ -291,13 +291,15 @@ def kpi_ratio(published: Path, kpi: str, month_offset: int, region: str = "ALL")
         ).fetchone()[0]
 
 
-def kpi_target(published: Path, kpi: str) -> float:
+def kpi_target(published: Path, kpi: str) -> tuple[float | None, str]:
+    """The KPI's target (None when monitored) and its `better` direction."""
     with duckdb.connect(str(published), read_only=True) as conn:
-        sql = "select target from main_reference.kpi_targets where kpi_id = ?"
-        return float(conn.execute(sql, [kpi]).fetchone()[0])
+        sql = "select target, better from main_reference.kpi_targets where kpi_id = ?"
+        target, better = conn.execute(sql, [kpi]).fetchone()
+        return (None if target is None else float(target)), better
 
 
-KPIS = [f"K{k}" for k in range(1, 14)]
+KPIS = [f"K{k}" for k in range(1, 23)]
 
 
 def tile_rows(client: Api) -> dict[str, dict]:
@@ -315,8 +317,16 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
         latest, previous = kpi_ratio(site.published, kpi, 0), kpi_ratio(site.published, kpi, -1)
         assert row["latest_rate"] == pytest.approx(latest), kpi
         assert row["previous_rate"] == pytest.approx(previous), kpi
-        assert row["kpi_target"] == pytest.approx(kpi_target(site.published, kpi)), kpi
+        target, better = kpi_target(site.published, kpi)
+        assert row["kpi_target"] == (None if target is None else pytest.approx(target)), kpi
         assert row["latest_pct"] == pytest.approx(round(100 * latest, 1)), kpi
+        # the tile's colour follows the KPI's `better` direction (kpis.md v2)
+        if target is None:
+            state = "none"
+        else:
+            met = latest <= target if better == "lower" else latest >= target
+            state = "met" if met else "missed"
+        assert row["target_state"] == state, kpi
 
 
 # ------------------------------------------------------------------ roles
