@@ -376,9 +376,15 @@ def test_sql_lab_is_closed_to_leaders_and_districts_open_to_data_officers(site, 
     assert sql_lab_status(api(site, "data_officer"), warehouse) == 200
 
 
-def test_leaders_see_all_four_dashboards(site, server):
+def test_leaders_see_all_five_dashboards(site, server):
     titles = {d["dashboard_title"] for d in dashboards(api(site, "leader"))}
-    assert titles == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+    assert titles == {
+        "政务服务效能看板",
+        "数据质量看板",
+        "免申即享看板",
+        "电子监察看板",
+        "行动清单看板",
+    }
 
 
 # ------------------------------------------------------------------ publishing while serving

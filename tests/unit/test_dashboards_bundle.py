@@ -187,7 +187,9 @@ def test_every_dashboard_has_a_dbt_exposure_and_every_exposure_a_dashboard():
     dashboards = {e["label"] for e in exposures if e["type"] == "dashboard"}
     titles = {doc["dashboard_title"] for doc in DASHBOARDS.values()}
     assert (
-        titles == dashboards == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+        titles
+        == dashboards
+        == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板", "行动清单看板"}
     )
 
 
