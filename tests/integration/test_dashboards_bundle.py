@@ -233,7 +233,7 @@ def test_import_into_a_fresh_metadata_database(site, imported):
     assert len(imported["dbs"]) == 2
     assert len(imported["tables"]) == len(bundle.documents(files, "datasets"))
     assert len(imported["slices"]) == len(bundle.documents(files, "charts"))
-    assert len(imported["dashboards"]) == 4
+    assert len(imported["dashboards"]) == 5
     roles = {row["name"] for row in imported["ab_role"]}
     districts = {d.role for d in access_districts(site.published)}
     assert len(districts) == 18
@@ -300,12 +300,13 @@ def kpi_target(published: Path, kpi: str) -> tuple[float | None, str]:
 
 
 KPIS = [f"K{k}" for k in range(1, 23)]
+ITEM_KPIS = ("K15", "K16", "K17", "K18")  # city rows only: no district sees them
 
 
-def tile_rows(client: Api) -> dict[str, dict]:
+def tile_rows(client: Api, kpis: list[str] = KPIS) -> dict[str, dict]:
     charts = client.charts()
     tiles = {}
-    for kpi in KPIS:
+    for kpi in kpis:
         (name,) = [n for n in charts if n.startswith(f"{kpi} ") and "趋势" not in n]
         (tiles[kpi],) = client.rows(charts[name])
     return tiles
@@ -347,8 +348,18 @@ def test_a_district_sees_only_its_own_district(site, server):
     client = api(site, district.username)
     charts = client.charts()
     assert {r["region_name"] for r in client.rows(charts["区县排名（最新月）"])} == {district.name}
-    k1 = next(rows for name, rows in tile_rows(client).items() if name == "K1")
+    regional = [k for k in KPIS if k not in ITEM_KPIS]
+    k1 = next(rows for name, rows in tile_rows(client, regional).items() if name == "K1")
     assert k1["latest_rate"] == pytest.approx(kpi_ratio(site.published, "K1", 0, district.code))
+    # the item KPIs (K15–K18) have no region: a district's row-level security shows none
+    for kpi in ITEM_KPIS:
+        (name,) = [n for n in charts if n.startswith(f"{kpi} ") and "趋势" not in n]
+        assert client.rows(charts[name]) == [], kpi
+    # the lists to act on: a district sees its own to-do and hotspots only
+    todo = client.rows(charts["差评整改待办清单（15个工作日内整改）"])
+    assert {r["region_name"] for r in todo} <= {district.name}
+    hotspots = client.rows(charts["12345 热点（每周工单量与突增，未诉先办）"])
+    assert hotspots and {r["region_name"] for r in hotspots} == {district.name}
     overdue = client.rows(charts["超期与临近到期办件清单"])
     assert {r["region_name"] for r in overdue} <= {district.name}
     assert client.rows(charts["“一件事”主题（全部月份）"]) == []
