@@ -280,3 +280,5 @@ def test_kpi_tiles_colour_by_the_better_direction_and_monitored_kpis_have_no_tar
         else:
             assert "target_state" in doc["params"]["metrics"], name
             assert "kpi-{{target_state}}" in doc["params"]["handlebarsTemplate"], name
+            style = doc["params"]["styleTemplate"]
+            assert all(f".kpi-{state} {{" in style for state in ("met", "missed", "none")), name
