@@ -32,6 +32,7 @@ SLUGS = {
     "data-quality": "数据质量看板",
     "benefits": "免申即享看板",
     "supervision": "电子监察看板",
+    "action_lists": "行动清单看板",
 }
 
 

@@ -78,7 +78,7 @@ def run(day: dt.date, console: Console):
     return result
 
 
-KPI_IDS = tuple(f"K{n}" for n in range(1, 14))
+KPI_IDS = tuple(f"K{n}" for n in range(1, 23))
 
 
 def kpi_table(published: Path) -> tuple[Table, set[str]]:
@@ -102,19 +102,28 @@ def kpi_table(published: Path) -> tuple[Table, set[str]]:
         "numerator / denominator",
     ):
         table.add_column(heading)
-    for kpi, name, month, num, den, target in rows:
+    for kpi, name, month, num, den, target, better in rows:
         value = num / den if den else None
-        verdict = "–" if value is None else ("met" if value >= float(target) else "below")
         table.add_row(
             kpi,
             name,
             f"{month:%Y-%m}",
             "n/a" if value is None else f"{value:.1%}",
-            f"{float(target):.0%}",
-            verdict,
+            "—" if target is None else f"{'≤' if better == 'lower' else '≥'}{float(target):.0%}",
+            verdict(value, target, better),
             f"{num:,} / {den:,}",
         )
     return table, {row[0] for row in rows}
+
+
+def verdict(value: float | None, target, better: str) -> str:
+    """met / missed by the KPI's `better` direction (kpis.md v2); monitored without a target."""
+    if target is None:
+        return "monitored"
+    if value is None:
+        return "–"
+    met = value <= float(target) if better == "lower" else value >= float(target)
+    return "met" if met else "missed"
 
 
 # Each KPI at the city level (region ALL), summed over departments, items and channels, for
@@ -123,13 +132,14 @@ def kpi_table(published: Path) -> tuple[Table, set[str]]:
 KPI_SUMMARY_SQL = """
 WITH city AS (
     SELECT kpi_id, any_value(kpi_name_zh) AS name, month, sum(numerator) AS numerator,
-        sum(denominator) AS denominator, any_value(target) AS target
+        sum(denominator) AS denominator, any_value(target) AS target,
+        any_value(better) AS better
     FROM main_marts.kpi_monthly
     WHERE region_code = 'ALL'
         AND month + INTERVAL 1 MONTH <= (SELECT as_of_date + 1 FROM main_reference.snapshot_info)
     GROUP BY kpi_id, month
 )
-SELECT kpi_id, name, month, numerator, denominator, target
+SELECT kpi_id, name, month, numerator, denominator, target, better
 FROM city
 QUALIFY month = max(month) OVER (PARTITION BY kpi_id)
 ORDER BY CAST(substr(kpi_id, 2) AS INTEGER)

@@ -53,12 +53,14 @@ RESULT_COLUMNS = [
 # The rows each KPI leaves out (kpis.md, "Rows that KPIs leave out"): the table a KPI counts,
 # and which of its flagged rows it drops. Quarantined keys are in no KPI of their table.
 KPIS_OF_TABLE = {
-    "bj_jbxx": ("K1", "K2", "K3", "K4", "K5", "K13"),
-    "bb_jl": ("K6", "K7"),
+    "bj_jbxx": ("K1", "K2", "K3", "K4", "K5", "K13", "K14", "K19", "K20"),
+    "bb_jl": ("K6", "K7", "K21"),
     "hcp_pj": ("K8", "K9"),
-    "work_orders": ("K10", "K11", "K12"),
+    "work_orders": ("K10", "K11", "K12", "K22"),
+    "sxml": ("K15", "K16", "K17", "K18"),
 }
 CURRENT_KEYS = {
+    "sxml": "SELECT item_code FROM wh.main_staging.stg_case_platform__service_items",
     "bj_jbxx": "SELECT case_id FROM wh.main_staging.stg_case_platform__cases",
     "bb_jl": "SELECT help_session_id FROM wh.main_staging.stg_case_platform__help_sessions",
     "hcp_pj": "SELECT rating_id FROM wh.main_staging.stg_evaluation_hcp__ratings",

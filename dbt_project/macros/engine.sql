@@ -311,3 +311,32 @@
 {% macro postgres__release_replaced_blocks() -%}
     select 1 as nothing_to_release
 {%- endmacro %}
+
+
+{#- The continuous quantile q (0–1) of an expression, interpolated (DuckDB quantile_cont;
+    PostgreSQL percentile_cont ... within group), a double. -#}
+{% macro quantile_cont(expression, q) -%}
+    {{ adapter.dispatch('quantile_cont')(expression, q) }}
+{%- endmacro %}
+
+{% macro default__quantile_cont(expression, q) -%}
+    quantile_cont({{ expression }}, {{ q }})
+{%- endmacro %}
+
+{% macro postgres__quantile_cont(expression, q) -%}
+    percentile_cont({{ q }}) within group (order by {{ expression }})
+{%- endmacro %}
+
+
+{#- Seconds from timestamp `start_ts` to `end_ts` (negative when end is earlier), exact. -#}
+{% macro seconds_between(start_ts, end_ts) -%}
+    {{ adapter.dispatch('seconds_between')(start_ts, end_ts) }}
+{%- endmacro %}
+
+{% macro default__seconds_between(start_ts, end_ts) -%}
+    (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro %}
+
+{% macro postgres__seconds_between(start_ts, end_ts) -%}
+    extract(epoch from ({{ end_ts }} - {{ start_ts }}))
+{%- endmacro %}

@@ -57,7 +57,7 @@ def identity(n: int) -> str:
 # --- case platform: service items ----------------------------------------------------------
 
 
-def item(code, dept, cnsx, gp, zz, gxsj, sfsc="0"):
+def item(code, dept, cnsx, gp, zz, gxsj, sfsc="0", **extra):
     return {
         "SXBM": code,
         "SXMC": f"事项{code}",
@@ -76,7 +76,7 @@ def item(code, dept, cnsx, gp, zz, gxsj, sfsc="0"):
         "YJSMC": None,
         "GXSJ": ts(gxsj),
         "SFSC": sfsc,
-    }
+    } | extra
 
 
 GP5, JB0, GP3, DEL, NONE = "SX_GP5", "SX_JB0", "SX_GP3", "SX_DEL", "SX_NONE"
@@ -92,7 +92,29 @@ ITEMS_L1 = [
     # an item deleted later (its state is deleted: department unknown, no K3–K5)
     item(DEL, "BM_SC", 5, "1", "1", "01-02 08:00"),
 ]
-ITEMS_L2 = [item(DEL, "BM_SC", 5, "1", "1", "04-30 08:00", sfsc="1")]
+# v2 (K15–K18, no case uses these items):
+CHG, FD0, NEW, QTN = "SX_CHG", "SX_FD0", "SX_NEW", "SX_QTN"
+ITEMS_L1 += [
+    # changed mid-April: not fully online, CNSX 10, 2 visits -> fully online, 即办件, 0 visits
+    item(CHG, "BM_GA", 10, "0", "0", "01-02 08:00", SFQCWB="0", PDCS=2),
+    item(CHG, "BM_GA", 0, "0", "0", "04-15 12:00"),
+    # FDSX 0: out of K17, in K15, K16, K18
+    item(FD0, "BM_MZ", 0, "0", "0", "01-02 08:00", FDSX=0),
+    # a later version (GXSJ 04-20) was quarantined: in force at the end of March only
+    item(QTN, "BM_SC", 5, "0", "0", "01-02 08:00", FDSX=10, PDCS=1),
+]
+ITEMS_L2 = [
+    item(DEL, "BM_SC", 5, "1", "1", "04-30 08:00", sfsc="1"),
+    # published in May
+    item(NEW, "BM_RS", 5, "0", "0", "05-10 08:00", FDSX=15, SFQCWB="0", PDCS=1),
+]
+QUARANTINED_QTN = {
+    "row_key": QTN,
+    "column_name": "SXLX",
+    "rule": "code",
+    "raw_value": "ZZ",
+    "change_value": "2025-04-20 09:00:00",
+}
 # SX_NONE is in no version of sxml: an unknown item.
 
 
@@ -131,8 +153,8 @@ def case(n, region, sxbm, sqfs, sfyt, sqsj, slsj, bjsj, bjzt, bzcs=0, yjs=None, 
 # fmt: off
 CASES_L1 = [
     #    n   reg item sqfs sfyt SQSJ           SLSJ           BJSJ           BJZT BZCS
-    case(1,  Z, GP5, "1", "1", "04-01 09:00", "04-01 10:00", "04-09 16:00", "3"),
-    case(2,  Z, GP5, "2", "0", "04-01 09:30", "04-01 11:00", "04-10 16:00", "3"),
+    case(1,  Z, GP5, "1", "1", "04-01 09:00", "04-01 10:00", "04-09 16:00", "3", SLMS="2"),
+    case(2,  Z, GP5, "2", "0", "04-01 09:30", "04-01 11:00", "04-10 16:00", "3", YDBL="1"),
     case(3,  Z, GP5, "3", "0", "04-02 09:00", "04-02 10:00", "04-08 15:00", "3", 1),
     case(4,  Z, JB0, "3", "0", "04-03 09:00", "04-03 09:05", "04-03 15:00", "3"),
     case(5,  Z, JB0, "1", "0", "04-08 16:00", "04-08 16:30", "04-09 09:00", "3"),
@@ -140,7 +162,7 @@ CASES_L1 = [
     case(7,  Z, GP3, "2", "1", "04-25 09:10", "04-25 10:10", "04-30 17:00", "3"),
     case(8,  Z, GP3, "3", "0", "04-28 09:00", "04-29 09:00", "05-07 10:00", "3"),
     case(9,  Z, GP5, "4", "1", "04-10 09:00", None,          "04-10 11:00", "4"),
-    case(10, Z, GP5, "1", "0", "04-11 09:00", None,          None,          "0"),
+    case(10, Z, GP5, "1", "0", "04-11 09:00", None,          None,          "0", SLMS="2"),
     case(11, Z, GP5, "1", "1", "04-14 09:00", "04-14 10:00", None,          "2", 1),
     case(12, Z, JB0, "3", "0", "04-15 10:00", "04-15 09:00", "04-15 11:00", "3"),
     case(13, Z, JB0, "1", "0", "04-16 09:00", "04-16 10:00", "04-16 09:30", "3"),
@@ -155,8 +177,8 @@ CASES_L1 = [
     case(19, Z, GP5, "3", "0", "04-22 09:00", "04-22 10:00", None,          "1",
          GXSJ=ts("04-23 10:00")),
     case(20, Z, GP5, "2", "1", "04-23 09:00", "04-23 10:00", "04-24 10:00", "5"),
-    case(21, S, GP5, "1", "1", "04-07 09:00", "04-07 10:00", "04-11 10:00", "3"),
-    case(22, S, JB0, "3", "0", "04-08 09:00", "04-08 09:10", "04-08 10:00", "3"),
+    case(21, S, GP5, "1", "1", "04-07 09:00", "04-07 10:00", "04-11 10:00", "3", YDBL="2"),
+    case(22, S, JB0, "3", "0", "04-08 09:00", "04-08 09:10", "04-08 10:00", "3", SLMS="3"),
     case(23, S, JB0, "3", "0", "04-09 09:00", None,          "04-09 10:00", "4"),
     case(24, S, JB0, "3", "0", "04-10 09:00", "04-10 09:30", None,          "1"),
     case(25, N, JB0, "3", "0", "04-14 09:00", "04-14 09:10", "04-14 10:00", "3"),
@@ -251,6 +273,7 @@ SESSIONS_L1 = [
     session(9,  "2", S, "04-14 09:00:00", "04-14 09:00:05", "0"),  # offline
     session(10, "1", Z, "04-15 09:00:00", None,             None,
             gxsj="04-15 09:00:00"),                            # still waiting ...
+    session(11, "2", N, "04-16 09:00:00", "04-16 09:00:05", None),  # offline, open
 ]
 SESSIONS_L2 = [
     session(10, "1", Z, "04-15 09:00:00", "04-15 09:00:20", "1"),  # ... then +20 s, solved
@@ -286,6 +309,7 @@ RATINGS_IN_FORCE = [  # 好差评_202504.csv, the delivery of April that arrived
     rating("PJ08", case_id(6),  "04-29 18:00", "2"),                     # ZGZT null
     rating("PJ09", case_id(19), "04-24 10:00", "1", "1", "04-23 10:00"),  # D6
     rating("PJ10", "GZ2025SB9999", "04-15 10:00", "5"),                  # unknown case (D8)
+    rating("PJ12", case_id(28), "04-01 10:00", "5"),  # C28 finished 03-31: K14 of March
 ]
 RATINGS_REPLACED = [  # 好差评_202504.xlsx, arrived earlier: not in force
     rating("PJ01", case_id(1),  "04-10 10:00", "1", "0"),
@@ -297,7 +321,7 @@ RATINGS_REPLACED = [  # 好差评_202504.xlsx, arrived earlier: not in force
 # --- 12345 work orders ---------------------------------------------------------------------
 
 
-def order(n, region, ldsj, zjbj, cbdw, clqx, bjsj, sfjj, myd, updated_at=None):
+def order(n, region, ldsj, zjbj, cbdw, clqx, bjsj, sfjj, myd, updated_at=None, **extra):
     return {
         "gdbh": f"GD{n:03d}",
         "ldsj": ts(ldsj),
@@ -317,7 +341,7 @@ def order(n, region, ldsj, zjbj, cbdw, clqx, bjsj, sfjj, myd, updated_at=None):
         "sfjj": sfjj,
         "myd": myd,
         "updated_at": ts(updated_at) or max(t for t in (ts(ldsj), ts(bjsj)) if t is not None),
-    }
+    } | extra
 
 
 # fmt: off
@@ -333,6 +357,20 @@ ORDERS_L1 = [
     order(8,  Z, "04-09 10:00:00", "0", "U1", "04-18 18:00:00", "04-22 10:00:00", "1", "3"),
     order(9,  Z, "04-10 10:00:00", "0", "U1", "04-25 18:00:00", None,             None, None),
     order(10, N, "03-31 23:59:59", "0", "U4", "04-03 18:00:00", "04-02 10:00:00", "0", "2"),
+]
+# v2 (K22 repeat appeals): open orders of unit U9, so K10–K12 are unchanged. Phones PA, PB,
+# PC; topic 社保 unless said. R1/R3 in March (N), the rest in April (Z).
+PA, PB, PC = "13900000001", "13900000002", "13900000003"
+ORDERS_L1 += [
+    order(11, N, "03-02 10:00:00", "0", "U9", None, None, None, None, ldhm=PA),  # R1
+    order(12, Z, "04-01 10:00:00", "0", "U9", None, None, None, None, ldhm=PA),  # R2 R1 +30 d
+    order(13, N, "03-03 10:00:00", "0", "U9", None, None, None, None, ldhm=PB),  # R3
+    order(14, Z, "04-02 10:00:01", "0", "U9", None, None, None, None, ldhm=PB),  # R4 +30 d 1 s
+    order(15, Z, "04-03 10:00:00", "0", "U9", None, None, None, None, ldhm=PC),  # R5
+    order(16, Z, "04-03 10:00:00", "0", "U9", None, None, None, None, ldhm=PC),  # R6 same s
+    order(17, Z, "04-04 10:00:00", "0", "U9", None, None, None, None, ldhm=PC,
+          sqfl="医保"),                                                         # R7 topic
+    order(18, Z, "04-05 10:00:00", "0", "U9", None, None, None, None, ldhm=PC),  # R8 repeat
 ]
 ORDERS_L2 = [
     order(9,  Z, "04-10 10:00:00", "0", "U1", "04-25 18:00:00", "04-20 10:00:00", "1", "1",
@@ -382,13 +420,13 @@ def build_fixture_warehouse(path: Path) -> None:
         land(conn, "dzzz_yyjl", USES, L1, CERT_DB)
         land(conn, "work_orders", ORDERS_L1, L1, HOTLINE_API)
         land(conn, "work_orders", ORDERS_L2, L2, HOTLINE_API)
-        q = QUARANTINED_C17
-        conn.execute(
-            "INSERT INTO meta.quarantine VALUES (?, 'case_platform', 'bj_jbxx', ?, ?, ?, ?, ?, "
-            "?, ?, ?)",
-            [L2[0], CASE_DB, q["row_key"], q["column_name"], q["rule"], q["raw_value"],
-             "c" * 64, q["change_value"], L2[1]],
-        )  # fmt: skip
+        for table_name, q in (("bj_jbxx", QUARANTINED_C17), ("sxml", QUARANTINED_QTN)):
+            conn.execute(
+                "INSERT INTO meta.quarantine VALUES (?, 'case_platform', ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?)",
+                [L2[0], table_name, CASE_DB, q["row_key"], q["column_name"], q["rule"],
+                 q["raw_value"], "c" * 64, q["change_value"], L2[1]],
+            )  # fmt: skip
         for (name, sha, arrival), rows, load in (
             (HCP_OLD, RATINGS_REPLACED, ("fixture-hcp-1", datetime(2025, 5, 2, 10, 0))),
             (HCP_NEW, RATINGS_IN_FORCE, ("fixture-hcp-2", datetime(2025, 5, 3, 10, 0))),

@@ -207,7 +207,7 @@ def test_import_into_a_fresh_metadata_database(site, imported):
     assert len(imported["dbs"]) == 2
     assert len(imported["tables"]) == len(bundle.documents(files, "datasets"))
     assert len(imported["slices"]) == len(bundle.documents(files, "charts"))
-    assert len(imported["dashboards"]) == 4
+    assert len(imported["dashboards"]) == 5
     roles = {row["name"] for row in imported["ab_role"]}
     districts = {d.role for d in access_districts(site.published)}
     assert len(districts) == 18
@@ -265,19 +265,22 @@ def kpi_ratio(published: Path, kpi: str, month_offset: int, region: str = "ALL")
         ).fetchone()[0]
 
 
-def kpi_target(published: Path, kpi: str) -> float:
+def kpi_target(published: Path, kpi: str) -> tuple[float | None, str]:
+    """The KPI's target (None when monitored) and its `better` direction."""
     with duckdb.connect(str(published), read_only=True) as conn:
-        sql = "select target from main_reference.kpi_targets where kpi_id = ?"
-        return float(conn.execute(sql, [kpi]).fetchone()[0])
+        sql = "select target, better from main_reference.kpi_targets where kpi_id = ?"
+        target, better = conn.execute(sql, [kpi]).fetchone()
+        return (None if target is None else float(target)), better
 
 
-KPIS = [f"K{k}" for k in range(1, 14)]
+KPIS = [f"K{k}" for k in range(1, 23)]
+ITEM_KPIS = ("K15", "K16", "K17", "K18")  # city rows only: no district sees them
 
 
-def tile_rows(client: Api) -> dict[str, dict]:
+def tile_rows(client: Api, kpis: list[str] = KPIS) -> dict[str, dict]:
     charts = client.charts()
     tiles = {}
-    for kpi in KPIS:
+    for kpi in kpis:
         (name,) = [n for n in charts if n.startswith(f"{kpi} ") and "趋势" not in n]
         (tiles[kpi],) = client.rows(charts[name])
     return tiles
@@ -289,8 +292,16 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
         latest, previous = kpi_ratio(site.published, kpi, 0), kpi_ratio(site.published, kpi, -1)
         assert row["latest_rate"] == pytest.approx(latest), kpi
         assert row["previous_rate"] == pytest.approx(previous), kpi
-        assert row["kpi_target"] == pytest.approx(kpi_target(site.published, kpi)), kpi
+        target, better = kpi_target(site.published, kpi)
+        assert row["kpi_target"] == (None if target is None else pytest.approx(target)), kpi
         assert row["latest_pct"] == pytest.approx(round(100 * latest, 1)), kpi
+        # the tile's colour follows the KPI's `better` direction (kpis.md v2)
+        if target is None:
+            state = "none"
+        else:
+            met = latest <= target if better == "lower" else latest >= target
+            state = "met" if met else "missed"
+        assert row["target_state"] == state, kpi
 
 
 def has_chinese(text: str) -> bool:
@@ -337,8 +348,18 @@ def test_a_district_sees_only_its_own_district(site, server):
     client = api(site, district.username)
     charts = client.charts()
     assert {r["region_name"] for r in client.rows(charts["区县排名（最新月）"])} == {district.name}
-    k1 = next(rows for name, rows in tile_rows(client).items() if name == "K1")
+    regional = [k for k in KPIS if k not in ITEM_KPIS]
+    k1 = next(rows for name, rows in tile_rows(client, regional).items() if name == "K1")
     assert k1["latest_rate"] == pytest.approx(kpi_ratio(site.published, "K1", 0, district.code))
+    # the item KPIs (K15–K18) have no region: a district's row-level security shows none
+    for kpi in ITEM_KPIS:
+        (name,) = [n for n in charts if n.startswith(f"{kpi} ") and "趋势" not in n]
+        assert client.rows(charts[name]) == [], kpi
+    # the lists to act on: a district sees its own to-do and hotspots only
+    todo = client.rows(charts["差评整改待办清单（15个工作日内整改）"])
+    assert {r["region_name"] for r in todo} <= {district.name}
+    hotspots = client.rows(charts["12345 热点（每周工单量与突增，未诉先办）"])
+    assert hotspots and {r["region_name"] for r in hotspots} == {district.name}
     overdue = client.rows(charts["超期与临近到期办件清单"])
     assert {r["region_name"] for r in overdue} <= {district.name}
     assert client.rows(charts["“一件事”主题（全部月份）"]) == []
@@ -366,9 +387,15 @@ def test_sql_lab_is_closed_to_leaders_and_districts_open_to_data_officers(site, 
     assert sql_lab_status(api(site, "data_officer"), warehouse) == 200
 
 
-def test_leaders_see_all_four_dashboards(site, server):
+def test_leaders_see_all_five_dashboards(site, server):
     titles = {d["dashboard_title"] for d in dashboards(api(site, "leader"))}
-    assert titles == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+    assert titles == {
+        "政务服务效能看板",
+        "数据质量看板",
+        "免申即享看板",
+        "电子监察看板",
+        "行动清单看板",
+    }
 
 
 # ------------------------------------------------------------------ publishing while serving

@@ -1,7 +1,7 @@
 """The KPI mart on a hand-made fixture (issue 4's acceptance point): a warehouse built from
 scratch with the raw and meta tables ingestion creates, ~30 cases, 10 help sessions, 10
 ratings and 10 hotline work orders inserted by hand (tests/integration/kpi_fixture_rows.py),
-one `dbt build --select +kpi_monthly`, and every KPI K1–K13 checked against numerators,
+one `dbt build --select +kpi_monthly`, and every KPI K1–K22 checked against numerators,
 denominators and rates worked out by hand from the indicator handbook
 (contract/spec/kpis.md) and defects.md (D6, D7, D8), in the tables below.
 
@@ -197,6 +197,49 @@ by the smaller SBLSH; num = all of its cases on)
   YJS-3 C30 (Z) and C31 (S) both 04-22 14:00, both on: tie -> C30 (smaller SBLSH) -> Z;
         C16 (N, 04-18, window) is deleted, so not among the cases -> 2025-04 Z, all online
   2025-03 S 0/1, ALL 0/1; 2025-04 Z 2/2, ALL 2/2
+
+v2 (kpis.md v2, K14–K22). Added rows, none of which moves a K1–K13 value except PJ12 in K8:
+  PJ12 C28 (S, finished 03-31) rated 04-01, level 5 -> K8 2025-04 S 2/2, ALL 5/11.
+  SLMS: C01 2 (告知承诺), C10 2 (never accepted), C22 3 (容缺); YDBL: C02 1, C21 2.
+  H11 N offline (BBQD 2), open. Work orders R1–R8 (GD011–GD018, unit U9, open, no callback).
+  Items no case uses: SX_CHG (BM_GA) v1 01-02 SFQCWB 0, CNSX 10, PDCS 2 -> v2 04-15 12:00
+  SFQCWB 1, CNSX 0, PDCS 0; SX_FD0 (BM_MZ) FDSX 0, CNSX 0; SX_QTN (BM_SC) FDSX 10, CNSX 5,
+  PDCS 1, a version quarantined at 04-20; SX_NEW (BM_RS) published 05-10, FDSX 15, CNSX 5,
+  SFQCWB 0, PDCS 1. Defaults: FDSX 20, SFQCWB 1, PDCS 0.
+
+K14 评价率 (month BJSJ; den BJZT 3, BJSJ not null; num ≥ 1 rating in force, any month)
+  2025-03 S: C28 (PJ12 in April)                     -> 1/1; ALL 1/1
+  2025-04 Z: C01 C02 C03 C04 C05 C06 C07 C12 C13 C14 C15 C18 C19 (D6 flags do not matter:
+             K14 needs no interval); rated C01 C02 C03 C04 C05 C06 C19 -> 7/13
+  2025-04 S: C21 rated, C22 not                       -> 1/2
+  2025-04 N: C25                                      -> 0/1
+  2025-04 ALL                                         -> 8/16
+  2025-05 Z: C08                                      -> 0/1; ALL 0/1
+K15–K18 (items in force at T = the month's last second; as of 2025-05-31; months from
+March, the earliest case's month; region ALL only, item ALL)
+  March: BM_GA GP5, CHG(v1); BM_MZ JB0, FD0; BM_RS GP3 (CNSX 3); BM_SC DEL, QTN
+  April: DEL deleted 04-30 08:00 and QTN quarantined 04-20: out; CHG is v2
+  May:   as April, plus NEW (BM_RS)
+  K15 全程网办 (SFQCWB 1): Mar 1/2+2/2+1/1+2/2 = 6/7; Apr 2/2+2/2+1/1 = 5/5;
+      May 2/2+2/2+1/2 = 5/6
+  K16 即办件 (CNSX 0): Mar 0/2+2/2+0/1+0/2 = 2/7; Apr 1/2+2/2+0/1 = 3/5; May 3/6
+  K17 Σ(FDSX − CNSX)/Σ FDSX, FDSX > 0 (FD0 out): Mar GA (15+10)/40, MZ 20/20, RS 17/20,
+      SC (15+5)/30 = 82/110; Apr GA 35/40, MZ 20/20, RS 17/20 = 72/80; May RS (17+10)/35
+      -> 82/95
+  K18 零跑动 (PDCS 0): Mar 1/2+2/2+1/1+1/2 = 5/7; Apr 5/5; May 2/2+2/2+1/2 = 5/6
+K19 通办占比 (month SQSJ; den cases; num YDBL 1 or 2): 2025-03 Z 0/1, S 0/1, ALL 0/2;
+  2025-04 Z C02 1/21, S C21 1/5, N 0/1, ALL 2/27
+K20 告知承诺/容缺占比 (month SQSJ; den SLSJ not null; num SLMS 2 or 3): 2025-03 Z 0/1,
+  S 0/1, ALL 0/2; 2025-04 Z C01 of 17 (C10 has SLMS 2 but no SLSJ) 1/17, S C22 of C21 C22
+  C24 1/3, N 0/1, ALL 2/21
+K21 线下帮办解决率 (BBQD 2, SFJJ not null): Z H05 1/1, S H09 0/1, N H11 open 0/0, ALL 1/2
+K22 重复诉求率 (month ldsj; den ldhm not null; num an order with the same ldhm and sqfl in
+  [ldsj − 30 d, ldsj)): R1 03-02 10:00 PA, R2 04-01 10:00 PA (exactly 30 d: repeat);
+  R3 03-03 10:00 PB, R4 04-02 10:00:01 PB (30 d 1 s: not); R5, R6 04-03 10:00 PC (same
+  second: neither); R7 04-04 PC 医保 (other topic: not); R8 04-05 PC (repeat).
+  W01–W10 have their own phones: no repeats.
+  2025-03 N: W10, R1, R3 -> 0/3; ALL 0/3
+  2025-04 Z: W01–W05, W08, W09, R2, R4–R8 -> 2/13; S: W06, W07 -> 0/2; ALL 2/15
 """
 
 from __future__ import annotations
@@ -264,9 +307,9 @@ EXPECTED = {
     ("K7", APR, N): (0, 1, 0.0),
     ("K7", APR, ALL): (5, 7, 5 / 7),
     ("K8", APR, Z): (1, 7, 1 / 7),
-    ("K8", APR, S): (1, 1, 1.0),
+    ("K8", APR, S): (2, 2, 1.0),
     ("K8", APR, UNKNOWN): (2, 2, 1.0),
-    ("K8", APR, ALL): (4, 10, 4 / 10),
+    ("K8", APR, ALL): (5, 11, 5 / 11),
     ("K9", APR, Z): (1, 4, 1 / 4),
     ("K9", APR, S): (0, 0, None),
     ("K9", APR, UNKNOWN): (0, 0, None),
@@ -290,7 +333,52 @@ EXPECTED = {
     ("K13", MAR, ALL): (0, 1, 0.0),
     ("K13", APR, Z): (2, 2, 1.0),
     ("K13", APR, ALL): (2, 2, 1.0),
+    # v2
+    ("K14", MAR, S): (1, 1, 1.0),
+    ("K14", MAR, ALL): (1, 1, 1.0),
+    ("K14", APR, Z): (7, 13, 7 / 13),
+    ("K14", APR, S): (1, 2, 1 / 2),
+    ("K14", APR, N): (0, 1, 0.0),
+    ("K14", APR, ALL): (8, 16, 8 / 16),
+    ("K14", MAY, Z): (0, 1, 0.0),
+    ("K14", MAY, ALL): (0, 1, 0.0),
+    ("K15", MAR, ALL): (6, 7, 6 / 7),
+    ("K15", APR, ALL): (5, 5, 1.0),
+    ("K15", MAY, ALL): (5, 6, 5 / 6),
+    ("K16", MAR, ALL): (2, 7, 2 / 7),
+    ("K16", APR, ALL): (3, 5, 3 / 5),
+    ("K16", MAY, ALL): (3, 6, 3 / 6),
+    ("K17", MAR, ALL): (82, 110, 82 / 110),
+    ("K17", APR, ALL): (72, 80, 72 / 80),
+    ("K17", MAY, ALL): (82, 95, 82 / 95),
+    ("K18", MAR, ALL): (5, 7, 5 / 7),
+    ("K18", APR, ALL): (5, 5, 1.0),
+    ("K18", MAY, ALL): (5, 6, 5 / 6),
+    ("K19", MAR, Z): (0, 1, 0.0),
+    ("K19", MAR, S): (0, 1, 0.0),
+    ("K19", MAR, ALL): (0, 2, 0.0),
+    ("K19", APR, Z): (1, 21, 1 / 21),
+    ("K19", APR, S): (1, 5, 1 / 5),
+    ("K19", APR, N): (0, 1, 0.0),
+    ("K19", APR, ALL): (2, 27, 2 / 27),
+    ("K20", MAR, Z): (0, 1, 0.0),
+    ("K20", MAR, S): (0, 1, 0.0),
+    ("K20", MAR, ALL): (0, 2, 0.0),
+    ("K20", APR, Z): (1, 17, 1 / 17),
+    ("K20", APR, S): (1, 3, 1 / 3),
+    ("K20", APR, N): (0, 1, 0.0),
+    ("K20", APR, ALL): (2, 21, 2 / 21),
+    ("K21", APR, Z): (1, 1, 1.0),
+    ("K21", APR, S): (0, 1, 0.0),
+    ("K21", APR, N): (0, 0, None),
+    ("K21", APR, ALL): (1, 2, 1 / 2),
+    ("K22", MAR, N): (0, 3, 0.0),
+    ("K22", MAR, ALL): (0, 3, 0.0),
+    ("K22", APR, Z): (2, 13, 2 / 13),
+    ("K22", APR, S): (0, 2, 0.0),
+    ("K22", APR, ALL): (2, 15, 2 / 15),
 }
+ITEM_KPIS = ("K15", "K16", "K17", "K18")
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +435,7 @@ def test_every_kpi_matches_the_hand_worked_values(mart):
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize("kpi", [f"K{i}" for i in range(1, 14)])
+@pytest.mark.parametrize("kpi", [f"K{i}" for i in range(1, 23) if f"K{i}" not in ITEM_KPIS])
 def test_each_kpi_city_row_is_the_sum_of_its_regions(mart, kpi):
     got = rolled_up(mart)
     for (k, month, region), (num, den, _) in got.items():
@@ -444,3 +532,79 @@ def test_city_level_region_sits_beside_the_city_total(mart):
     # K13 YJS-2 belongs to 市本级 (its earliest case C28), not the city row only.
     row = grain(mart, "K13", MAR, S, "BM_MZ")
     assert (row["numerator"], row["denominator"]) == (0, 1)
+
+
+# --- v2 (K14–K22) boundaries ---------------------------------------------------------------
+
+
+def test_a_rating_in_a_later_month_counts_for_the_month_the_case_was_finished(mart):
+    # C28 (市本级, 即办件) finished 03-31, rated 04-01 (PJ12): K14 of March.
+    row = grain(mart, "K14", MAR, S, "BM_MZ", "SX_JB0", "3")
+    assert (row["numerator"], row["denominator"]) == (1, 1)
+    # C07 (finished 04-30) has no rating; C06 (rated 04-29, ZGZT null) has one.
+    row = grain(mart, "K14", APR, Z, "BM_RS", "SX_GP3", "2")
+    assert (row["numerator"], row["denominator"]) == (0, 1)
+    row = grain(mart, "K14", APR, Z, "BM_RS", "SX_GP3", "1")  # C06 rated, C18 not
+    assert (row["numerator"], row["denominator"]) == (1, 2)
+
+
+def test_item_kpis_take_the_state_at_each_month_end(mart):
+    # SX_CHG changed on 04-15: March end not fully online, CNSX 10, 2 visits; April end
+    # fully online, 即办件, 0 visits. BM_GA also has SX_GP5 (online, CNSX 5, 0 visits).
+    for kpi, march, april in (
+        ("K15", (1, 2), (2, 2)),
+        ("K16", (0, 2), (1, 2)),
+        ("K17", (25, 40), (35, 40)),
+        ("K18", (1, 2), (2, 2)),
+    ):
+        for month_start, expected in ((MAR, march), (APR, april)):
+            row = grain(mart, kpi, month_start, ALL, "BM_GA", "ALL")
+            assert (row["numerator"], row["denominator"]) == expected, (kpi, month_start)
+    # BM_SC: SX_DEL (deleted 04-30 08:00) and SX_QTN (a version quarantined 04-20) are in
+    # force at the end of March only: no BM_SC row after March.
+    assert {r["month"] for r in mart if r["department"] == "BM_SC" and r["kpi_id"] == "K15"} == {
+        MAR
+    }
+    # SX_NEW published 05-10 is in force at the end of May only (BM_RS: 1 of 2 online).
+    row = grain(mart, "K15", MAY, ALL, "BM_RS", "ALL")
+    assert (row["numerator"], row["denominator"]) == (1, 2)
+    row = grain(mart, "K15", APR, ALL, "BM_RS", "ALL")
+    assert (row["numerator"], row["denominator"]) == (1, 1)
+    # no region: only city rows
+    assert {r["region_code"] for r in mart if r["kpi_id"] in ITEM_KPIS} == {ALL}
+
+
+def test_an_item_with_fdsx_0_is_out_of_the_compression_rate(mart):
+    # BM_MZ: SX_JB0 (FDSX 20, CNSX 0) and SX_FD0 (FDSX 0): only SX_JB0 counts.
+    row = grain(mart, "K17", APR, ALL, "BM_MZ", "ALL")
+    assert (row["numerator"], row["denominator"], row["rate"]) == (20, 20, 1.0)
+    # ... while SX_FD0 is an item in force for K15, K16, K18.
+    row = grain(mart, "K16", APR, ALL, "BM_MZ", "ALL")
+    assert (row["numerator"], row["denominator"]) == (2, 2)
+
+
+def test_repeat_appeals_follow_the_30_day_window_and_same_second_calls(mart):
+    # R2 exactly 30 days after R1: repeat. R4 30 days and 1 second after R3: not. R5 and R6
+    # in the same second: neither. R7 another topic: not. R8 after R5/R6: repeat.
+    row = grain(mart, "K22", APR, Z, "U9")
+    assert (row["numerator"], row["denominator"]) == (2, 6)
+    row = grain(mart, "K22", MAR, N, "U9")
+    assert (row["numerator"], row["denominator"]) == (0, 2)
+    # the new open orders leave K10–K12 as they were (no bjsj, sfjj, myd)
+    row = grain(mart, "K10", APR, Z, "U9")
+    assert (row["numerator"], row["denominator"]) == (0, 0)
+
+
+def test_monitored_kpis_have_no_target_and_k22_is_better_lower(mart):
+    targets = {r["kpi_id"]: (r["target"], r["better"]) for r in mart}
+    assert targets["K19"] == (None, "higher")
+    assert targets["K20"] == (None, "higher")
+    assert targets["K22"][1] == "lower"
+    assert float(targets["K22"][0]) == 0.10
+    assert all(better == "higher" for k, (_, better) in targets.items() if k != "K22")
+
+
+def test_offline_help_sessions_are_k21_only(mart):
+    # H05 (Z, solved) and H09 (S, not solved) are offline; H11 (N) is still open.
+    assert rolled_up(mart)[("K21", APR, N)] == (0, 0, None)
+    assert rolled_up(mart)[("K6", APR, Z)][:2] == (4, 5)  # unchanged: offline is not K6

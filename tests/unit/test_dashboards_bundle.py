@@ -187,7 +187,9 @@ def test_every_dashboard_has_a_dbt_exposure_and_every_exposure_a_dashboard():
     dashboards = {e["label"] for e in exposures if e["type"] == "dashboard"}
     titles = {doc["dashboard_title"] for doc in DASHBOARDS.values()}
     assert (
-        titles == dashboards == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+        titles
+        == dashboards
+        == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板", "行动清单看板"}
     )
 
 
@@ -246,6 +248,37 @@ def test_titles_are_chinese_and_every_dashboard_shows_data_as_of():
 
 def test_leaders_dashboard_has_a_tile_and_a_trend_per_kpi():
     names = {doc["slice_name"] for doc in CHARTS.values()}
-    for k in range(1, 14):
+    for k in range(1, 23):
         assert any(n.startswith(f"K{k} ") and "趋势" not in n for n in names), k
         assert any(n.startswith(f"K{k} ") and n.endswith("月度趋势") for n in names), k
+
+
+def test_kpi_tiles_colour_by_the_better_direction_and_monitored_kpis_have_no_target_line():
+    """kpis.md v2: a dashboard uses `better`; a target of "—" is shown without a target line."""
+    dataset = next(d for d in DATASETS.values() if d["table_name"] == "kpi_monthly_by_region")
+    metrics = {m["metric_name"]: m["expression"] for m in dataset["metrics"]}
+    assert "MAX(better) = 'lower'" in metrics["target_state"]
+    assert "<=" in metrics["target_state"] and ">=" in metrics["target_state"]
+    assert "better" in {c["column_name"] for c in dataset["columns"]}
+    # the item KPIs K15–K18 have only city rows: the dataset keeps them
+    assert "'K15', 'K16', 'K17', 'K18'" in dataset["sql"]
+    dashboard = next(d for d in DASHBOARDS.values() if d["dashboard_title"] == "政务服务效能看板")
+    on_dashboard = {
+        node["meta"]["uuid"]
+        for node in dashboard["position"].values()
+        if isinstance(node, dict) and node.get("type") == "CHART"
+    }
+    for doc in CHARTS.values():
+        name = doc["slice_name"]
+        kpi = name.split(" ")[0]
+        if not re.fullmatch(r"K\d+", kpi):
+            continue
+        assert doc["uuid"] in on_dashboard, name
+        if name.endswith("月度趋势"):
+            has_target_line = "kpi_target" in doc["params"]["metrics"]
+            assert has_target_line == (kpi not in ("K19", "K20")), name
+        else:
+            assert "target_state" in doc["params"]["metrics"], name
+            assert "kpi-{{target_state}}" in doc["params"]["handlebarsTemplate"], name
+            style = doc["params"]["styleTemplate"]
+            assert all(f".kpi-{state} {{" in style for state in ("met", "missed", "none")), name

@@ -2,7 +2,9 @@
 -- (department BLBM, SFGPSX, CNSX, SFXYZZ) from the item's current state. A case whose item
 -- is unknown or deleted keeps department 'unknown' and null item attributes: it counts in
 -- K1 and K2 and in no KPI that needs an item attribute (kpis.md). Also carries the per-case
--- facts the KPIs need: online channel, certificate reuse, working days to completion.
+-- facts the KPIs need: online channel, certificate reuse, working days to completion, and
+-- (v2) acceptance mode, cross-region type and whether a rating in force exists (K14, K19,
+-- K20).
 with
 
 cases as (
@@ -20,6 +22,19 @@ service_items as (
 certificate_uses as (
 
     select * from {{ ref('stg_certificate_library__certificate_uses') }}
+
+),
+
+ratings as (
+
+    select * from {{ ref('stg_evaluation_hcp__ratings') }}
+
+),
+
+rated_cases as (
+
+    select distinct case_id
+    from ratings
 
 ),
 
@@ -45,6 +60,8 @@ joined as (
         cases.status,
         cases.result,
         cases.correction_count,
+        cases.acceptance_mode,
+        cases.cross_region_type,
         coalesce(cases.is_prefilled, false) as is_prefilled,
         cases.is_accepted_before_applied,
         cases.is_completed_before_accepted,
@@ -60,10 +77,12 @@ joined as (
         service_items.committed_limit_workdays,
         service_items.needs_certificate,
         coalesce(cases.channel in ('1', '2'), false) as is_online,
-        reused_certificates.case_id is not null as has_certificate_reuse
+        reused_certificates.case_id is not null as has_certificate_reuse,
+        rated_cases.case_id is not null as has_rating
     from cases
     left join service_items on cases.item_code = service_items.item_code
     left join reused_certificates on cases.case_id = reused_certificates.case_id
+    left join rated_cases on cases.case_id = rated_cases.case_id
 
 ),
 

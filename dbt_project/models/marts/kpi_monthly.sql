@@ -1,9 +1,11 @@
 -- One row per KPI, month and grain (region × department × item × channel where they apply):
--- numerator and denominator of K1–K13 exactly as kpis.md defines them, the rate
--- (numerator / denominator, NULL when the denominator is 0) and the target from the
--- kpi_targets seed. A group of a KPI's source records at a grain whose denominator is 0 is
--- kept (rate NULL). City roll-up rows have region_code 'ALL': sums of numerators and
--- denominators over every region including 'unknown'; department, item and channel kept.
+-- numerator and denominator of K1–K22 exactly as kpis.md (v2) defines them, the rate
+-- (numerator / denominator, NULL when the denominator is 0), and the target and `better`
+-- direction from the kpi_targets seed (target NULL for the monitored K19, K20). A group of
+-- a KPI's source records at a grain whose denominator is 0 is kept (rate NULL). City
+-- roll-up rows have region_code 'ALL': sums of numerators and denominators over every
+-- region including 'unknown'; department, item and channel kept. The item KPIs K15–K18
+-- have no region: only 'ALL' rows, per department (BLBM), item_code 'ALL'.
 with
 
 cases as (
@@ -33,6 +35,18 @@ help_sessions as (
 work_orders as (
 
     select * from {{ ref('stg_hotline_12345__work_orders') }}
+
+),
+
+items_at_month_end as (
+
+    select * from {{ ref('int_service_items__month_end') }}
+
+),
+
+work_orders_with_repeats as (
+
+    select * from {{ ref('int_work_orders__repeat_calls') }}
 
 ),
 
@@ -336,6 +350,188 @@ k13_one_thing_online_rate as (
 
 ),
 
+-- v2 case KPIs: K14 (month of BJSJ), K19 and K20 (month of SQSJ), case dimensions as K1.
+
+k14_rating_coverage_rate as (
+
+    select
+        'K14' as kpi_id,
+        date_trunc('month', completed_at) as month,
+        region_code,
+        department,
+        item_code,
+        channel,
+        count(*) filter (where has_rating) as numerator,
+        count(*) as denominator
+    from cases
+    where status = '3' and completed_at is not null
+    {{ group_by_all(6) }}
+
+),
+
+k19_cross_region_case_rate as (
+
+    select
+        'K19' as kpi_id,
+        date_trunc('month', applied_at) as month,
+        region_code,
+        department,
+        item_code,
+        channel,
+        count(*) filter (where cross_region_type in ('1', '2')) as numerator,
+        count(*) as denominator
+    from cases
+    {{ group_by_all(6) }}
+
+),
+
+k20_commitment_acceptance_rate as (
+
+    select
+        'K20' as kpi_id,
+        date_trunc('month', applied_at) as month,
+        region_code,
+        department,
+        item_code,
+        channel,
+        count(*) filter (where accepted_at is not null and acceptance_mode in ('2', '3'))
+            as numerator,
+        count(*) filter (where accepted_at is not null) as denominator
+    from cases
+    {{ group_by_all(6) }}
+
+),
+
+-- v2 offline help (K21): as K6 for BBQD = '2'.
+
+offline_help_sessions as (
+
+    select
+        *,
+        coalesce(region_code, 'unknown') as region,
+        date_trunc('month', requested_at) as month
+    from help_sessions
+    where help_channel = '2' and requested_at is not null
+
+),
+
+k21_offline_help_resolution_rate as (
+
+    select
+        'K21' as kpi_id,
+        month,
+        region as region_code,
+        'help_desk' as department,
+        cast(null as varchar) as item_code,
+        cast(null as varchar) as channel,
+        count(*) filter (where is_resolved is not null and is_resolved) as numerator,
+        count(*) filter (where is_resolved is not null) as denominator
+    from offline_help_sessions
+    {{ group_by_all(6) }}
+
+),
+
+-- v2 12345 repeat appeals (K22): month of ldsj, dimensions as K10–K12.
+
+k22_hotline_repeat_rate as (
+
+    select
+        'K22' as kpi_id,
+        date_trunc('month', called_at) as month,
+        coalesce(region_code, 'unknown') as region_code,
+        coalesce(handling_unit_code, 'hotline') as department,
+        cast(null as varchar) as item_code,
+        cast(null as varchar) as channel,
+        count(*) filter (where caller_phone is not null and is_repeat_call) as numerator,
+        count(*) filter (where caller_phone is not null) as denominator
+    from work_orders_with_repeats
+    {{ group_by_all(6) }}
+
+),
+
+-- v2 item KPIs (K15–K18): items in force at each month end, no region (city rows only),
+-- department BLBM, item 'ALL'.
+
+k15_fully_online_item_rate as (
+
+    select
+        'K15' as kpi_id,
+        month,
+        'ALL' as region_code,
+        department,
+        'ALL' as item_code,
+        cast(null as varchar) as channel,
+        count(*) filter (where is_fully_online) as numerator,
+        count(*) as denominator
+    from items_at_month_end
+    {{ group_by_all(6) }}
+
+),
+
+k16_instant_item_rate as (
+
+    select
+        'K16' as kpi_id,
+        month,
+        'ALL' as region_code,
+        department,
+        'ALL' as item_code,
+        cast(null as varchar) as channel,
+        count(*) filter (where committed_limit_workdays = 0) as numerator,
+        count(*) as denominator
+    from items_at_month_end
+    {{ group_by_all(6) }}
+
+),
+
+k17_deadline_compression_rate as (
+
+    select
+        'K17' as kpi_id,
+        month,
+        'ALL' as region_code,
+        department,
+        'ALL' as item_code,
+        cast(null as varchar) as channel,
+        coalesce(sum(statutory_limit_workdays - committed_limit_workdays) filter (
+            where statutory_limit_workdays > 0 and committed_limit_workdays is not null
+        ), 0) as numerator,
+        coalesce(sum(statutory_limit_workdays) filter (
+            where statutory_limit_workdays > 0 and committed_limit_workdays is not null
+        ), 0) as denominator
+    from items_at_month_end
+    {{ group_by_all(6) }}
+
+),
+
+k18_zero_visit_item_rate as (
+
+    select
+        'K18' as kpi_id,
+        month,
+        'ALL' as region_code,
+        department,
+        'ALL' as item_code,
+        cast(null as varchar) as channel,
+        count(*) filter (where max_visits = 0) as numerator,
+        count(*) filter (where max_visits is not null) as denominator
+    from items_at_month_end
+    {{ group_by_all(6) }}
+
+),
+
+item_kpis as (
+
+    select * from k15_fully_online_item_rate
+    {{ union_all_by_name() }}
+    select * from k16_instant_item_rate
+    {{ union_all_by_name() }}
+    select * from k17_deadline_compression_rate
+    {{ union_all_by_name() }}
+    select * from k18_zero_visit_item_rate
+
+),
+
 by_region as (
 
     select * from k1_online_rate
@@ -363,6 +559,16 @@ by_region as (
     select * from k12_hotline_satisfaction_rate
     {{ union_all_by_name() }}
     select * from k13_one_thing_online_rate
+    {{ union_all_by_name() }}
+    select * from k14_rating_coverage_rate
+    {{ union_all_by_name() }}
+    select * from k19_cross_region_case_rate
+    {{ union_all_by_name() }}
+    select * from k20_commitment_acceptance_rate
+    {{ union_all_by_name() }}
+    select * from k21_offline_help_resolution_rate
+    {{ union_all_by_name() }}
+    select * from k22_hotline_repeat_rate
 
 ),
 
@@ -387,6 +593,8 @@ all_rows as (
     select * from by_region
     {{ union_all_by_name() }}
     select * from city_total
+    {{ union_all_by_name() }}
+    select * from item_kpis
 
 ),
 
@@ -407,7 +615,8 @@ final as (
             when all_rows.denominator > 0
                 then cast(all_rows.numerator as {{ type_double() }}) / all_rows.denominator
         end as rate,
-        kpi_targets.target
+        kpi_targets.target,
+        kpi_targets.better
     from all_rows
     left join kpi_targets on all_rows.kpi_id = kpi_targets.kpi_id
 
