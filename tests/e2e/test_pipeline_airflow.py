@@ -83,17 +83,20 @@ def sources_file(tmp: Path, city: Path, urls: dict[str, str], name: str) -> Path
     return path
 
 
-def marts_digest(warehouse: Path) -> str:
+def marts_digest(warehouse: Path) -> dict[str, str]:
+    """Each mart's SHA-256 over its rows in order (a difference names the mart)."""
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        digest = hashlib.sha256()
+        digests = {}
         tables = conn.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts' ORDER BY 1"
         ).fetchall()
         for (table,) in tables:
+            digest = hashlib.sha256()
             for row in conn.execute(f"SELECT * FROM main_marts.{table} ORDER BY ALL").fetchall():
                 digest.update(repr(row).encode())
-        return digest.hexdigest()
+            digests[table] = digest.hexdigest()
+        return digests
     finally:
         conn.close()
 
