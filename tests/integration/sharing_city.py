@@ -316,3 +316,25 @@ def _wait_until_up(base: str, process, log: Path) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError("the service did not come up within 60 s")
+
+
+@contextmanager
+def store_database(kind: str, tmp: Path):
+    """A store URL of `kind` (sqlite: a file under tmp; postgresql: a database of its own on
+    127.0.0.1:5432, dropped afterwards)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'sharing-store.db'}"
+        return
+    import secrets
+
+    import psycopg
+
+    name = f"sharing_test_{secrets.token_hex(6)}"
+    server = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+    with psycopg.connect(autocommit=True, **server) as conn:
+        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(autocommit=True, **server) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
