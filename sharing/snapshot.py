@@ -5,11 +5,11 @@ Built after each publish from the working warehouse's marts and its restricted i
 readable by its owner only (0600), then swapped in with an atomic `os.replace`: a reader
 holds the old file open until it is done, and the next request opens the new one.
 
-It holds, per resource that a grant in force names (shared resources only): the subject's
+It holds, per resource that a grant names (shared resources only): the subject's
 pseudonymous key, its region, and the granted fields as they leave the platform (L3/L4
 masked by the catalogue's rule; the unmasked value only for a field some grant names
-`unmasked`). For existence, region and verification: every person with a keyed digest of the
-name (never the name), the
+`unmasked`, and only for the rows in that grant's region scope). For existence, region and
+verification: every person with a keyed digest of the name (never the name), the
 enterprises' public registration and the certificates' validity. Never an identity number
 or a name in clear unless a grant names it unmasked.
 
@@ -59,18 +59,28 @@ def table_name(resource_code: str) -> str:
     return f"r_{resource_code}"
 
 
-def needed_fields(resource: Resource, grants: list[Grant]) -> dict[str, bool]:
-    """The fields of `resource` some grant names, each with whether one names it unmasked."""
-    needed: dict[str, bool] = {}
+ALL_REGIONS = None  # an unmasked grant without a region scope
+Unmasked = frozenset | None
+
+
+def needed_fields(resource: Resource, grants: list[Grant]) -> dict[str, Unmasked]:
+    """The fields of `resource` some grant names, each with the regions whose rows some grant
+    names it unmasked for: empty when none does, None for every region."""
+    needed: dict[str, Unmasked] = {}
     for grant in grants:
-        if grant.resource == resource.code:
-            for granted in grant.fields:
-                needed[granted.name] = needed.get(granted.name, False) or granted.unmasked
+        if grant.resource != resource.code:
+            continue
+        for granted in grant.fields:
+            regions = needed.get(granted.name, frozenset())
+            if granted.unmasked and regions is not ALL_REGIONS:
+                scope = grant.region_scope
+                regions = regions | frozenset(scope) if scope else ALL_REGIONS
+            needed[granted.name] = regions
     # an unconditional resource is open to every consumer's queries, which need a subject
     if resource.share_type == "无条件共享" and resource.subject != "none":
         for field in resource.fields:
             if field.level != "L4":
-                needed.setdefault(field.name, False)
+                needed.setdefault(field.name, frozenset())
     return needed
 
 
@@ -168,7 +178,7 @@ def _region_sql(resource: Resource, schemas: dict[str, str]) -> tuple[str, str]:
     return "", f"m.{resource.region_column}" if resource.region_column else "NULL"
 
 
-def _copy_resource(source, out, schemas, resource: Resource, fields: dict[str, bool]) -> int:
+def _copy_resource(source, out, schemas, resource: Resource, fields: dict[str, Unmasked]) -> int:
     key = resource.subject_key
     join, region = _region_sql(resource, schemas)
     joins, selects, columns = [join], [], []
@@ -189,7 +199,7 @@ def _copy_resource(source, out, schemas, resource: Resource, fields: dict[str, b
     )
     for name, unmasked in fields.items():
         columns.append(f'"{name}"')
-        if unmasked and resource.field(name).mask:
+        if unmasked != frozenset() and resource.field(name).mask:
             columns.append(f'"{name}__unmasked"')
     table = table_name(resource.code)
     out.execute(
@@ -207,14 +217,16 @@ def _copy_resource(source, out, schemas, resource: Resource, fields: dict[str, b
     return count
 
 
-def _shape_row(resource: Resource, fields: dict[str, bool], row: tuple) -> list:
+def _shape_row(resource: Resource, fields: dict[str, Unmasked], row: tuple) -> list:
     shaped = list(row[:3])
+    region = row[1]
     for (name, unmasked), value in zip(fields.items(), row[3:], strict=True):
         value = _plain(value)
         rule = resource.field(name).mask
         shaped.append(masked(rule, value) if rule else value)
-        if unmasked and rule:
-            shaped.append(value)
+        if unmasked != frozenset() and rule:
+            # outside every unmasked grant's scope the clear value is not kept
+            shaped.append(value if unmasked is ALL_REGIONS or region in unmasked else None)
     return shaped
 
 

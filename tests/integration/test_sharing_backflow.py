@@ -90,3 +90,19 @@ def test_one_audit_record_per_delivery(delivered):
         (d.consumer_id, d.grant_id, d.rows) for d in deliveries
     )
     assert store.verify_chain().intact
+
+
+def test_the_snapshot_keeps_clear_names_only_in_the_unmasked_grants_scope(tmp_path):
+    import sqlite3
+
+    snapshot, people, _ = build_city_snapshot(tmp_path)
+    conn = sqlite3.connect(snapshot)
+    rows = conn.execute("SELECT _subject, _region, name, name__unmasked FROM r_person_basic")
+    rows = rows.fetchall()
+    by_name = {p.key: p for p in people}
+    assert {region for _, region, _, clear in rows if clear is not None} == {"360703"}
+    for key, region, shown, clear in rows:
+        assert shown != by_name[key].name or len(by_name[key].name) < 2
+        assert clear == (by_name[key].name if region == "360703" else None)
+    text = "\n".join(str(r) for r in conn.execute("SELECT * FROM persons"))
+    assert not any(p.name in text or p.number in text for p in people)
