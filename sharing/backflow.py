@@ -61,11 +61,20 @@ def backflow_grants(grants: list[Grant], day: dt.date) -> dict[str, list[Grant]]
 
 
 def deliver_all(
-    store: Store, catalogue: Catalogue, snapshot: SnapshotReader, out_dir: Path, day: dt.date
+    store: Store,
+    catalogue: Catalogue,
+    snapshot: SnapshotReader,
+    out_dir: Path,
+    day: dt.date,
+    today: dt.date | None = None,
 ) -> list[Delivery]:
+    """Deliver the extracts of the run of `day` (the folder's date). The grants are judged on
+    `today` (default: the real date), when the data actually leaves: a re-run of a past date
+    delivers under the grants in force now, not those of then."""
     deliveries: list[Delivery] = []
     conn = snapshot.connection()  # one snapshot for the whole run, whatever is swapped meanwhile
-    for consumer_id, grants in sorted(backflow_grants(store.all_grants(), day).items()):
+    in_force = backflow_grants(store.all_grants(), today or dt.date.today())
+    for consumer_id, grants in sorted(in_force.items()):
         deliveries += _deliver(
             store, catalogue, conn, snapshot.info, out_dir, consumer_id, grants, day
         )
