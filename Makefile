@@ -51,7 +51,7 @@ demo: install ## build the demo city of Ganzhou and run the whole chain on it th
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
 	@$(VENV)/bin/python -m groundfloor.settings ensure-dotenv
-	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push
+	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push data/sharing
 	CITY_DIR=$(CITY) WAREHOUSE=$(WAREHOUSE) scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python \
 		$(VENV)/bin/python -m pipeline.demo
 
