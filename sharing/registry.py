@@ -164,6 +164,6 @@ def append_consumer(consumer: Consumer, path: Path = CONSUMERS) -> None:
     entry = {"id": consumer.id, "name": consumer.name, "kind": consumer.kind}
     if consumer.regions:
         entry["regions"] = list(consumer.regions)
-    line = yaml.safe_dump([entry], allow_unicode=True, default_flow_style=None, sort_keys=False)
+    flow = yaml.safe_dump(entry, allow_unicode=True, default_flow_style=True, sort_keys=False)
     text = Path(path).read_text(encoding="utf-8")
-    Path(path).write_text(text.rstrip("\n") + "\n" + line.replace("- ", "  - ", 1), "utf-8")
+    Path(path).write_text(f"{text.rstrip()}\n  - {flow.strip()}\n", encoding="utf-8")

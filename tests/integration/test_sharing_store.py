@@ -125,3 +125,31 @@ def test_a_deleted_record_is_reported_at_that_record(store):
     report = store.verify_chain()  # the tail cut: the head still knows of record 10
     assert (report.broken_at, report.problem) == (7, "records 7..10 are missing")
     assert "broken at record 7" in _verify_cli(store).stdout
+
+
+def test_consumer_add_and_grants_load_from_the_command_line(tmp_path):
+    import shutil
+
+    from sharing.registry import CONSUMERS, load_consumers
+
+    consumers = tmp_path / "consumers.yaml"
+    shutil.copyfile(CONSUMERS, consumers)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "sharing", "--store", url, *args]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    assert cli("grants", "load").stdout.strip() == "loaded 6 consumers and 13 grants"
+    district = ["--name", "赣县区政务服务中心", "--kind", "district", "--region", "360704"]
+    added = cli("consumer", "add", "--id", "gxq", *district, "--consumers-file", str(consumers))
+    assert added.returncode == 0, added.stderr
+    (gxq,) = [c for c in load_consumers(consumers) if c.id == "gxq"]
+    assert (gxq.kind, gxq.regions) == ("district", ("360704",))
+    again = cli("consumer", "add", "--id", "gxq", "--name", "x", "--kind", "department",
+                "--consumers-file", str(consumers))  # fmt: skip
+    assert again.returncode == 2 and "consumer gxq exists already" in again.stderr
+    issued = cli("key", "issue", "--consumer", "gxq").stdout.splitlines()
+    store = Store(url)
+    assert store.authenticate(issued[1])[0].name == "赣县区政务服务中心"
+    store.dispose()
