@@ -178,6 +178,13 @@ bench-simulator: install ## simulator rows/s, peak RSS and disk for BENCH_PEOPLE
 bench-matching: install ## matching: SQL vs row-wise Python, s per million people and ratio (BENCH_PEOPLE)
 	$(VENV)/bin/python -m bench.matching --people $(BENCH_PEOPLE)
 
+SHARING_WAREHOUSE ?= bench/cache/refresh-M/warehouse/warehouse.duckdb
+SHARING_SECONDS ?= 60
+
+.PHONY: bench-sharing
+bench-sharing: install ## sharing service: verification and query req/s, p50/p95/p99 vs a DuckDB-per-request peer (SHARING_WAREHOUSE)
+	$(VENV)/bin/python -m bench.sharing --warehouse $(SHARING_WAREHOUSE) --seconds $(SHARING_SECONDS) --name $(TIER)
+
 .PHONY: clean
 clean: ## remove generated cities and caches (keeps the environments)
 	rm -rf data .pytest_cache .ruff_cache
