@@ -162,12 +162,14 @@ def sharing_snapshot() -> dict[str, Any]:
 
 
 def sharing_backflow(day: dt.date) -> dict[str, Any]:
-    """回流: each district office's granted extract of the current sharing snapshot."""
-    from sharing.operations import deliver_backflow, open_store
+    """回流: each district office's granted extract of the current sharing snapshot, then the
+    usage counts (audit log) published for the dashboard."""
+    from sharing.operations import deliver_backflow, open_store, publish_sharing_usage
 
     store = open_store()
     try:
         deliveries = deliver_backflow(store, day)
+        publish_sharing_usage(store)  # the usage dashboard shows the deliveries just made
     finally:
         store.dispose()
     return {

@@ -50,3 +50,10 @@ def deliver_backflow(store: Store, day: dt.date | None = None) -> list[Delivery]
         settings.backflow_dir,
         day or dt.date.today(),
     )
+
+
+def publish_sharing_usage(store: Store) -> int:
+    """The audit log counted for the usage dashboard, swapped in atomically."""
+    from sharing.usage import publish_usage
+
+    return publish_usage(store, sharing_settings().published_usage)

@@ -30,6 +30,7 @@ for _name, _relative in {
     "PUSH_DIR": "push",
     "SHARING_SNAPSHOT": "sharing/snapshot.sqlite",
     "SHARING_BACKFLOW_DIR": "sharing/backflow",
+    "PUBLISHED_SHARING_USAGE": "published/sharing_usage.duckdb",
 }.items():
     os.environ.setdefault(_name, str(_OUTPUTS / _relative))
 os.environ.setdefault("SHARING_STORE_URL", f"sqlite:///{_OUTPUTS / 'sharing' / 'sharing.db'}")

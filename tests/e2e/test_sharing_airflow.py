@@ -38,6 +38,7 @@ def shared(tmp_path_factory):
         "SHARING_STORE_URL": f"sqlite:///{tmp / 'sharing' / 'sharing.db'}",
         "SHARING_SNAPSHOT": str(tmp / "sharing" / "snapshot.sqlite"),
         "SHARING_BACKFLOW_DIR": str(tmp / "sharing" / "backflow"),
+        "PUBLISHED_SHARING_USAGE": str(tmp / "published" / "sharing_usage.duckdb"),
         "DBT_TARGET": "ci",
     }
     with pytest.MonkeyPatch.context() as patch:
@@ -97,6 +98,14 @@ def test_the_snapshot_keys_are_the_warehouse_keys(shared):
     assert {pk for pk, *_ in residents} <= keys
     dump = "\n".join(conn.iterdump())
     assert not [number for _, number, *_ in residents if number in dump]
+
+
+def test_the_usage_is_published_with_the_deliveries(shared):
+    usage = duckdb.connect(shared["env"]["PUBLISHED_SHARING_USAGE"], read_only=True)
+    try:
+        assert usage.execute("SELECT count(*) FROM sharing_deliveries").fetchone() == (4,)
+    finally:
+        usage.close()
 
 
 def test_backflow_audited_once_per_delivery(shared):

@@ -106,3 +106,35 @@ def test_the_snapshot_keeps_clear_names_only_in_the_unmasked_grants_scope(tmp_pa
         assert clear == (by_name[key].name if region == "360703" else None)
     text = "\n".join(str(r) for r in conn.execute("SELECT * FROM persons"))
     assert not any(p.name in text or p.number in text for p in people)
+
+
+def test_the_usage_published_for_the_dashboard_holds_counts_only(delivered, tmp_path):
+    import duckdb
+
+    from sharing.usage import publish_usage
+
+    _, _, people, store = delivered
+    store.append_audit(
+        {"consumer_id": "mzj", "key_id": "k", "call": "query_person", "resource": "person_basic",
+         "subject": people[0].key, "result": "denied", "status": 403, "latency_us": 5,
+         "detail": "field_not_granted", "purpose": None}
+    )  # fmt: skip
+    store.append_audit(
+        {"call": "verify_identity", "result": "denied", "status": 401, "latency_us": 1}
+    )
+    target = tmp_path / "published" / "sharing_usage.duckdb"
+    assert publish_usage(store, target) == 2
+    conn = duckdb.connect(str(target), read_only=True)
+    calls = conn.execute(
+        "SELECT consumer_name, call, result, status, reason, requests FROM sharing_calls ORDER BY 1"
+    ).fetchall()
+    assert calls == [
+        ("(unauthenticated)", "verify_identity", "denied", 401, None, 1),
+        ("赣州市民政局", "query_person", "denied", 403, "field_not_granted", 1),
+    ]
+    assert conn.execute(
+        "SELECT count(*), sum(rows_delivered) FROM sharing_deliveries"
+    ).fetchone() == (4, 40)
+    dump = str(conn.execute("SELECT * FROM sharing_calls").fetchall())
+    assert people[0].key not in dump
+    conn.close()
