@@ -16,11 +16,14 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path as FilePath
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.identity import (
@@ -41,6 +44,7 @@ LOG = logging.getLogger("sharing.service")
 CITY_TIME = ZoneInfo("Asia/Shanghai")
 KEY_HEADER = "X-API-Key"
 TOO_LARGE = None  # what read_body gives for a body over the limit
+STATIC = FilePath(__file__).with_name("static")  # Swagger UI, served here: no CDN needed
 
 
 class Refusal(Exception):
@@ -453,6 +457,7 @@ def build_app(service: SharingService) -> FastAPI:
     app = FastAPI(
         title="政务数据共享服务",
         version="1.0",
+        docs_url=None,  # /docs below serves Swagger UI from sharing/static
         description=(
             "数据多跑路，群众少跑腿：核验（只答是/否）、查询（授权字段，按级别脱敏）、"
             "资源目录与市民数据使用记录。每次调用均在应答前写入防篡改审计日志。"
@@ -461,6 +466,17 @@ def build_app(service: SharingService) -> FastAPI:
     )
     app.state.service = service
     limit = service.max_body_bytes
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="政务数据共享服务 · 接口文档",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     @app.post(
         "/v1/verify/identity",

@@ -441,7 +441,11 @@ def test_the_citizen_access_log(service):
 
 
 def test_openapi_docs_in_chinese(service):
-    assert service.call("GET", "/docs", None).status_code == 200
+    page = service.call("GET", "/docs", None)
+    assert page.status_code == 200
+    assert "/static/swagger-ui-bundle.js" in page.text  # served here: no CDN needed offline
+    assert "cdn." not in page.text
+    assert service.call("GET", "/static/swagger-ui-bundle.js", None).status_code == 200
     schema = service.call("GET", "/openapi.json", None).json()
     assert schema["info"]["title"] == "政务数据共享服务"
     assert set(schema["paths"]) == {
