@@ -43,8 +43,6 @@ def database_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-PANDAS_DTYPES = "string[pyarrow]"
-
 CHILD = r"""
 import json, sys, time
 kind, url, relation = sys.argv[1:4]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import stdnum
 
-CITY_CODE = "360700"  # 赣州市; also the region of city-level (市本级) offices
 _PERIOD = re.compile(r"^\[(?P<start>\d*)-(?P<end>\d*)\](?P<name>.*)$")
 
 

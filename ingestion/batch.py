@@ -24,6 +24,11 @@ class Batch:
     frame: pl.DataFrame
     source: str  # where it came from: a URL without secrets, or a file name
     watermark: str | None = None  # the cursor value this batch brings the table up to
+    # For a delivery read by a cursor column: the column, and the source's own clock when the
+    # extraction started. The landing code then derives the watermark from the rows it keeps
+    # (never a quarantined row, never beyond `source_now`: ingestion.landing.watermark_after).
+    cursor: str | None = None
+    source_now: str | None = None
     mode: str = "incremental"  # incremental | full | snapshot | file
     details: dict[str, Any] = field(default_factory=dict)  # e.g. file name, size, sha256
 

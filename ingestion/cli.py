@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(summary_table(results))
     for failed in (r for r in results if r.status != "ok"):
         console.print(f"[red]{failed.system} failed:[/red] {failed.message}")
+    for noted in (r for r in results if r.status == "ok" and r.message):  # files set aside
+        console.print(f"[yellow]{noted.system}:[/yellow] {noted.message}", highlight=False)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

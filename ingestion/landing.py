@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from contract import Table, load_contract
+from groundfloor.masking import mask_source_value
 from ingestion.batch import Batch
-from ingestion.masking import mask_value
 from ingestion.warehouse import FULL_DELIVERY_TABLES, duck_type
 
 INTERNAL = "_rn"
@@ -276,7 +276,7 @@ def _quarantine(
         "row_key": [keys[rn][0] for rn, *_ in violations],
         "column_name": [column for _, column, _, _ in violations],
         "rule": [rule for _, _, rule, _ in violations],
-        "raw_value": [mask_value(column, raw) for _, column, _, raw in violations],
+        "raw_value": [mask_source_value(column, raw) for _, column, _, raw in violations],
         "row_hash": [keys[rn][1] for rn, *_ in violations],
         "change_value": [keys[rn][2] for rn, *_ in violations],
         "quarantined_at": now(),
@@ -359,6 +359,7 @@ class Staged:
     last: Batch  # the delivery's last chunk: its watermark and details
     watermark_before: str | None
     started: float
+    watermark_after: str | None = None
 
 
 def stage_chunks(
@@ -377,7 +378,75 @@ def stage_chunks(
         find_first_copies(conn, checked)
     if source_hash:  # a file's rows are versions of that delivery: name and content
         last.source = f"{last.source}@{source_hash}"
-    return Staged(table, checked, drift, last, watermark_before, started)
+    staged = Staged(table, checked, drift, last, watermark_before, started)
+    staged.watermark_after = watermark_after(conn, staged)
+    return staged
+
+
+def watermark_after(conn, staged: Staged) -> str | None:
+    """The cursor value a delivery brings its table up to: the highest value among the rows
+    it lands (a quarantined row's value may be garbage), never beyond the source's clock at
+    the start of the extraction (a row stamped later comes from a wrong clock: it is landed and
+    flagged, but moving the watermark there would skip every genuine later change), and never
+    below the watermark before (a look-back re-reads older rows). Connectors that track their
+    own watermark (no cursor on the batch) keep theirs."""
+    last = staged.last
+    if last.cursor is None or last.mode != "incremental":
+        return last.watermark or staged.watermark_before
+    column = f'"{last.cursor}"'
+    cap = f"AND {column} <= TRY_CAST(? AS TIMESTAMP)" if last.source_now else ""
+    is_time = staged.table.column(last.cursor).kind == "ts"
+    params = [last.source_now] if last.source_now and is_time else []
+    (highest,) = conn.execute(
+        f"SELECT max({column}) FROM ({staged.checked.good_rows()}) "
+        f"WHERE {column} IS NOT NULL {cap if is_time else ''}",
+        params,
+    ).fetchall()[0]
+    return later_mark(render_mark(highest), staged.watermark_before)
+
+
+def render_mark(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def later_mark(a: str | None, b: str | None) -> str | None:
+    """The later of two watermarks (numbers compared as numbers, timestamps as text)."""
+    if a is None or b is None:
+        return a or b
+    if a.isdigit() and b.isdigit():
+        return str(max(int(a), int(b)))
+    return max(a, b)
+
+
+def flag_future_rows(conn, staged: Staged, load_id: str) -> int:
+    """New versions this load landed whose change time lies beyond the source's clock at
+    extraction: counted, and raised as a `future_timestamp` alert naming an example key.
+    Re-reading them later (they stay above the watermark) lands nothing new and alerts nothing."""
+    last = staged.last
+    if not (last.cursor and last.source_now) or staged.table.column(last.cursor).kind != "ts":
+        return 0
+    key = " || '|' || ".join(f'CAST("{k}" AS VARCHAR)' for k in staged.table.key)
+    count, example, latest = conn.execute(
+        f'SELECT count(*), min({key}), max("{last.cursor}") FROM raw.{staged.table.name} '
+        f'WHERE _load_id = ? AND "{last.cursor}" > TRY_CAST(? AS TIMESTAMP)',
+        [load_id, last.source_now],
+    ).fetchall()[0]
+    if count:
+        conn.execute(
+            "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                now(), last.system, last.table, "warning", "future_timestamp",
+                f"{last.system}.{last.table}: {count} row(s) stamped {last.cursor} after the "
+                f"source's clock ({last.source_now}), up to {latest} (e.g. key {example}); "
+                "landed, not used as the watermark",
+                load_id,
+            ],
+        )  # fmt: skip
+    return count
 
 
 def land_checked(conn, staged: Staged, load_id: str) -> TableResult:
@@ -399,9 +468,12 @@ def land_checked(conn, staged: Staged, load_id: str) -> TableResult:
         rows_new_versions=new_versions,
         rows_quarantined=checked.bad_count,
         watermark_before=staged.watermark_before,
-        watermark_after=last.watermark or staged.watermark_before,
+        watermark_after=staged.watermark_after,
         drift=staged.drift,
     )
+    future = flag_future_rows(conn, staged, load_id)
+    if future:
+        result.note = f"{future} row(s) stamped after the source's clock"
     result.seconds = time.monotonic() - staged.started
     record(conn, result, load_id)
     return result

@@ -20,6 +20,7 @@ from pathlib import Path
 from groundfloor.settings import ingest_workers
 from ingestion.batch import Batch
 from ingestion.config import SystemConfig, load_sources
+from ingestion.file_problems import problems_note, record_file_problems
 from ingestion.landing import (
     Staged,
     TableResult,
@@ -99,9 +100,10 @@ def known_files(conn, system: str) -> dict[str, dict]:
     }
 
 
-def _save_watermark(conn, batch: Batch, config: SystemConfig, load_id: str) -> None:
+def _save_watermark(conn, delivery: Staged, config: SystemConfig, load_id: str) -> None:
+    batch, mark = delivery.last, delivery.watermark_after
     table = config.tables[batch.table]
-    if table.mode != "incremental" or batch.watermark is None:
+    if table.mode != "incremental" or mark is None:
         return
     conn.execute(
         "DELETE FROM meta.watermarks WHERE system = ? AND table_name = ?",
@@ -109,7 +111,7 @@ def _save_watermark(conn, batch: Batch, config: SystemConfig, load_id: str) -> N
     )
     conn.execute(
         "INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?)",
-        [batch.system, batch.table, table.cursor, batch.watermark, load_id, now()],
+        [batch.system, batch.table, table.cursor, mark, load_id, now()],
     )
 
 
@@ -165,13 +167,14 @@ def load_system(
         conn.execute("BEGIN TRANSACTION")
         in_transaction = True
         _land(conn, config, staged, snapshots, result)
-        _finish(conn, result, started, "ok", None, clock)
+        note = _record_file_problems(conn, connector, result.load_id)
+        _finish(conn, result, started, "ok", note, clock, as_of)
         conn.execute("COMMIT")
     except Exception as exc:  # any failure rolls the whole system back, never half-written
         if in_transaction:
             conn.execute("ROLLBACK")
         result.tables = []
-        _fail(conn, result, started, exc, clock)
+        _fail(conn, result, started, exc, clock, as_of)
     finally:
         for checked in [s.checked for s in staged] + [p.checked for p in snapshots if p.checked]:
             drop_scratch(conn, checked)
@@ -181,28 +184,42 @@ def load_system(
 def _land(conn, config: SystemConfig, staged: list[Staged], snapshots, result) -> None:
     for delivery in staged:
         result.tables.append(land_checked(conn, delivery, result.load_id))
-        _save_watermark(conn, delivery.last, config, result.load_id)
+        _save_watermark(conn, delivery, config, result.load_id)
         if delivery.last.mode == "file":
             _record_file(conn, delivery.last, result.load_id)
     for plan in snapshots:
         result.tables.append(apply_snapshot(conn, plan, result.load_id))
 
 
+def _record_file_problems(conn, connector, load_id: str) -> str | None:
+    """Files a drop set aside rather than fail the load (issue 29): recorded and alerted
+    once per content; the run's note names every file rejected in this run."""
+    problems = getattr(connector, "problems", [])  # only a file-drop connector has them
+    if not problems:
+        return None
+    table = getattr(connector, "table", None)
+    record_file_problems(conn, connector.system, table, problems, load_id, now)
+    return problems_note(problems)
+
+
 def _finish(
-    conn, result: LoadResult, started, status: str, message: str | None, clock: float
+    conn, result: LoadResult, started, status: str, message: str | None, clock: float, as_of
 ) -> None:
+    """The load's row: its wall-clock times, and the day it loaded for (the run's logical
+    date, by which the quality gate judges freshness; the local date when not given)."""
     result.status, result.message = status, message
     result.seconds = time.monotonic() - clock
     conn.execute(
-        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?)",
-        [result.load_id, result.system, started, now(), status, message],
+        "INSERT INTO meta.loads (load_id, system, started_at, finished_at, status, message, "
+        "as_of) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [result.load_id, result.system, started, now(), status, message, as_of or started.date()],
     )
 
 
-def _fail(conn, result: LoadResult, started, exc: Exception, clock: float) -> None:
+def _fail(conn, result: LoadResult, started, exc: Exception, clock: float, as_of) -> None:
     message = f"{type(exc).__name__}: {exc}"
     conn.execute("BEGIN TRANSACTION")
-    _finish(conn, result, started, "failed", message, clock)
+    _finish(conn, result, started, "failed", message, clock, as_of)
     conn.execute(
         "INSERT INTO meta.alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
         [now(), result.system, None, "critical", "load_failed", message, result.load_id],

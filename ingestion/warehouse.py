@@ -37,6 +37,10 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.files (
         system VARCHAR, file_name VARCHAR, month VARCHAR, size BIGINT, sha256 VARCHAR,
         arrival TIMESTAMP, rows BIGINT, load_id VARCHAR, recorded_at TIMESTAMP)""",
+    # Files of a drop set aside, once per content (ingestion.file_problems): rejected or ignored.
+    """CREATE TABLE IF NOT EXISTS meta.file_problems (
+        system VARCHAR, file_name VARCHAR, month VARCHAR, status VARCHAR, reason VARCHAR,
+        size BIGINT, sha256 VARCHAR, arrival TIMESTAMP, load_id VARCHAR, recorded_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS meta.snapshots (
         system VARCHAR, table_name VARCHAR, snapshot_date DATE, announced_rows BIGINT,
         delivered_rows BIGINT, status VARCHAR, message VARCHAR, load_id VARCHAR,
@@ -44,6 +48,9 @@ META_DDL = [
     """CREATE TABLE IF NOT EXISTS meta.alerts (
         raised_at TIMESTAMP, system VARCHAR, table_name VARCHAR, severity VARCHAR,
         kind VARCHAR, message VARCHAR, load_id VARCHAR)""",
+    # The day a load was made for (the run's logical date): freshness is judged by it, so a
+    # re-run of a past date is judged as of then (added in round 2; older files gain it).
+    "ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS as_of DATE",
 ]
 LOAD_COLUMNS = (
     "_load_id VARCHAR, _loaded_at TIMESTAMP, _source VARCHAR, _row_hash VARCHAR, _extra JSON"

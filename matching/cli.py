@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in result.summaries:
         if s.outcome == "failed":
             console.print(f"[red]failed[/red] {s.message}", highlight=False)
-    console.print(f"push lists: {result.push_dir}")
+    console.print(f"push lists: {Path(result.push_dir).resolve()}", soft_wrap=True)
     failed = result.errors or any(s.outcome == "failed" for s in result.summaries)
     return 1 if failed else 0
 

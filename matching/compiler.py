@@ -20,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from groundfloor.masking import mask_uscc_sql
 from matching import catalogue as cat
 from matching import policy as p
 
@@ -435,8 +436,7 @@ where s.{self.key} in (select subject_key from fresh)
             return "s.name_masked as display_name, s.identity_number_masked as display_id"
         # a USCC is public registration data; masked anyway so a push file never carries an
         # identifier in clear
-        masked = "left(s.uscc, 6) || '********' || right(s.uscc, 4)"
-        return f"s.entity_name as display_name, {masked} as display_id"
+        return f"s.entity_name as display_name, {mask_uscc_sql('s.uscc')} as display_id"
 
 
 def compile_policy(policy: p.Policy, on: dt.date, warehouse: str = "wh.main_marts") -> Compiled:

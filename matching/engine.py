@@ -19,7 +19,7 @@ import duckdb
 
 from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
-from matching.policy import Policy, load_policies
+from matching.policy import Policy, field_label, load_policies
 from matching.push import write_push_list
 from matching.store import open_store
 
@@ -184,6 +184,7 @@ def _evaluate_policy(
         where status = 'near_miss' and not granted""",
         [run.run_id, policy.code, period, on],
     )
+    _record_field_labels(store, policy)
     _record_version(store, run, policy)
     summary = _counts(store, policy, period)
     write_push_list(store, run.push_dir, policy, period)
@@ -202,6 +203,17 @@ def _counts(store: duckdb.DuckDBPyConnection, policy: Policy, period: str) -> Po
     return PolicySummary(
         policy.code, policy.name, period, "evaluated", matches, new, granted, near, Decimal(amount)
     )
+
+
+def _record_field_labels(store: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+    """The Chinese label of each field this run's near misses name, for the dashboards: a
+    reader of 差一点符合 sees 登记状态, not registration_status."""
+    fields = store.execute(
+        "select distinct unnest(missing_fields) from scored where status = 'near_miss'"
+    ).fetchall()
+    labels = [(name, field_label(name, policy.subject)) for (name,) in fields]
+    if labels:
+        store.executemany("insert or replace into field_labels values (?, ?)", labels)
 
 
 def _record_version(store: duckdb.DuckDBPyConnection, run: RunResult, policy: Policy) -> None:

@@ -248,6 +248,12 @@ def resolve_field(name: Any, subject: str, where: str) -> FieldRef:
     raise Fault(f"{where}: field '{name}' does not exist in {table} (nor as a value relative to E)")
 
 
+def field_label(name: str, subject: str) -> str:
+    """The Chinese label of a field a policy of `subject` reads (e.g. 登记状态 for
+    registration_status, 评估年度-1年参保人数净减少数（CYRS_BD） for annual_facts.Y-1.…)."""
+    return resolve_field(name, subject, name).zh
+
+
 def _annual_field(name: str, match: re.Match, where: str) -> FieldRef:
     column = match.group("column")
     if column not in cat.ANNUAL_COLUMNS:

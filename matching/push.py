@@ -14,10 +14,6 @@ import duckdb
 from matching.compiler import sql_text
 from matching.policy import Policy
 
-PUSH_COLUMNS = """
-    policy_code, period, subject_key, display_name, display_id, amount_yuan, explanation_zh
-"""
-
 
 def push_file_stem(policy: Policy, period: str) -> str:
     return f"{policy.code}_{period}"

@@ -52,6 +52,11 @@ create table if not exists near_misses (
     missing_fields varchar[] not null,
     evaluation_date date not null
 );
+-- The Chinese label of every field a near miss names (dashboards show it, not the name).
+create table if not exists field_labels (
+    field varchar primary key,
+    label_zh varchar not null
+);
 create table if not exists run_policies (
     run_id varchar not null,
     policy_code varchar not null,

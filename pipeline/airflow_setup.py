@@ -3,6 +3,7 @@ environment (never an edited airflow.cfg), the metadata database and the writer 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from groundfloor.settings import PROJECT, environment
 
 DAGS_FOLDER = PROJECT / "dags"
+PLUGINS_FOLDER = PROJECT / "pipeline" / "airflow_plugins"
 
 
 def airflow_environment(home: Path, database_url: str | None = None) -> dict[str, str]:
@@ -21,6 +23,8 @@ def airflow_environment(home: Path, database_url: str | None = None) -> dict[str
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        # the UI's default time zone (ui_timezone.py) follows DEFAULT_TIMEZONE below
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW_PARALLELISM", "4"),
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
@@ -62,3 +66,23 @@ def migrate_and_create_pool() -> None:
         "1",
         "DuckDB allows one writer process: every task that writes the warehouse takes it",
     )
+
+
+def pipeline_dag_ids() -> list[str]:
+    """The DAGs of dags/: one ingestion DAG per source system, the warehouse, the matching."""
+    from pipeline.assets import SYSTEMS
+
+    return [*(f"ingest_{system}" for system in SYSTEMS), "warehouse", "policy_matching"]
+
+
+def unpause_pipeline_dags() -> list[str]:
+    """Unpause the pipeline's DAGs that an earlier run left paused (`make demo` creates them
+    paused, and DAGS_ARE_PAUSED_AT_CREATION only applies to DAGs not yet in the database);
+    the ones it unpaused. DAGs not yet parsed are created unpaused by `make serve`."""
+    pattern = "^(" + "|".join(pipeline_dag_ids()) + ")$"
+    done = airflow_cli("dags", "unpause", "--treat-dag-id-as-regex", "-y", "-o", "json", pattern)
+    # the JSON list follows Airflow's own log lines; "No paused DAGs were found" otherwise
+    start = done.stdout.find("[{")
+    if start < 0:
+        return []
+    return sorted(row["dag_id"] for row in json.loads(done.stdout[start:]))

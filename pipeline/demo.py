@@ -72,7 +72,9 @@ def run(day: dt.date, console: Console):
             pendulum.datetime(day.year, day.month, day.day, tz="Asia/Shanghai"),
             announce=announce,
         )
-    console.print(f"chain ran through Airflow in {time.perf_counter() - started:.0f} s; log: {log}")
+    elapsed = time.perf_counter() - started
+    done = f"chain ran through Airflow in {elapsed:.0f} s; log: {log.resolve()}"
+    console.print(done, soft_wrap=True)
     return result
 
 
@@ -172,15 +174,17 @@ def summary(result, console: Console) -> list[str]:
     console.print(f"quality gate: {gate_verdict(gate)}")
     operations, push = matching_paths()
     push_dir = result.outputs.get("policy_matching.evaluate_policies", {}).get("push_dir", push)
+    data_docs = gate.get("data_docs")
     for label, where in [
-        ("warehouse (restricted)", settings.warehouse),
-        ("published snapshot", settings.published),
-        ("dbt docs", settings.published_docs / "index.html"),
-        ("Data Docs", gate.get("data_docs", "(quality step)")),
-        ("operations store", operations),
-        ("push lists", push_dir),
+        ("warehouse (restricted)", settings.warehouse.resolve()),
+        ("published snapshot", settings.published.resolve()),
+        ("dbt docs", page_url(settings.published_docs / "index.html")),
+        ("Data Docs", page_url(Path(data_docs)) if data_docs else "(quality step not run)"),
+        ("operations store", Path(operations).resolve()),
+        ("push lists", Path(push_dir).resolve()),
     ]:
-        console.print(f"  {label:24} {where}")
+        # unwrapped, so that a long path stays one piece to copy or click
+        console.print(f"  {label:24} {where}", soft_wrap=True, highlight=False)
     problems += sharing_summary(result, console)
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}")
@@ -229,6 +233,11 @@ def sharing_summary(result, console: Console) -> list[str]:
     console.print(f"  {'sharing snapshot':24} {settings.snapshot}")
     console.print(f"  {'回流 extracts':24} {settings.backflow_dir}")
     return problems if chain.intact else [*problems, f"audit chain broken: {chain.problem}"]
+
+
+def page_url(page: Path) -> str:
+    """A page to open, as a file:// URL a terminal makes clickable from any directory."""
+    return page.resolve().as_uri()
 
 
 def gate_verdict(gate: dict) -> str:

@@ -35,10 +35,11 @@ from groundfloor.settings import (
     Settings,
     ensure_generated_secrets,
     environment,
+    quality_paths,
     serve_settings,
     sharing_settings,
 )
-from pipeline.airflow_setup import airflow_environment
+from pipeline.airflow_setup import airflow_environment, pipeline_dag_ids
 
 RUN_DIR = PROJECT / "data" / "run"
 AIRFLOW_HOME = PROJECT / "data" / "airflow"
@@ -236,8 +237,32 @@ def wait_for(url: str, timeout_seconds: float, what: str) -> None:
     raise TimeoutError(f"{what} did not answer at {url} within {timeout_seconds:.0f} s")
 
 
+def dags_message(unpaused: list[str]) -> str:
+    """What `make serve` did to the pipeline's DAGs, for its output."""
+    running = f"DAGs running on their schedules: {', '.join(pipeline_dag_ids())}"
+    if unpaused:
+        return f"{running}\n  unpaused (an earlier run had left them paused): {', '.join(unpaused)}"
+    return running
+
+
+def docs_lines() -> list[str]:
+    """The two documentation sites the pipeline writes, as URLs to click, or what builds them."""
+    pages = [
+        ("dbt docs", Settings.load().published_docs / "index.html"),
+        ("Data Docs", quality_paths()[2] / "data_docs" / "index.html"),
+    ]
+    return [
+        f"{label:9} {page.resolve().as_uri() if page.exists() else '(not built yet: make demo)'}"
+        for label, page in pages
+    ]
+
+
 def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float = 240) -> None:
-    from pipeline.airflow_setup import migrate_and_create_pool, use_airflow_home
+    from pipeline.airflow_setup import (
+        migrate_and_create_pool,
+        unpause_pipeline_dags,
+        use_airflow_home,
+    )
 
     written = ensure_generated_secrets(
         (*AIRFLOW_SECRETS, "HOTLINE_API_TOKEN"), "Airflow login, signing keys, demo hotline token"
@@ -247,6 +272,8 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
     settings = serve_settings()
     use_airflow_home(home)
     migrate_and_create_pool()
+    # before the scheduler starts, so that it schedules them from its first loop
+    unpaused = unpause_pipeline_dags()
     services = []
     if hotline := demo_hotline_service(environment()):
         os.environ["HOTLINE_BASE_URL"] = f"http://127.0.0.1:{demo_hotline_port(environment())}"
@@ -272,7 +299,9 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
         print(superset_cli("accounts", "--show-passwords").stdout.rstrip())
     if sharing:
         print_sharing_keys(timeout_seconds)
-    print(f"logs: {run_dir}/*.log; stop everything with `make stop`")
+    print(dags_message(unpaused))
+    print("\n".join(docs_lines()))
+    print(f"logs: {run_dir.resolve()}/*.log; stop everything with `make stop`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,14 +73,18 @@ def published_snapshot_id() -> str | None:
 
 def evaluate_policies(on: dt.date) -> dict[str, Any]:
     """Evaluate every policy as of E = `on`; refused policy files raise an alert, the others run."""
-    from groundfloor.settings import Settings, matching_paths
+    from groundfloor.settings import Settings, matching_paths, quality_paths
     from matching.engine import evaluate
     from pipeline.alerts import Alert, raise_alert
+    from quality.runner import publish_operations
 
     operations, push = matching_paths()
     result = evaluate(
         on, Settings.load().warehouse, operations, push, snapshot_id=published_snapshot_id()
     )
+    # the 免申即享 dashboard reads the published copy: without this it would show the
+    # matching of the day before (the quality gate, which runs first, publishes too)
+    publish_operations(operations, quality_paths()[1])
     for error in result.errors:
         raise_alert(
             Alert(

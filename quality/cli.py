@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]warning[/]  {text}")
     held = "[red]FAILED: the build would not be published[/]"
     console.print(f"gate: {'[green]passed[/]' if run.passed else held}")
-    console.print(f"operations store: {run.operations_store}")
-    console.print(f"published copy:   {run.published_operations}")
-    console.print(f"Data Docs: {run.data_docs}")
+    # absolute, unwrapped: a path or URL to copy or click in one go
+    console.print(f"operations store: {run.operations_store.resolve()}", soft_wrap=True)
+    console.print(f"published copy:   {run.published_operations.resolve()}", soft_wrap=True)
+    console.print(f"Data Docs: {Path(run.data_docs).resolve().as_uri()}", soft_wrap=True)
     return 0 if run.passed else 1

@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import great_expectations as gx
 
+from groundfloor.masking import mask_key, mask_key_sql
 from groundfloor.warehouse import writer_lock
 from quality import QualityGateFailed
 from quality.config import QualityConfig
-from quality.masking import mask_key, mask_key_sql
 from quality.store import write_run
 from quality.suites import Check, Suite, all_suites
 

@@ -498,16 +498,27 @@ def theme_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
 # ── deliveries per source system: freshness, accessibility, volume ──────────────────────────
 
 
+# The day a load was made for: the run's logical date it recorded; the local date of its end
+# for loads recorded before round 2 (or started by hand without a date).
+LOAD_DAY = "coalesce(as_of, CAST(finished_at AS DATE))"
+
+
 def delivery_query(config: QualityConfig, system: str, tables: list[str], as_of: dt.date) -> str:
     """Long form (check_name, subject, outcome, detail) over the ingestion's bookkeeping."""
     rows = [freshness_sql(config, system, as_of), accessibility_sql(system)]
     rows += [volume_sql(config, system, table) for table in tables]
+    rows.append(future_stamp_sql(system))
     return "\nUNION ALL\n".join(rows)
 
 
 def freshness_sql(config: QualityConfig, system: str, as_of: dt.date) -> str:
+    """Fresh for a build as of `as_of`, judged by the run's date, not the wall clock: the day
+    the system was last loaded for (the logical date each load records) is at most
+    `max_load_age_hours` before the run's load day (as_of + 1); unless this is a re-run of a
+    past date, its last successful load is also at most that much older than the newest load
+    of any system (hours within the day); plus what the system must have delivered by then."""
     settings = config.freshness.get(system, {})
-    hours = settings.get("max_load_age_hours", 26)
+    hours = int(settings.get("max_load_age_hours", 26))
     due = (
         "TRUE"
         if system not in ("population_base", "evaluation_hcp")
@@ -517,15 +528,22 @@ def freshness_sql(config: QualityConfig, system: str, as_of: dt.date) -> str:
     )
     if "data_lag_hours" in settings:
         due = f"({due}) AND {horizon_due(system, settings, as_of)}"
+    load_day = as_of + dt.timedelta(days=1)
+    oldest_fresh_day = load_day - dt.timedelta(days=hours // 24)
     return (
         f"SELECT 'freshness' AS check_name, '{system}' AS subject, "
-        "CASE WHEN last_ok IS NOT NULL AND last_ok >= newest - INTERVAL "
-        f"{int(hours)} HOUR AND ({due}) THEN 'pass' ELSE 'fail' END AS outcome, "
+        f"CASE WHEN last_ok_day >= DATE '{oldest_fresh_day}' AND (newest_day > DATE "
+        f"'{load_day}' OR last_ok >= newest - INTERVAL {hours} HOUR) AND ({due}) "
+        "THEN 'pass' ELSE 'fail' END AS outcome, "
         f"'{system}: last successful load ' || coalesce(CAST(last_ok AS VARCHAR), 'none') || "
-        f"', newest load ' || coalesce(CAST(newest AS VARCHAR), 'none') AS detail FROM ("
+        "' (for ' || coalesce(CAST(last_ok_day AS VARCHAR), '-') || '), newest load ' || "
+        f"coalesce(CAST(newest AS VARCHAR), 'none') || ', run for {load_day}' AS detail FROM ("
         "SELECT (SELECT max(finished_at) FROM meta.loads) AS newest, "
+        f"(SELECT max({LOAD_DAY}) FROM meta.loads) AS newest_day, "
         f"(SELECT max(finished_at) FROM meta.loads WHERE system = '{system}' "
-        "AND status = 'ok') AS last_ok)"
+        "AND status = 'ok') AS last_ok, "
+        f"(SELECT max({LOAD_DAY}) FROM meta.loads WHERE system = '{system}' "
+        "AND status = 'ok') AS last_ok_day)"
     )
 
 
@@ -571,6 +589,18 @@ def accessibility_sql(system: str) -> str:
         "load_id || ': ' || coalesce(message, status) FROM meta.loads "
         f"WHERE system = '{system}' AND started_at >= "
         "(SELECT max(started_at) FROM meta.loads) - INTERVAL 24 HOUR"
+    )
+
+
+def future_stamp_sql(system: str) -> str:
+    """Rows stamped after the source's own clock (a departmental server with a wrong clock):
+    ingestion lands them, keeps them out of the watermark and raises a `future_timestamp`
+    alert; this check fails while such an alert is among the last 24 hours' loads."""
+    return (
+        f"SELECT 'future_stamp', '{system}', CASE WHEN count(*) = 0 THEN 'pass' ELSE 'fail' "
+        "END, coalesce(string_agg(message, '; '), 'no row stamped after its source clock') "
+        f"FROM meta.alerts WHERE system = '{system}' AND kind = 'future_timestamp' AND "
+        "raised_at >= (SELECT max(finished_at) FROM meta.loads) - INTERVAL 24 HOUR"
     )
 
 
@@ -622,6 +652,15 @@ def delivery_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
         )
         for table in tables:
             b.in_set("volume", table, None, ["pass"], None, ("subject", table), "outcome")
+        b.in_set(
+            "future_stamp",
+            system.name,
+            None,
+            ["pass"],
+            None,
+            ("check_name", "future_stamp"),
+            "outcome",
+        )
         suites.append(suite)
     return suites
 

@@ -51,13 +51,6 @@ class Certificate:
     def pushed(self) -> dt.datetime:
         return max(at(self.issued, 10 * 3600 + hash_minutes(self.zzbh) * 60), LIBRARY_MIGRATION)
 
-    def valid_on(self, day: dt.date) -> bool:
-        return (
-            self.valid_from <= day
-            and (self.valid_to is None or day <= self.valid_to)
-            and (self.cancelled is None or day < self.cancelled)
-        )
-
     def expiry(self) -> dt.datetime | None:
         """When the library marks it expired (status 3); never for a D13 stale record."""
         if self.valid_to and not self.stale:

@@ -6,7 +6,7 @@ so that a loaded copy has the shape a department's 前置库 would have.
 
 from __future__ import annotations
 
-from contract import Column, Table, load_contract
+from contract import Column, Table
 
 # Where each system's tables live in a real exchange database (sources.yaml, delivery).
 SCHEMA_OF_SYSTEM = {
@@ -51,7 +51,3 @@ def create_table_sql(
 
 def _quote(identifier: str, dialect: str) -> str:
     return f"`{identifier}`" if dialect == "mysql" else f'"{identifier}"'
-
-
-def system_tables(system: str) -> list[Table]:
-    return list(load_contract().systems[system].tables.values())

@@ -57,10 +57,6 @@ def workday_deadline(start: dt.datetime, workdays: int) -> dt.datetime:
     return at(day, 17.5 * 3600)
 
 
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
 def add_months(day: dt.date, months: int) -> dt.date:
     year = day.year + (day.month - 1 + months) // 12
     return dt.date(year, (day.month - 1 + months) % 12 + 1, 1)

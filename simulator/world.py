@@ -315,10 +315,6 @@ class Entities:
     def xzqh(self, i: int) -> str:
         return OUTSIDE_HUKOU[0] if self.outside[i] else DISTRICTS[self.district[i]]
 
-    @cached_property
-    def type_names(self) -> list[str]:
-        return [ENTITY_TYPES[t] for t in self.etype]
-
 
 def _high_tech_years(rng, company, founded, closed, config: CityConfig) -> np.ndarray:
     """The year each high-tech enterprise was certified (0: never): about 2 % of companies a

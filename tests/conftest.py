@@ -8,11 +8,17 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from simulator.config import DEFAULT_RATES, CityConfig
 from simulator.run import generate_city
 
 SMALL = 1500
+
+# Property tests judge values, never time: hypothesis's default 200 ms deadline per example
+# fails on a loaded 2-core machine (a DuckDB query took 298 ms once, 92 ms on its re-run).
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 # The pseudonymisation key of every test warehouse (a test value, not a secret).
 os.environ.setdefault("IDENTITY_KEY", "test-identity-key-0123456789abcdef")

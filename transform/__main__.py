@@ -50,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = publish(args.warehouse, args.published, args.as_of)
             print(
                 f"published snapshot {snapshot.snapshot_id}: {snapshot.tables} tables, "
-                f"{snapshot.rows:,} rows -> {snapshot.path}"
+                f"{snapshot.rows:,} rows -> {Path(snapshot.path).resolve()}"
             )
         else:
             target = docs.generate(args.warehouse, args.as_of)
-            print(f"dbt docs: {docs.publish_docs(target, args.out)}")
+            # a URL the terminal makes clickable, whatever the working directory
+            print(f"dbt docs: {docs.publish_docs(target, args.out).resolve().as_uri()}")
     except (DbtFailed, MissingSetting, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """Find personal data where it must not be: identity numbers, mobile numbers and known names.
 
 Used on the published snapshot and the published docs (tests, and an operator's check before
-a snapshot leaves the building). A match is reported with where it was found, never with the
-value itself in full.
+a snapshot leaves the building). A match is reported with where it was found and its masked form
+(groundfloor/masking.py), never with the value itself.
 
 - Identity numbers: 18 characters (17 digits and the MOD 11-2 check character) or the old 15
   digits, delimited by non-alphanumerics (so a run of digits inside a hex key does not count),
@@ -28,6 +28,7 @@ import duckdb
 
 from contract.identity import ric_check_char
 from contract.regions import all_region_codes
+from groundfloor.masking import mask_identity_number, mask_name, mask_phone
 
 IDENTITY_CANDIDATE = r"(?:^|[^0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})(?:$|[^0-9A-Za-z])"
 MOBILE_CANDIDATE = r"(?:^|[^0-9A-Za-z])(1[3-9][0-9]{9})(?:$|[^0-9A-Za-z])"
@@ -58,22 +59,17 @@ def is_identity_number(candidate: str) -> bool:
     return _real_date(candidate[6:14]) and ric_check_char(candidate[:17]) == candidate[17]
 
 
-def mask(value: str) -> str:
-    """Enough of a finding to locate it, not enough to re-identify anyone."""
-    if len(value) <= 4:
-        return value[:1] + "*" * (len(value) - 1)
-    return value[:3] + "*" * (len(value) - 5) + value[-2:]
-
-
 def findings_in_text(text: str, where: str, names: frozenset[str] = frozenset()) -> list[Finding]:
     found = [
-        Finding(where, "identity_number", mask(m))
+        Finding(where, "identity_number", mask_identity_number(m))
         for m in re.findall(IDENTITY_CANDIDATE, text)
         if is_identity_number(m)
     ]
-    found += [Finding(where, "mobile_number", mask(m)) for m in re.findall(MOBILE_CANDIDATE, text)]
+    found += [
+        Finding(where, "mobile_number", mask_phone(m)) for m in re.findall(MOBILE_CANDIDATE, text)
+    ]
     quoted = set(re.findall(QUOTED_SHORT_STRING, text))
-    found += [Finding(where, "name", mask(n)) for n in sorted(quoted & names)]
+    found += [Finding(where, "name", mask_name(n)) for n in sorted(quoted & names)]
     return found
 
 
@@ -99,12 +95,12 @@ def scan_column(conn, schema: str, table: str, column: str, names: frozenset[str
     relation = f'"{schema}"."{table}"'
     where = f"{schema}.{table}.{column}"
     found = [
-        Finding(where, "identity_number", mask(value))
+        Finding(where, "identity_number", mask_identity_number(value))
         for value in _candidates(conn, relation, column, IDENTITY_CANDIDATE)
         if is_identity_number(value)
     ]
     found += [
-        Finding(where, "mobile_number", mask(value))
+        Finding(where, "mobile_number", mask_phone(value))
         for value in _candidates(conn, relation, column, MOBILE_CANDIDATE)
     ]
     if names:
@@ -112,7 +108,7 @@ def scan_column(conn, schema: str, table: str, column: str, names: frozenset[str
             f'SELECT DISTINCT "{column}" FROM {relation} WHERE "{column}" IN (SELECT unnest(?))',
             [sorted(names)],
         ).fetchall()
-        found += [Finding(where, "name", mask(row[0])) for row in rows]
+        found += [Finding(where, "name", mask_name(row[0])) for row in rows]
     return found
 
 

@@ -30,32 +30,5 @@
     case when {{ is_valid }} then {{ keyed_hash('enterprise', normalised_uscc) }} end
 {%- endmacro %}
 
-{#- 张三 -> 张*, 张小三 -> 张*三, 欧阳小明 -> 欧**明 (length in characters, so rare characters
-    outside the BMP count as one). -#}
-{% macro mask_name(name) -%}
-    case
-        when {{ name }} is null then null
-        when length({{ name }}) <= 1 then '*'
-        when length({{ name }}) = 2 then left({{ name }}, 1) || '*'
-        else left({{ name }}, 1) || repeat('*', length({{ name }}) - 2) || right({{ name }}, 1)
-    end
-{%- endmacro %}
-
-{#- 360702199001011234 -> 360702********1234; a number of another length keeps only its last
-    four characters. -#}
-{% macro mask_identity_number(number) -%}
-    case
-        when {{ number }} is null then null
-        when length({{ number }}) = 18 then left({{ number }}, 6) || '********' || right({{ number }}, 4)
-        else repeat('*', greatest(length({{ number }}) - 4, 0)) || right({{ number }}, 4)
-    end
-{%- endmacro %}
-
-{#- 13812345678 -> 138****5678 -#}
-{% macro mask_phone(phone) -%}
-    case
-        when {{ phone }} is null then null
-        when length({{ phone }}) >= 7 then left({{ phone }}, 3) || repeat('*', length({{ phone }}) - 7) || right({{ phone }}, 4)
-        else '****'
-    end
-{%- endmacro %}
+{#- The masked forms (mask_name, mask_identity_number, mask_phone ...) are in masking.sql,
+    generated from groundfloor/masking.py. -#}

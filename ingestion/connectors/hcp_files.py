@@ -12,6 +12,12 @@ text, PJSJ/ZGWCSJ normalised to ``YYYY-MM-DD HH:MM:SS`` where they parse (otherw
 through unchanged for the landing code to quarantine). Nothing is dropped: only the title,
 header, 合计 footer and wholly blank rows are left out, and they are counted in the details.
 
+One bad file does not block the others (issue 29): a file that cannot be read as the
+convention says (not GBK, not a workbook, empty, a required column missing from its header)
+is set aside in :attr:`~FileDropConnector.problems` as *rejected* and stays in the inbox; an
+entry named outside the convention is listed there as *ignored*. The runner records both
+(ingestion.file_problems).
+
 :func:`in_force` says which delivery of each month is in force (kpis.md, "Ratings delivered
 as files"): the one that arrived last by its recorded arrival time; a tie goes to the later
 name.
@@ -29,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import python_calamine
@@ -37,6 +43,7 @@ import python_calamine
 from contract import load_contract
 from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig
+from ingestion.file_problems import IGNORED, REJECTED, FileProblem
 
 SYSTEM = "evaluation_hcp"
 TABLE = "hcp_pj"
@@ -106,7 +113,8 @@ class FileDropConnector:
     per file that is new or whose content changed since the warehouse recorded it;
     ``known_files`` maps file name -> {"size", "sha256", "arrival"} as recorded.
     ``watermarks`` is accepted for the protocol and not used: files are tracked by content.
-    After a scan, :attr:`skipped` lists the inbox entries that were not read, with a reason.
+    After a scan, :attr:`skipped` lists the inbox entries that were not read, with a reason;
+    after an extract, :attr:`problems` lists the files set aside (rejected or ignored).
     """
 
     def __init__(self, config: SystemConfig, progress: Progress | None = None) -> None:
@@ -120,8 +128,11 @@ class FileDropConnector:
         self.inbox = Path(config.inbox)
         self.progress = progress
         self.skipped: list[dict[str, str]] = []
+        self.problems: list[FileProblem] = []
         contract_system = load_contract().systems[SYSTEM]
         self.columns: list[str] = contract_system.tables[TABLE].column_names
+        self.required = [c.name for c in contract_system.tables[TABLE].columns if c.required]
+        self.headers_zh = contract_system.headers_zh
         self.headers = _header_map(contract_system.headers_zh, self.columns)
 
     # -- scanning -------------------------------------------------------------------------
@@ -133,18 +144,15 @@ class FileDropConnector:
         if not self.inbox.is_dir():
             raise SourceError(f"{self.system}: the inbox {self.inbox} does not exist")
         files, skipped = [], []
+        self.problems = []
         for path in sorted(self.inbox.iterdir()):
+            reason = _off_convention(path)
+            if reason:
+                skipped.append({"file_name": path.name, "reason": reason})
+                self.problems.append(_ignored(path, reason))
+                continue
             match = FILE_NAME.match(path.name)
-            if not path.is_file():
-                skipped.append({"file_name": path.name, "reason": "not a file"})
-                continue
-            if not match:
-                skipped.append({"file_name": path.name, "reason": "not a 好差评_YYYYMM file"})
-                continue
             month = match["month"]
-            if not 1 <= int(month[4:]) <= 12:
-                skipped.append({"file_name": path.name, "reason": f"no month {month}"})
-                continue
             stat = path.stat()
             files.append(
                 {
@@ -164,9 +172,31 @@ class FileDropConnector:
         self, watermarks: dict[str, str] | None = None, known_files: dict[str, dict] | None = None
     ) -> Iterator[Batch]:
         known = dict(known_files or {})
-        files = self.scan()
+        pending = self._pending(known)
+        recorded = {
+            name: {**info, "file_name": name, "month": _month_of(name, info)}
+            for name, info in known.items()
+        }
+        outcomes: dict[str, object] = {}
+        for i, (entry, data, sha, seen) in enumerate(pending):
+            read = self._outcome(entry, data, sha, outcomes)
+            if isinstance(read, FileProblem):
+                continue  # set aside: the other files still load
+            # Which delivery of the month is in force once the good files of this run are
+            # recorded too: a later file of the month is read ahead, as it may be bad.
+            for later in pending[i + 1 :]:
+                if later[0]["month"] == entry["month"]:
+                    self._outcome(*later[:3], outcomes)
+            for other, *_ in pending:
+                if _good(outcomes.get(other["file_name"])):
+                    recorded[other["file_name"]] = _recorded(other)
+            yield self._batch(entry, read, sha, seen, recorded, in_force(recorded.values()))
+            outcomes[entry["file_name"]] = _LANDED  # its frame is handed on: not kept here
+
+    def _pending(self, known: dict[str, dict]) -> list[tuple]:
+        """(entry, bytes, sha256, as known) of each file new or changed since recorded."""
         pending = []
-        for entry in files:
+        for entry in self.scan():
             data = self._read_bytes(entry)
             if data is None:
                 continue
@@ -179,23 +209,43 @@ class FileDropConnector:
             ):
                 continue  # already landed: same name, same content
             pending.append((entry, data, sha, seen))
-        # Which delivery of each month is in force once these files are recorded too.
-        recorded = {
-            name: {**info, "file_name": name, "month": _month_of(name, info)}
-            for name, info in known.items()
-        }
-        for entry, *_ in pending:
-            recorded[entry["file_name"]] = {
-                "file_name": entry["file_name"],
-                "arrival": entry["arrival"],
-                "month": entry["month"],
-            }
-        force = in_force(recorded.values())
-        for entry, data, sha, seen in pending:
-            yield self._batch(entry, data, sha, seen, recorded, force)
+        return pending
+
+    def _outcome(self, entry: dict, data: bytes, sha: str, outcomes: dict) -> object:
+        """The file read into a frame, or the problem that sets it aside (once per file)."""
+        name = entry["file_name"]
+        if name not in outcomes:
+            try:
+                outcomes[name] = self._read(entry, data)
+            except SourceError as exc:
+                outcomes[name] = _rejected(entry, sha, str(exc))
+                self.problems.append(outcomes[name])
+        return outcomes[name]
+
+    def _read(self, entry: dict, data: bytes) -> _Read:
+        name = entry["file_name"]
+        if entry["format"] == "csv":
+            rows = _csv_rows(name, data)
+        else:
+            rows = _xlsx_rows(name, data, self.headers)
+        parsed = _parse(name, rows, self.headers, self.columns)
+        self._check_required(name, parsed)
+        frame, forms = _frame(parsed, self.columns)
+        return _Read(frame, forms, parsed)
+
+    def _check_required(self, name: str, parsed: dict) -> None:
+        """A file whose header lacks a required column cannot land: set aside, named."""
+        lacking = [c for c in self.required if c in parsed["missing"]]
+        if lacking:
+            columns = ", ".join(f"{c} ({self.headers_zh.get(c, c)})" for c in lacking)
+            raise SourceError(
+                f"{SYSTEM}: {name} lacks the required column {columns} in its header "
+                f"(row {parsed['header_row']})"
+            )
 
     def _read_bytes(self, entry: dict[str, Any]) -> bytes | None:
-        """The file's bytes, or None (listed in `skipped`) while it is still being written."""
+        """The file's bytes, or None (listed in `skipped`) while it is still being written
+        or when it cannot be read (set aside in `problems`)."""
         path = entry["path"]
         try:
             data = path.read_bytes()
@@ -203,8 +253,10 @@ class FileDropConnector:
         except FileNotFoundError:
             self.skipped.append({"file_name": entry["file_name"], "reason": "vanished"})
             return None
-        except OSError as exc:
-            raise SourceError(f"{self.system}: cannot read {entry['file_name']}: {exc}") from exc
+        except OSError as exc:  # e.g. no permission: this file only, the others still load
+            reason = f"{self.system}: cannot read {entry['file_name']}: {exc}"
+            self.problems.append(_rejected(entry, None, reason))
+            return None
         if (
             after.st_mtime_ns != entry["mtime_ns"]
             or after.st_size != entry["size"]
@@ -216,14 +268,9 @@ class FileDropConnector:
             return None
         return data
 
-    def _batch(self, entry, data, sha, seen, recorded, force) -> Batch:
+    def _batch(self, entry, read: _Read, sha, seen, recorded, force) -> Batch:
         name = entry["file_name"]
-        if entry["format"] == "csv":
-            rows = _csv_rows(name, data)
-        else:
-            rows = _xlsx_rows(name, data, self.headers)
-        parsed = _parse(name, rows, self.headers, self.columns)
-        frame, forms = _frame(parsed, self.columns)
+        frame, forms, parsed = read
         others = sorted(
             n for n, info in recorded.items() if n != name and info["month"] == entry["month"]
         )
@@ -263,6 +310,51 @@ class FileDropConnector:
         )
 
     in_force = staticmethod(in_force)
+
+
+class _Read(NamedTuple):
+    frame: pl.DataFrame
+    forms: dict[str, dict[str, int]]
+    parsed: dict
+
+
+_LANDED = object()  # a file read and handed on in this extract
+
+
+def _good(outcome: object) -> bool:
+    """A file read (or handed on) in this extract, not set aside nor still unread."""
+    return outcome is not None and not isinstance(outcome, FileProblem)
+
+
+def _recorded(entry: dict) -> dict:
+    return {"file_name": entry["file_name"], "arrival": entry["arrival"], "month": entry["month"]}
+
+
+def _off_convention(path: Path) -> str | None:
+    """Why an inbox entry is no 好差评 file, or None when its name follows the convention."""
+    if not path.is_file():
+        return "not a file"
+    match = FILE_NAME.match(path.name)
+    if not match:
+        return "its name is not 好差评_YYYYMM.csv or .xlsx"
+    if not 1 <= int(match["month"][4:]) <= 12:
+        return f"its name has no month {match['month']}"
+    return None
+
+
+def _ignored(path: Path, reason: str) -> FileProblem:
+    try:
+        stat = path.stat()
+    except OSError:  # gone meanwhile: named all the same
+        return FileProblem(path.name, IGNORED, reason)
+    size = stat.st_size if path.is_file() else None
+    return FileProblem(path.name, IGNORED, reason, None, size, None, arrival_text(stat.st_mtime))
+
+
+def _rejected(entry: dict, sha: str | None, reason: str) -> FileProblem:
+    return FileProblem(
+        entry["file_name"], REJECTED, reason, entry["month"], entry["size"], sha, entry["arrival"]
+    )
 
 
 # -- reading the two formats --------------------------------------------------------------

@@ -9,8 +9,13 @@ by keyset on ``updated_at``: always page 1 again, from the highest ``updated_at`
 offset pages for that value; if rows move while we do, the pass is read again (bounded).
 
 429 waits for ``Retry-After``; 5xx, timeouts and connection errors back off exponentially;
-401 fails at once. Timestamps arrive as ISO-8601 with an offset and leave as naive
-Asia/Shanghai text; every value leaves as text, and no row is ever dropped here.
+401 fails at once. Every request keeps the system's deadlines (sources.yaml ``deadlines``):
+connect, read (between two reads), the whole request (a server trickling a byte a second
+cannot hold it), and the whole run (all requests, retries and waits: ``max_attempts`` is
+honoured within it). On expiry the load fails with a SourceError naming the deadline.
+
+Timestamps arrive as ISO-8601 with an offset and leave as naive Asia/Shanghai text; every
+value leaves as text, and no row is ever dropped here.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import polars as pl
 from contract import load_contract
 from groundfloor.settings import duckdb_settings, ingest_chunk_rows, secret
 from ingestion.batch import Batch, SourceError
-from ingestion.config import SystemConfig
+from ingestion.config import Deadlines, SystemConfig
 
 TABLE = "work_orders"
 API_PATH = "/api/v1/work-orders"  # the contract's api.endpoint
@@ -49,11 +54,21 @@ BACKOFF_FIRST = 0.5  # seconds before the second attempt; doubles per attempt
 BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 300.0  # a vendor asking for more would stall the schedule; fail instead
 MAX_TIE_REDOS = 3  # offset passes over tied rows read again because rows moved meanwhile
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 RETRYABLE = frozenset({408, 429})  # plus every 5xx
 
 
 # --- values -----------------------------------------------------------------------------
+
+
+def server_clock(response: httpx.Response) -> str | None:
+    """The API's Date header as Asia/Shanghai wall time: the source's own clock."""
+    try:
+        moment = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return moment.astimezone(SHANGHAI).strftime(LOCAL_FORMAT)
 
 
 def parse_local(value: Any) -> datetime | None:
@@ -192,13 +207,20 @@ class _Session:
     headers: dict[str, str]
     attempts: int
     sleep: Callable[[float], None]
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    clock: Callable[[], float] = time.monotonic
     requests: int = 0
     pages: int = 0
     retries: int = 0
     waited: float = 0.0
+    server_now: str | None = None  # the server's clock (Date header) at its first answer
+
+    def __post_init__(self) -> None:
+        self.run_ends = self.clock() + self.deadlines.run_seconds  # the run starts paging now
 
     def get(self, params: dict[str, Any]) -> dict:
-        """One page, retried; SourceError when it cannot be had."""
+        """One page, retried within the run deadline; SourceError when it cannot be had."""
+        problem = ""
         for attempt in range(1, self.attempts + 1):
             self.requests += 1
             try:
@@ -206,24 +228,43 @@ class _Session:
             except _Transient as failure:
                 problem = failure.problem
                 if attempt < self.attempts:  # no pointless wait after the last attempt
-                    self.sleep(failure.delay)
-                    self.retries += 1
-                    self.waited += failure.delay
+                    self._wait(failure.delay, params, attempt, problem)
                 continue
             self.pages += 1
             return body
         raise SourceError(
-            f"{self.system}: GET {self._shown(params)} failed {self.attempts} times "
+            f"{self.system}: GET {self._shown(params)} failed {_times(self.attempts)} "
             f"(waited {self.waited:g} s in all); last: {problem}"
         )
 
+    def _wait(self, delay: float, params: dict[str, Any], attempt: int, problem: str) -> None:
+        """Wait before the next attempt, unless the run deadline would pass meanwhile: then
+        there is no time left for it, and waiting would only make the failure later."""
+        if self.clock() + delay >= self.run_ends:
+            raise SourceError(
+                f"{self.system}: GET {self._shown(params)}: the run deadline of "
+                f"{self.deadlines.run_seconds:g} s (deadlines.run_seconds) leaves no time for "
+                f"attempt {attempt + 1} of {self.attempts} after a wait of {delay:g} s; "
+                f"last: {problem}"
+            )
+        self.sleep(delay)
+        self.retries += 1
+        self.waited += delay
+
     def _attempt(self, params: dict[str, Any], attempt: int) -> dict:
+        ends, bound = self._request_ends()
+        timeout = self._timeout(ends)
         try:
-            response = self.client.get(self.url, params=params, headers=self.headers)
+            with self.client.stream(
+                "GET", self.url, params=params, headers=self.headers, timeout=timeout
+            ) as response:
+                content = self._content(response, ends, bound, attempt)
         except httpx.UnsupportedProtocol as error:  # a misconfigured base_url: no use retrying
             message = f"{self.system}: cannot request {self._shown(params)}: {error}"
             raise SourceError(message) from error
-        except httpx.TransportError as error:  # refused, reset, timed out: transient
+        except httpx.TimeoutException as error:  # connect or read deadline: transient
+            raise _Transient(self._timed_out(error, timeout, bound), backoff(attempt)) from None
+        except httpx.TransportError as error:  # refused, reset: transient
             raise _Transient(f"{type(error).__name__}: {error}", backoff(attempt)) from None
         status = response.status_code
         if status == 401:
@@ -232,17 +273,72 @@ class _Session:
                 f"(GET {self._shown(params)} answered 401)"
             )
         if status == 429:
-            raise _Transient(_status_text(response), retry_after(response, attempt))
+            raise _Transient(_status_text(response, content), retry_after(response, attempt))
         if status >= 500 or status in RETRYABLE:
-            raise _Transient(_status_text(response), backoff(attempt))
+            raise _Transient(_status_text(response, content), backoff(attempt))
         if status != 200:
-            raise SourceError(f"{self.system}: GET {self._shown(params)}: {_status_text(response)}")
-        return self._body(response, params, attempt)
+            detail = _status_text(response, content)
+            raise SourceError(f"{self.system}: GET {self._shown(params)}: {detail}")
+        if self.server_now is None:
+            self.server_now = server_clock(response)
+        return self._body(content, params, attempt)
 
-    def _body(self, response: httpx.Response, params: dict[str, Any], attempt: int) -> dict:
+    # -- deadlines ----------------------------------------------------------------------------
+
+    def _request_ends(self) -> tuple[float, str]:
+        """When this attempt must be done, and which deadline says so (the nearer one)."""
+        now = self.clock()
+        request_ends = now + self.deadlines.request_seconds
+        if now >= self.run_ends:  # only after a wait the clock did not foresee
+            raise SourceError(
+                f"{self.system}: the run deadline of {self.deadlines.run_seconds:g} s "
+                f"(deadlines.run_seconds) has passed"
+            )
+        if request_ends <= self.run_ends:
+            seconds = self.deadlines.request_seconds
+            return request_ends, f"request deadline of {seconds:g} s (deadlines.request_seconds)"
+        seconds = self.deadlines.run_seconds
+        return self.run_ends, f"run deadline of {seconds:g} s (deadlines.run_seconds)"
+
+    def _timeout(self, ends: float) -> httpx.Timeout:
+        """httpx's timeouts are per operation: none may reach past the attempt's deadline."""
+        left = max(ends - self.clock(), 0.001)
+        connect = min(self.deadlines.connect_seconds, left)
+        read = min(self.deadlines.read_seconds, left)
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def _content(self, response: httpx.Response, ends: float, bound: str, attempt: int) -> bytes:
+        """The body, read while the deadline holds: checked at every read, so a server that
+        keeps sending a byte now and then is cut off (one read, read_seconds, at most late)."""
+        parts, size = [], 0
+        for part in response.iter_bytes():
+            parts.append(part)
+            size += len(part)
+            if self.clock() > ends:
+                raise _Transient(
+                    f"the {bound} passed with {size:,} bytes of the answer read "
+                    f"(HTTP {response.status_code})",
+                    backoff(attempt),
+                )
+        return b"".join(parts)
+
+    def _timed_out(self, error: httpx.TimeoutException, timeout: httpx.Timeout, bound: str) -> str:
+        """Which deadline an httpx timeout was: its own, or the nearer one that capped it."""
+        if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+            used, own, name = timeout.connect, self.deadlines.connect_seconds, "connect"
+        else:
+            used, own, name = timeout.read, self.deadlines.read_seconds, "read"
+        if used is not None and used < own:
+            return f"{type(error).__name__}: nothing within {used:.3g} s, the {bound} being nearer"
+        return (
+            f"{type(error).__name__}: nothing within the {name} deadline of {own:g} s "
+            f"(deadlines.{name}_seconds)"
+        )
+
+    def _body(self, content: bytes, params: dict[str, Any], attempt: int) -> dict:
         try:
             # msgspec decodes to the same Python values as json.loads, several times faster
-            body = msgspec.json.decode(response.content)
+            body = msgspec.json.decode(content)
         except ValueError:  # cut off or not JSON (a proxy's page): may well pass
             raise _Transient("HTTP 200 with a body that is not JSON", backoff(attempt)) from None
         items = body.get("items") if isinstance(body, dict) else None
@@ -257,11 +353,15 @@ class _Session:
         return str(httpx.URL(public_url(self.url), params=params))
 
 
-def _status_text(response: httpx.Response) -> str:
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _status_text(response: httpx.Response, content: bytes) -> str:
     try:
-        detail = response.json().get("message", "")
+        detail = json.loads(content).get("message", "")
     except (ValueError, AttributeError):
-        detail = response.text
+        detail = content.decode(response.encoding or "utf-8", errors="replace")
     return f"HTTP {response.status_code} {response.reason_phrase}: {str(detail)[:200]}".rstrip(": ")
 
 
@@ -436,7 +536,10 @@ class HotlineConnector:
         if TABLE not in self.config.tables:
             return
         incoming = watermarks.get(TABLE)
-        cursor = _Cursor(self._since(incoming), self.page_size)
+        since = self._since(incoming)
+        if since is not None:  # the look-back overlap (docs/ingestion.md, watermarks)
+            since -= timedelta(minutes=self.config.tables[TABLE].lookback_minutes)
+        cursor = _Cursor(since, self.page_size)
         latest = _Latest(duckdb_settings().temp_directory)
         try:
             with self._client() as client:
@@ -459,7 +562,8 @@ class HotlineConnector:
             raise SourceError(f"{self.system}: base_url must be http(s)://..., got {self.url!r}")
         # trust_env=False: settings come from groundfloor.settings only, and a proxy from the
         # environment must not sit between us and the vendor (nor read .netrc).
-        return httpx.Client(timeout=TIMEOUT, trust_env=False)
+        # The timeouts are set per request, from the system's deadlines (_Session._timeout).
+        return httpx.Client(trust_env=False)
 
     def _session(self, client: httpx.Client) -> _Session:
         token = secret(self.config.token_env)
@@ -471,7 +575,7 @@ class HotlineConnector:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         return _Session(
             client, self.system, self.url, self.config.token_env, headers,
-            max(1, self.config.max_attempts), self.sleep,
+            max(1, self.config.max_attempts), self.sleep, self.config.deadlines,
         )  # fmt: skip
 
     def _page_through(self, session: _Session, cursor: _Cursor, latest: _Latest) -> None:
@@ -515,6 +619,10 @@ class HotlineConnector:
                 watermark=watermark,
                 mode="incremental",
                 details=details,
+                # the landing code derives the saved watermark from the rows it keeps,
+                # capped at the server's clock (a row stamped later is flagged, not followed)
+                cursor="updated_at",
+                source_now=session.server_now,
             )
 
     def _frame(self, rows: list[dict], names: list[str]) -> pl.DataFrame:

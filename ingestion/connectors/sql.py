@@ -14,12 +14,14 @@ memory, puts a view over each table's files and runs the same SQL.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import connectorx as cx
@@ -31,6 +33,16 @@ from ingestion.batch import Batch, SourceError
 from ingestion.config import SystemConfig, TableConfig
 
 RETRY_DELAYS = (0.5, 2.0, 5.0)
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The server's clock as Asia/Shanghai wall time, the form cursor columns are stamped in.
+SOURCE_NOW = {
+    "postgresql": "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', "
+    "'YYYY-MM-DD HH24:MI:SS') AS source_now",
+    # CONVERT_TZ with offsets needs no time zone tables (often not loaded on a 前置库)
+    "mysql": "SELECT DATE_FORMAT(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', '+08:00'), "
+    "'%Y-%m-%d %H:%i:%s') AS source_now",
+}
 SQLITE_BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 SQLITE_BATCH = 65_536  # rows per Arrow record batch from the drivers; chunks gather several
 CX_BATCH = 65_536
@@ -158,28 +170,52 @@ class SqlConnector:
         column = self.quote(table.cursor)
         if watermark.isdigit():  # an increasing number (DYBH): strictly after the last one
             return f"{sql} WHERE {column} > {int(watermark)}"
-        # Inclusive: rows stamped in the same second may arrive after the last load.
-        literal = watermark.replace("'", "''")
-        return f"{sql} WHERE {column} >= '{literal}'"
+        # From the look-back before the watermark, inclusive: rows stamped in the same second,
+        # or committed late with an earlier stamp, may arrive after the last load.
+        since = looked_back(watermark, table.lookback_minutes)
+        if since is None:  # a watermark poisoned before round 2: read whole, rows dedupe
+            return sql
+        return f"{sql} WHERE {column} >= '{since}'"
+
+    def source_now(self) -> str:
+        """The source's own clock (Asia/Shanghai wall time) as the extraction starts: no row
+        can rightly be stamped later. A file database (SQLite, Parquet) has no server: the
+        clock of the machine reading it is the source's."""
+        if self.dialect in ("postgresql", "mysql"):
+            return str(self.read(SOURCE_NOW[self.dialect]).item(0, 0))
+        return dt.datetime.now(SHANGHAI).strftime(TIMESTAMP_FORMAT)
 
     def extract(self, watermarks: dict[str, str]) -> Iterator[Batch]:
+        source_now = self.source_now()
         for table in self.config.tables.values():
             if table.mode == "snapshot":
                 continue  # read by ingestion.snapshot, under its control row
             before = watermarks.get(table.name)
-            query, mark = self.query_for(table, before), before
-            # Chunks of one table share its source: the landing code takes them as one delivery.
+            query = self.query_for(table, before)
+            # Chunks of one table share its source: the landing code takes them as one delivery
+            # and derives the watermark from the rows it lands (ingestion.landing).
             for frame in self.stream(query):
-                mark = _max_cursor(frame, table.cursor, mark)
                 yield Batch(
                     self.system,
                     table.name,
                     frame,
                     f"{public_url(self.config.url)}#{table.name}",
-                    watermark=mark,
+                    watermark=before,
                     mode=table.mode,
                     details={"query": query},
+                    cursor=table.cursor if table.mode == "incremental" else None,
+                    source_now=source_now,
                 )
+
+
+def looked_back(watermark: str, minutes: int) -> str | None:
+    """The watermark moved back by the look-back; None for a value that is no timestamp (the
+    landing code never saves one, but a warehouse written before it may hold one)."""
+    try:
+        moment = dt.datetime.strptime(watermark[:19], TIMESTAMP_FORMAT)
+    except ValueError:
+        return None
+    return (moment - dt.timedelta(minutes=minutes)).strftime(TIMESTAMP_FORMAT)
 
 
 def _parquet_database(folder: Path):
@@ -198,18 +234,3 @@ def _parquet_database(folder: Path):
 
 def _frame(schema: pa.Schema, batches: list[pa.RecordBatch]) -> pl.DataFrame:
     return pl.from_arrow(pa.Table.from_batches(batches, schema=schema))
-
-
-def _max_cursor(frame: pl.DataFrame, cursor: str | None, before: str | None) -> str | None:
-    if cursor is None or frame.height == 0 or cursor not in frame.columns:
-        return before
-    column = frame.get_column(cursor)
-    if column.dtype.is_temporal():
-        value = column.max().strftime("%Y-%m-%d %H:%M:%S")
-    else:
-        value = str(column.max())
-    if before is None:
-        return value
-    if value.isdigit() and before.isdigit():
-        return str(max(int(value), int(before)))
-    return max(value, before)

@@ -5,39 +5,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
-import psycopg
-import pymysql
 import pytest
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-MY = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+from tests.helpers.servers import mysql_database, postgres_database
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"sim_test_{secrets.token_hex(6)}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **PG) as conn:
-        conn.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **PG) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_database(f"sim_test_{secrets.token_hex(6)}") as url:
+        yield url
 
 
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
-    # Not created here: load_system creates a missing database (utf8mb4).
-    name = f"sim_test_{secrets.token_hex(6)}"
-    try:
-        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    finally:
-        conn = pymysql.connect(**MY)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            conn.close()
+    with mysql_database(f"sim_test_{secrets.token_hex(6)}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

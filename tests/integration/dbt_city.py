@@ -16,8 +16,8 @@ from simulator.hotline_server import make_server
 from simulator.hotline_store import store_path
 from simulator.run import generate_city
 from tests.conftest import small_config
+from tests.helpers.sources import sources_for
 from tests.integration import scan
-from tests.integration.test_ingestion_sql import sources_for
 
 PROJECT = Path("dbt_project").resolve()
 DBT = Path(sys.executable).with_name("dbt")

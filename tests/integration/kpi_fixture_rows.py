@@ -369,7 +369,7 @@ def build_fixture_warehouse(path: Path) -> None:
         for load_id, loaded_at in (L1, L2):
             for system in ("case_platform", "certificate_library", "hotline_12345"):
                 conn.execute(
-                    "INSERT INTO meta.loads VALUES (?, ?, ?, ?, 'ok', NULL)",
+                    "INSERT INTO meta.loads VALUES (?, ?, ?, ?, 'ok', NULL, NULL)",
                     [load_id, system, loaded_at, loaded_at],
                 )
         land(conn, "sxml", ITEMS_L1, L1, CASE_DB)

@@ -14,9 +14,9 @@ import pytest
 from ingestion.runner import run
 from simulator.run import generate_city
 from tests.conftest import small_config
+from tests.helpers.sources import sources_for
 from tests.integration import scan
 from tests.integration.dbt_city import hotline_up
-from tests.integration.test_ingestion_sql import sources_for
 from transform.dbt import build
 
 

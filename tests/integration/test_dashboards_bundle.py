@@ -9,11 +9,7 @@ import and export commands, and `python -m dashboards serve` on a free port.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import secrets
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -27,6 +23,9 @@ import httpx
 import pytest
 
 from dashboards import bundle
+from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
+from dashboards.browser import logged_in as browser_logged_in
+from dashboards.screenshots import superset_env
 from matching.engine import evaluate
 from quality.runner import run_quality
 from tests.integration import scan
@@ -38,8 +37,6 @@ pytestmark = pytest.mark.integration
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
-SCREENSHOTS = PROJECT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 
 
 # ------------------------------------------------------------------ the site under test
@@ -60,29 +57,6 @@ class Site:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['SUPERSET_HTTP_PORT']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def superset_env(tmp: Path, published: Path, published_operations: Path) -> dict[str, str]:
-    """Superset's settings for the test: its own metadata database, secrets, port."""
-    return {
-        **os.environ,
-        "SUPERSET_METADATA_URI": f"sqlite:///{tmp / 'superset.db'}",
-        "SUPERSET_SECRET_KEY": secrets.token_hex(24),
-        "SUPERSET_ADMIN_USERNAME": "admin",
-        "SUPERSET_ADMIN_PASSWORD": secrets.token_hex(12),
-        "SUPERSET_DEMO_PASSWORD": secrets.token_hex(12),
-        "PUBLISHED_WAREHOUSE": str(published),
-        "PUBLISHED_OPERATIONS": str(published_operations),
-        "SUPERSET_HTTP_PORT": str(free_port()),
-        "SUPERSET_HOST": "127.0.0.1",
-        "REDIS_HOST": "",
-    }
 
 
 def supervision_later(warehouse: Path, as_of: dt.date) -> None:
@@ -319,6 +293,32 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
         assert row["latest_pct"] == pytest.approx(round(100 * latest, 1)), kpi
 
 
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in str(text))
+
+
+def test_the_near_miss_chart_names_every_field_in_chinese(site, server):
+    admin = api(site, "admin")
+    rows = admin.rows(admin.charts()["差一点符合：缺少的条件字段（最新一次）"])
+    labels = {row["missing_field_label"] for row in rows}
+    assert labels
+    assert {label for label in labels if not has_chinese(label)} == set()
+
+
+def test_departments_and_items_are_shown_by_their_chinese_names(site, server):
+    """电子监察 and the department ranking show 赣州市公安局, not GA; the list of cases shows
+    the item's name with its code beside it."""
+    admin = api(site, "admin")
+    charts = admin.charts()
+    for chart in ("各部门超期与临近到期件数", "部门排名（最新月）"):
+        names = {row["department_name"] for row in admin.rows(charts[chart])}
+        assert names and {n for n in names if not has_chinese(n)} == set(), chart
+    listed = admin.rows(charts["超期与临近到期办件清单"])
+    assert listed
+    assert all(has_chinese(r["department_name"]) and has_chinese(r["item_name"]) for r in listed)
+    assert all(r["item_code"] and not has_chinese(r["item_code"]) for r in listed)
+
+
 # ------------------------------------------------------------------ roles
 def busiest_district(site: Site):
     """The district with the most cases (K1's denominator) in the latest month."""
@@ -404,32 +404,6 @@ def test_publishing_while_charts_are_queried(site, server):
 
 
 # ------------------------------------------------------------------ in the browser
-BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-CHART_STATES = """() => Array.from(
-    document.querySelectorAll('[data-test="chart-grid-component"]')).map(c => ({
-  name: c.getAttribute('data-test-chart-name'),
-  loading: !!c.querySelector('[data-test="loading-indicator"]'),
-  error: !!c.querySelector('.ant-alert-error, [role="alert"], [data-test="error-tooltip"]'),
-  empty: !!c.querySelector('[data-test="empty-state"]'),
-  content: !!c.querySelector('canvas, table tbody tr, .kpi-tile, .asof, .header-line'),
-  text: c.innerText,
-  visible: c.offsetParent !== null && c.getBoundingClientRect().height > 0,
-})).filter(c => c.visible)"""
-SETTLED = (
-    f"() => {{ const shown = ({CHART_STATES})(); return shown.length > 0 && "
-    "shown.every(c => !c.loading && (c.content || c.error || c.empty)); }"
-)
-SLUGS = {
-    "effectiveness": "政务服务效能看板",
-    "data-quality": "数据质量看板",
-    "benefits": "免申即享看板",
-    "supervision": "电子监察看板",
-}
-
-
 @pytest.fixture(scope="module")
 def browser():
     from playwright import sync_api  # a dev dependency of the locked environment
@@ -444,63 +418,32 @@ def browser():
 
 
 def logged_in(browser, site: Site, username: str):
-    """A page logged in as `username` (the login form may still re-render when first typed
-    into right after the server started: try again then)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-    for _ in range(3):
-        page.goto(f"{site.url}/login/")
-        page.wait_for_load_state("networkidle")
-        page.locator("[data-test=username-input]").fill(username)
-        page.locator("[data-test=password-input]").fill(site.password(username))
-        page.locator("[data-test=password-input]").press("Enter")
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)
-            return page
-    raise AssertionError(f"could not log in as {username}")
-
-
-def screenshot_dir(site: Site) -> Path:
-    """docs/screenshots when DASHBOARD_SCREENSHOTS=1 (`make dashboards-screenshots`), else tmp."""
-    return SCREENSHOTS if os.environ.get("DASHBOARD_SCREENSHOTS") == "1" else site.tmp
-
-
-def settle(page) -> list[dict]:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    with contextlib.suppress(PlaywrightTimeout):  # the assertions say which chart did not render
-        page.wait_for_function(SETTLED, timeout=90_000)
-    return page.evaluate(CHART_STATES)
-
-
-def render_dashboard(page, site: Site, slug: str, shots: Path) -> dict[str, dict]:
-    """Open the dashboard and every tab of it; each chart's state, screenshots per tab."""
-    page.goto(f"{site.url}/superset/dashboard/{slug}/")
-    page.wait_for_selector('[data-test="chart-grid-component"]', timeout=60_000)
-    tabs = page.locator('[data-test="dashboard-component-tabs"] [role="tab"]')
-    states = {}
-    for i in range(max(tabs.count(), 1)):
-        if tabs.count():
-            tabs.nth(i).click()
-            page.wait_for_timeout(500)  # the previous tab's charts leave the view
-        states |= {c["name"]: c for c in settle(page)}
-        name = f"{slug}-{i + 1}.png" if tabs.count() > 1 else f"{slug}.png"
-        page.wait_for_timeout(1500)  # ECharts' drawing animation
-        page.screenshot(path=str(shots / name), full_page=True)
-    return states
+    return browser_logged_in(browser, site.url, username, site.password(username))
 
 
 def test_the_leader_sees_every_chart_of_every_dashboard_rendered(site, server, browser):
     page = logged_in(browser, site, "leader")
     on_dashboards = 0
     for slug, title in SLUGS.items():
-        states = render_dashboard(page, site, slug, screenshot_dir(site))
+        # screenshots of the test city stay in tmp: the README's come from the demo city
+        states = render_dashboard(page, site.url, slug, site.tmp)
         assert title in page.inner_text("body")
-        bad = {n: s for n, s in states.items() if s["error"] or s["empty"] or not s["content"]}
-        assert bad == {}, slug
+        assert not_drawn(states) == {}, slug
         on_dashboards += len(states)
     assert on_dashboards == len(chart_names())
+    page.close()
+
+
+def test_the_login_page_is_chinese_for_an_english_browser(site, server, browser):
+    """Before login, too, the interface is Chinese: the page's texts come from the Chinese
+    language pack, whatever language the browser asks for."""
+    page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en-US,en"})
+    page.goto(f"{site.url}/login/")
+    page.wait_for_load_state("networkidle")
+    text = page.inner_text("body")
+    assert "用户名" in text and "密码" in text and "请输入用户名和密码" in text
+    assert text.replace(" ", "").count("登录") >= 2  # the menu's and the button's
+    assert not [w for w in ("Sign in", "Username", "Password", "Not In") if w in text]
     page.close()
 
 

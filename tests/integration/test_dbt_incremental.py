@@ -13,8 +13,9 @@ import pytest
 
 from simulator.run import advance_city, generate_city
 from tests.conftest import small_config
+from tests.helpers.sources import load, sources_for
+from tests.helpers.warehouse import query
 from tests.integration.dbt_city import PROJECT, dbt
-from tests.integration.test_ingestion_sql import load, query, sources_for
 
 pytestmark = pytest.mark.integration
 MODELS = {  # model: (raw table, key)

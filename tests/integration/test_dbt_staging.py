@@ -3,11 +3,9 @@ staging flags agree with what the simulator's manifest predicts (D4, D5, D6, D13
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
 import pytest
 
+from tests.helpers.warehouse import query
 from tests.integration import scan
 from tests.integration.dbt_city import dbt, warehouse_copy
 
@@ -21,14 +19,6 @@ def built(ingested, tmp_path_factory):
     warehouse = warehouse_copy(source, tmp_path_factory.mktemp("dbt"))
     done = dbt(warehouse, "build", "--select", "staging", "+staging")
     return city, warehouse, done
-
-
-def query(warehouse: Path, sql: str):
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_dbt_build_of_seeds_and_staging_passes(built):

@@ -17,9 +17,9 @@ import pytest
 import xlsxwriter
 
 from contract import load_contract
-from ingestion.batch import SourceError
 from ingestion.config import SystemConfig, TableConfig
 from ingestion.connectors.hcp_files import FileDropConnector, in_force, normalise_timestamp
+from ingestion.file_problems import FileProblem
 from simulator.run import advance_city, generate_city
 from tests.conftest import small_config
 
@@ -250,48 +250,93 @@ def test_in_force_breaks_a_tie_by_the_later_name():
     assert in_force(files) == {"202503": "好差评_202503.xlsx", "202504": "好差评_202504.xlsx"}
 
 
+def set_aside(inbox: Path, first_run, name: str) -> FileProblem:
+    """Extract the inbox: every other file still comes; `name` alone is set aside."""
+    hcp = connector(inbox)
+    batches = list(hcp.extract({}))
+    assert sorted(b.source for b in batches) == sorted(b.source for b in first_run)
+    (problem,) = hcp.problems
+    assert (problem.file_name, problem.status, problem.month) == (name, "rejected", name[4:10])
+    assert problem.size == (inbox / name).stat().st_size and len(problem.sha256) == 64
+    assert name in problem.reason
+    return problem
+
+
 @pytest.mark.parametrize(
     "content",
     [
         b"\xc6\xc0\xbc\xdb\xb1\xe0\xba\xc5,\xff\xfe\x80\r\n",  # not GBK at all
         "评价编号,申办流水号,评价渠道,评价时间\r\nPJ1,1,1,2025-03-05 09:07:00\r\n".encode(),
         "\ufeff评价编号,申办流水号\r\nPJ1,1\r\n".encode(),  # UTF-8 with a byte order mark
+        b"",
     ],
-    ids=["bad-bytes", "utf-8", "utf-8-bom"],
+    ids=["bad-bytes", "utf-8", "utf-8-bom", "empty"],
 )
-def test_a_csv_that_is_not_gbk_is_a_source_error(city, tmp_path, content):
+def test_a_csv_that_is_not_gbk_is_set_aside(city, first_run, tmp_path, content):
     inbox = copy_inbox(city, tmp_path)
     (inbox / "好差评_202512.csv").write_bytes(content)
     set_mtime(inbox / "好差评_202512.csv", dt.datetime(2026, 1, 5, 3, 0, 0))
-    with pytest.raises(SourceError, match=re.escape("好差评_202512.csv")):
-        list(connector(inbox).extract({}))
+    problem = set_aside(inbox, first_run, "好差评_202512.csv")
+    assert re.search("GBK|UTF-8|empty", problem.reason)
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncated"])
-def test_a_corrupt_xlsx_is_a_source_error(city, tmp_path, kind):
+def test_a_corrupt_xlsx_is_set_aside(city, first_run, tmp_path, kind):
     inbox = copy_inbox(city, tmp_path)
     real = next(inbox.glob("*.xlsx")).read_bytes()
     content = b"PK\x03\x04 not really a workbook" if kind == "garbage" else real[: len(real) // 2]
     (inbox / "好差评_202512.xlsx").write_bytes(content)
-    with pytest.raises(SourceError, match=re.escape("好差评_202512.xlsx")):
-        list(connector(inbox).extract({}))
+    problem = set_aside(inbox, first_run, "好差评_202512.xlsx")
+    assert "not a readable XLSX workbook" in problem.reason
 
 
-def test_a_header_missing_a_column_is_reported(city, first_run, tmp_path):
+def test_a_header_missing_an_optional_column_is_reported(city, first_run, tmp_path):
     inbox = copy_inbox(city, tmp_path)
     known = recorded(first_run)
     path = next(inbox.glob("*.csv"))
     rows = read_gbk_csv(path)
-    drop = rows[0].index(HEADERS_ZH["PJQD"])
+    drop = rows[0].index(HEADERS_ZH["PJNR"])
     header = [h for i, h in enumerate(rows[0]) if i != drop] + ["备注"]
     data = [[v for i, v in enumerate(r) if i != drop] + ["x"] for r in rows[1:]]
     write_gbk_csv(path, header, data)
     set_mtime(path, dt.datetime(2030, 1, 1))
     (batch,) = connector(inbox).extract({}, known)
-    assert batch.details["missing_columns"] == ["PJQD"]
+    assert batch.details["missing_columns"] == ["PJNR"]
     assert batch.details["extra_columns"] == ["备注"]
-    assert batch.frame.columns == [c for c in COLUMNS if c != "PJQD"] + ["备注"]
+    assert batch.frame.columns == [c for c in COLUMNS if c != "PJNR"] + ["备注"]
     assert batch.frame.height == len(data)
+
+
+def test_a_header_missing_a_required_column_is_set_aside_with_its_name(city, first_run, tmp_path):
+    inbox = copy_inbox(city, tmp_path)
+    known = recorded(first_run)
+    path = next(inbox.glob("*.csv"))
+    rows = read_gbk_csv(path)
+    drop = rows[0].index(HEADERS_ZH["PJQD"])
+    write_gbk_csv(path, *[[v for i, v in enumerate(r) if i != drop] for r in rows[:1]],
+                  [[v for i, v in enumerate(r) if i != drop] for r in rows[1:]])  # fmt: skip
+    set_mtime(path, dt.datetime(2030, 1, 1))
+    hcp = connector(inbox)
+    assert list(hcp.extract({}, known)) == []
+    (problem,) = hcp.problems
+    assert problem.file_name == path.name and problem.status == "rejected"
+    assert f"lacks the required column PJQD ({HEADERS_ZH['PJQD']})" in problem.reason
+
+
+def test_a_bad_later_file_of_a_month_leaves_the_earlier_one_in_force(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = inbox / "好差评_202503.csv"
+    write_gbk_csv(good, [HEADERS_ZH[c] for c in COLUMNS],
+                  [["PJ1", "1", "1", "2025/3/5 9:07", "5", "", "", ""]])  # fmt: skip
+    set_mtime(good, dt.datetime(2025, 4, 2))
+    (inbox / "好差评_202503.xlsx").write_bytes(b"PK\x03\x04 cut off")
+    set_mtime(inbox / "好差评_202503.xlsx", dt.datetime(2025, 4, 20))
+    hcp = connector(inbox)
+    (batch,) = hcp.extract({})
+    assert batch.source == good.name
+    assert batch.details["in_force"] is True and batch.details["other_files_of_month"] == []
+    assert [p.file_name for p in hcp.problems] == ["好差评_202503.xlsx"]
 
 
 def test_an_xlsx_export_with_numeric_cells_and_odd_values(tmp_path):
@@ -326,7 +371,8 @@ def test_an_xlsx_export_with_numeric_cells_and_odd_values(tmp_path):
     (outside := inbox / "说明.txt").write_text("readme", encoding="utf-8")
     (inbox / "好差评_202513.csv").write_bytes(b"")
     calls = []
-    (batch,) = connector(inbox, progress=lambda *args: calls.append(args)).extract({})
+    hcp = connector(inbox, progress=lambda *args: calls.append(args))
+    (batch,) = hcp.extract({})
     assert calls == [("evaluation_hcp", path.name, 7)]
     frame = batch.frame
     assert frame.height == 7 == batch.details["rows"]
@@ -363,6 +409,8 @@ def test_an_xlsx_export_with_numeric_cells_and_odd_values(tmp_path):
     }
     skipped = {s["file_name"] for s in batch.details["skipped"]}
     assert skipped == {outside.name, "好差评_202513.csv"}
+    ignored = {(p.file_name, p.status) for p in hcp.problems}
+    assert ignored == {(outside.name, "ignored"), ("好差评_202513.csv", "ignored")}
 
 
 def test_timestamp_forms():

@@ -8,6 +8,7 @@ must retry 429/5xx with the waits the server asks for, without ever really sleep
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import socket
 import sqlite3
@@ -138,12 +139,18 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def hotline_config(base_url: str, **changes) -> SystemConfig:
-    """The real sources file, pointed at the test server."""
+def hotline_config(base_url: str, lookback_minutes: int = 0, **changes) -> SystemConfig:
+    """The real sources file, pointed at the test server. The paging tests read exactly from
+    the watermark (no look-back overlap) unless they ask for one."""
     sources = load_sources(
         PROJECT / "ingestion" / "sources.yaml", env={"HOTLINE_BASE_URL": base_url}
     )
-    return replace(sources["hotline_12345"], **{"page_size": PAGE, **changes})
+    system = sources["hotline_12345"]
+    tables = {
+        name: replace(table, lookback_minutes=lookback_minutes)
+        for name, table in system.tables.items()
+    }
+    return replace(system, **{"page_size": PAGE, "tables": tables, **changes})
 
 
 def counting_client(counter: list) -> httpx.Client:
@@ -205,6 +212,14 @@ def test_load_from_a_tied_watermark_mid_store(store: Path, serve) -> None:
     assert_exactly(batch, store, since)
     assert sum(r["updated_at"] == since for r in store_rows(store, since)) >= 2
     assert batch.details["duplicates_dropped"] > 0
+
+
+def test_the_look_back_reads_the_overlap_before_the_watermark_again(store: Path, serve) -> None:
+    since = tied_value(store, 0.5)
+    batch = load(HotlineConnector(hotline_config(serve(store), lookback_minutes=30)), since)
+    earlier = dt.datetime.fromisoformat(since) - dt.timedelta(minutes=30)
+    assert_exactly(batch, store, earlier.strftime("%Y-%m-%d %H:%M:%S"))
+    assert batch.frame.height > len(store_rows(store, since))  # the overlap came too
 
 
 def test_nothing_new_keeps_the_watermark(store: Path, serve) -> None:

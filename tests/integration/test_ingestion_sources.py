@@ -15,8 +15,9 @@ from simulator.hotline_store import store_path
 from simulator.run import _write_city_file, advance_city, generate_city, read_city
 from simulator.targets import load_targets
 from tests.conftest import small_config
+from tests.helpers.sources import DB_SYSTEMS, load, sources_for
+from tests.helpers.warehouse import query
 from tests.integration import scan
-from tests.integration.test_ingestion_sql import DB_SYSTEMS, load, query, sources_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "ingest-test-token"

@@ -144,3 +144,25 @@ def test_every_policy_has_matches_and_near_misses_naming_the_missing_data(ingest
             missed[code],
         )
     assert all(missed[code][key] == hukou for code in ("GLJT", "YEBT") for key in missed[code])
+
+
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in text)
+
+
+def test_every_field_a_near_miss_names_has_a_chinese_label(city_run):
+    """The 免申即享 dashboard shows 缺少的条件 in Chinese: each field of near_misses has its
+    label from the policy catalogue in field_labels."""
+    _, operations, _ = city_run
+    with duckdb.connect(str(operations), read_only=True) as store:
+        named = {
+            f
+            for (f,) in store.execute(
+                "select distinct unnest(missing_fields) from near_misses"
+            ).fetchall()
+        }
+        labels = dict(store.execute("select field, label_zh from field_labels").fetchall())
+    assert named and set(labels) >= named
+    assert {f: labels[f] for f in named if not has_chinese(labels[f])} == {}
+    assert labels["hukou_region_code"] == "户籍地区代码"
+    assert labels["is_alive"] == "生存状态（SWBZ=0）"

@@ -15,6 +15,7 @@ import pytest
 from quality.config import DIMENSIONS, QualityConfig
 from quality.runner import run_quality, validate
 from quality.suites import Suite, SuiteBuilder
+from tests.helpers.warehouse import query
 from tests.integration import scan
 from tests.integration.quality_cities import built_city
 from transform.pii_scan import scan_files
@@ -153,14 +154,6 @@ def test_stale_certificate_status_counted_as_the_manifest_predicts(checked):
 def test_default_defects_are_below_every_critical_threshold(checked):
     _, run = checked
     assert run.passed, run.critical_failures
-
-
-def query(path, sql: str, params=()) -> list[tuple]:
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_the_published_store_holds_the_run_and_what_the_dashboard_reads(checked):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import sqlite3
 import stat
 
-import duckdb
 import pytest
 
 from quality import QualityGateFailed
 from quality.runner import run_quality
 from simulator.run import advance_city
+from tests.helpers.warehouse import query
 from tests.integration.quality_cities import (
     Deployment,
     build_day,
@@ -28,14 +28,6 @@ from transform.publish import file_sha256
 pytestmark = pytest.mark.integration
 CHANNEL_CHECK = "raw.bj_jbxx.SQFS.code_list"
 FRESHNESS_CHECK = "delivery.case_platform.case_platform.freshness"
-
-
-def query(path, sql: str, params=()) -> list[tuple]:
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import re
 import stat
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from contract.regions import all_region_codes
+from groundfloor.masking import mask_identity_number, mask_name
+from tests.helpers.warehouse import query
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
 from transform import docs
@@ -39,14 +40,6 @@ def built(ingested, tmp_path_factory):
     snapshot = publish(warehouse, tmp / "published" / "warehouse.duckdb", as_of)
     site = docs.publish_docs(docs.generate(warehouse, as_of), tmp / "published" / "docs")
     return city, warehouse, snapshot.path, site.parent
-
-
-def query(warehouse: Path, sql: str, params=()) -> list[tuple]:
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def keyed(kind: str, number: str) -> str:
@@ -253,6 +246,16 @@ def test_masked_forms(built):
     )
     assert all(re.fullmatch(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]", number) for number, _ in masked)
     assert all(re.fullmatch(r".\*|.\*+.", name) for _, name in masked if name)
+    # the marts show the same masked form as every other output (groundfloor/masking.py)
+    pairs = query(
+        warehouse,
+        "SELECT p.identity_number_masked, i.identity_number, p.name_masked, r.name "
+        "FROM main_marts.person_file p JOIN main_restricted.identity_persons i USING (person_key) "
+        "JOIN main_staging.stg_population_base__residents r ON r.resident_id = i.identity_number",
+    )
+    assert len(pairs) > 500
+    assert all(masked == mask_identity_number(number) for masked, number, _, _ in pairs)
+    assert all(masked == mask_name(name) for _, _, masked, name in pairs)
 
 
 def test_published_snapshot_holds_only_marts_and_reference_data(built):

@@ -184,6 +184,7 @@ def test_airflow_services_mount_code_and_warehouse(services: dict[str, Any]) -> 
             "./quality",
             "./matching",
             "./contract",
+            "./groundfloor",
         ):
             assert any(s == source for s, _ in mounts), f"{name} does not mount {source}"
         assert (WAREHOUSE_VOLUME, "/data") in mounts, f"{name} does not mount warehouse at /data"
@@ -317,3 +318,10 @@ def test_the_mounted_packages_need_nothing_else_from_the_project() -> None:
             else:
                 continue
             assert top not in project_packages - allowed, f"{path.name} imports {top}"
+
+
+def test_airflow_services_load_the_beijing_time_ui_plugin(services: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:
+        env = environment(services[name])
+        assert env["AIRFLOW__CORE__DEFAULT_TIMEZONE"] == "Asia/Shanghai", name
+        assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == "/opt/airflow/pipeline/airflow_plugins"

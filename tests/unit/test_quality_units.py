@@ -1,5 +1,6 @@
-"""The quality step's parts that need no city: configuration, masking of sample keys (Python
-and the SQL GX samples through), scorecard arithmetic, the suites' ids and publishing."""
+"""The quality step's parts that need no city: configuration, samples of masked keys (the
+masking itself: tests/unit/test_masking.py), scorecard arithmetic, the suites' ids and
+publishing."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import pytest
 
 from ingestion.warehouse import META_DDL
 from quality.config import DIMENSIONS, QualityConfig
-from quality.masking import mask_key, mask_key_sql
 from quality.runner import blocks, describe, publish_operations, sample
 from quality.store import DDL, write_scorecards
-from quality.suites import accessibility_sql, all_suites, freshness_sql, volume_sql
+from quality.suites import (
+    accessibility_sql,
+    all_suites,
+    freshness_sql,
+    future_stamp_sql,
+    volume_sql,
+)
 
 AS_OF = dt.date(2025, 8, 31)
 
@@ -61,26 +67,6 @@ def test_only_staging_batches_that_join_or_compute_columns_are_copied_first():
     plain = "staging.stg_case_platform__case_steps", "staging.stg_certificate_library__certificates"
     assert not copied & set(plain)  # read in place: a copy of tier L's steps spilled 17.5 GB
     assert all(s.layer == "staging" for s in suites.values() if s.copied)
-
-
-KEYS = [
-    ("36070219900101123X", "360702********123X"),
-    ("3607021990 0101 123x", "360702********123x"),
-    ("３６０７０２１９９００１０１１２３Ｘ", "360702********123X"),
-    ("360702900101123", "360702*****1123"),
-    ("13812345678", "138****5678"),
-    ("36070420250102000000", "36070420250102000000"),  # a case number, not a person's
-    ("GD20250213000001", "GD20250213000001"),
-    ("370", "370"),
-]
-
-
-@pytest.mark.parametrize(("key", "masked"), KEYS)
-def test_sample_keys_are_masked_the_same_in_python_and_in_duckdb(key, masked):
-    assert mask_key(key) == masked
-    conn = duckdb.connect()
-    conn.execute("CREATE TABLE t AS SELECT ?::VARCHAR AS k", [key])
-    assert conn.execute(f"SELECT {mask_key_sql('k')} FROM t").fetchone()[0] == masked
 
 
 def test_a_sample_holds_distinct_masked_keys_only():
@@ -189,10 +175,10 @@ def bookkeeping(loads=(), watermarks=(), snapshots=(), files=(), audit=()):
     conn = duckdb.connect()
     for statement in META_DDL:
         conn.execute(statement)
-    for system, finished, status in loads:
+    for system, finished, status, *as_of in loads:  # as_of: the day the run loaded for
         conn.execute(
-            "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, NULL)",
-            [f"{system}-{finished}", system, finished, finished, status],
+            "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            [f"{system}-{finished}", system, finished, finished, status, *(as_of or [None])],
         )
     for system, value in watermarks:
         conn.execute(
@@ -240,6 +226,41 @@ def test_case_platform_freshness_by_load_age_and_data_horizon(hours_behind, wate
     assert outcomes(conn, sql) == [fresh]
 
 
+def test_a_re_run_of_a_past_date_is_judged_by_the_days_loaded_for_not_the_wall_clock():
+    """Every system was loaded for 10 September; days later an operator re-runs the case
+    platform for 1 September and builds 31 August. The other systems' last loads are days
+    older on the wall clock than that re-run, yet they were loaded for later days: fresh."""
+    first = dt.datetime(2025, 9, 10, 2, 0)
+    rerun = dt.datetime(2025, 9, 12, 15, 0)
+    conn = bookkeeping(
+        loads=[
+            ("case_platform", first, "ok", dt.date(2025, 9, 10)),
+            ("hotline_12345", first, "ok", dt.date(2025, 9, 10)),
+            ("case_platform", rerun, "ok", dt.date(2025, 9, 1)),
+        ],
+        watermarks=[("case_platform", "2025-09-10 01:00:00")],
+    )
+    config = QualityConfig.load()
+    for system in ("case_platform", "hotline_12345"):
+        assert outcomes(conn, freshness_sql(config, system, AS_OF)) == ["pass"], system
+
+
+@pytest.mark.parametrize(
+    ("system", "fresh"),
+    [("certificate_library", "fail"), ("legal_entity_base", "pass")],  # 3 h and 26 h allowed
+)
+def test_a_system_last_loaded_for_the_day_before_is_judged_by_its_allowed_age(system, fresh):
+    """Loaded for 31 August, not for the run's day (1 September), though the loads' wall-clock
+    times are the same: an hourly system is stale, a daily one (26 h) is not."""
+    conn = bookkeeping(
+        loads=[
+            (system, NEWEST, "ok", dt.date(2025, 8, 31)),
+            ("case_platform", NEWEST, "ok", dt.date(2025, 9, 1)),
+        ]
+    )
+    assert outcomes(conn, freshness_sql(QualityConfig.load(), system, AS_OF)) == [fresh]
+
+
 @pytest.mark.parametrize(
     ("snapshots", "fresh"),
     [
@@ -265,6 +286,22 @@ def test_ratings_files_are_due_by_the_seventh_of_the_next_month(as_of, latest_mo
     conn = bookkeeping(loads=[("evaluation_hcp", NEWEST, "ok")], files=["202505", latest_month])
     sql = freshness_sql(QualityConfig.load(), "evaluation_hcp", as_of)
     assert outcomes(conn, sql) == [fresh]
+
+
+@pytest.mark.parametrize(
+    ("raised_hours_before_newest", "outcome"), [(None, "pass"), (3, "fail"), (30, "pass")]
+)
+def test_a_row_stamped_after_its_source_clock_fails_the_future_stamp_check(
+    raised_hours_before_newest, outcome
+):
+    conn = bookkeeping(loads=[("case_platform", NEWEST, "ok")])
+    if raised_hours_before_newest is not None:
+        conn.execute(
+            "INSERT INTO meta.alerts VALUES (?, 'case_platform', 'bj_gcxx', 'warning', "
+            "'future_timestamp', '1 row(s) stamped GXSJ after the source''s clock', 'l')",
+            [NEWEST - dt.timedelta(hours=raised_hours_before_newest)],
+        )
+    assert outcomes(conn, future_stamp_sql("case_platform")) == [outcome]
 
 
 def test_every_load_of_the_last_day_counts_for_accessibility():

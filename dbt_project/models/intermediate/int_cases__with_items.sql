@@ -55,6 +55,7 @@ joined as (
             else 'unknown'
         end as department,
         service_items.department_name,
+        service_items.item_name,
         service_items.is_high_frequency,
         service_items.committed_limit_workdays,
         service_items.needs_certificate,

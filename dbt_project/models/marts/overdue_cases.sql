@@ -2,7 +2,8 @@
 -- (wd(SLSJ, D) > CNSX) or due soon (wd(SLSJ, D) = CNSX) as of the run's logical date D:
 -- var('as_of_date') when given, else current_date (the profile's time zone). The clock
 -- starts at acceptance. A case whose item (and so CNSX) is unknown is left out. No
--- applicant names or ids: this mart carries no personal data.
+-- applicant names or ids: this mart carries no personal data. Departments and items carry
+-- their Chinese names (departments mart, the item's SXMC) beside their codes.
 {%- set as_of_date = var('as_of_date', none) %}
 
 with
@@ -10,6 +11,12 @@ with
 cases as (
 
     select * from {{ ref('int_cases__with_items') }}
+
+),
+
+departments as (
+
+    select * from {{ ref('departments') }}
 
 ),
 
@@ -29,13 +36,16 @@ open_cases as (
     select
         cases.case_id,
         cases.department,
+        coalesce(departments.department_name, cases.department) as department_name,
         cases.region_code,
         cases.item_code,
+        coalesce(cases.item_name, cases.item_code) as item_name,
         cases.accepted_at,
         cases.committed_limit_workdays as committed_days,
         as_of.as_of_date
     from cases
     cross join as_of
+    left join departments on cases.department = departments.department_code
     where
         cases.status in ('1', '2')
         and cases.accepted_at is not null
@@ -57,8 +67,10 @@ final as (
     select
         case_id,
         department,
+        department_name,
         region_code,
         item_code,
+        item_name,
         accepted_at,
         committed_days,
         working_days_elapsed,

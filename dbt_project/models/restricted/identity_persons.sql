@@ -69,7 +69,8 @@ candidates as (
 
 final as (
 
-    select {{ first_row_distinct('identity_number') }}
+    select
+        {{ first_row_distinct('identity_number') }}
         {{ person_key('identity_number') }} as person_key,
         identity_number,
         name,

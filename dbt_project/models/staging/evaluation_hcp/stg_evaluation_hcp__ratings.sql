@@ -20,7 +20,8 @@ files as (
 
 deliveries_in_force as (
 
-    select {{ first_row_distinct('month') }}
+    select
+        {{ first_row_distinct('month') }}
         file_name,
         month,
         sha256,

@@ -1,0 +1,153 @@
+"""`make dashboards-screenshots`: the README's screenshots, taken from what the pipeline
+published for the demo city (`make demo` first), never from a test fixture or stand-in rows.
+
+    .venv/bin/python -m dashboards.screenshots [--out docs/screenshots]
+
+Reads the published snapshot and the published operations store exactly as `make serve`'s
+Superset does, but through a Superset of its own: a throwaway metadata database and random
+passwords in a temporary directory, the bundle imported into it, served on a free port of
+127.0.0.1, every dashboard opened as the leader in Debian's chromium, every chart checked to
+have drawn before the screenshots are kept. Runs in the project's environment (.venv); Superset
+runs in its own (.venv-superset) as subprocesses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, logged_in, not_drawn, render_dashboard
+from groundfloor.settings import PROJECT, Settings, quality_paths
+
+SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
+SCREENSHOTS = PROJECT / "docs" / "screenshots"
+
+
+def published_files() -> tuple[Path, Path]:
+    """The pipeline's published snapshot and operations store; an error naming `make demo`
+    when the pipeline has not produced them."""
+    warehouse, operations = Settings.load().published.resolve(), quality_paths()[1].resolve()
+    missing = [str(p) for p in (warehouse, operations) if not p.exists()]
+    if missing:
+        raise SystemExit(f"not published yet: {', '.join(missing)}; run `make demo` first")
+    return warehouse, operations
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def superset_env(tmp: Path, warehouse: Path, operations: Path) -> dict[str, str]:
+    """A Superset of its own reading the pipeline's published files."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "SUPERSET_METADATA_URI": f"sqlite:///{tmp / 'superset.db'}",
+        "SUPERSET_SECRET_KEY": secrets.token_hex(24),
+        "SUPERSET_ADMIN_USERNAME": "admin",
+        "SUPERSET_ADMIN_PASSWORD": secrets.token_hex(12),
+        "SUPERSET_DEMO_PASSWORD": secrets.token_hex(12),
+        "PUBLISHED_WAREHOUSE": str(warehouse),
+        "PUBLISHED_OPERATIONS": str(operations),
+        "SUPERSET_HOST": "127.0.0.1",
+        "SUPERSET_HTTP_PORT": str(free_port()),
+        "REDIS_HOST": "",
+    }
+
+
+def dashboards_cli(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(
+        [str(SUPERSET_PYTHON), "-m", "dashboards", *args],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if done.returncode != 0:
+        output = done.stdout[-3000:] + done.stderr[-3000:]
+        raise SystemExit(f"dashboards {args[0]} failed:\n{output}")
+
+
+def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("superset exited before answering")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).text == "OK":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"superset did not answer on {url}")
+
+
+def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
+    """Every dashboard as the leader; the screenshots' names. Fails when a chart has not
+    drawn, so that no screenshot of a broken dashboard is kept."""
+    from playwright import sync_api
+
+    taken: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = logged_in(browser, url, "leader", env["SUPERSET_DEMO_PASSWORD"])
+        for slug in SLUGS:
+            states = render_dashboard(page, url, slug, shots)
+            if bad := not_drawn(states):
+                raise SystemExit(f"{slug}: charts not drawn: {', '.join(sorted(bad))}")
+            taken += sorted(p.name for p in shots.glob(f"{slug}*.png"))
+        browser.close()
+    return taken
+
+
+def screenshots(out: Path) -> list[str]:
+    warehouse, operations = published_files()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit("Debian chromium is missing: run `make browser`")
+    with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
+        tmp_path = Path(tmp)
+        env = superset_env(tmp_path, warehouse, operations)
+        dashboards_cli(env, "import")
+        url = f"http://127.0.0.1:{env['SUPERSET_HTTP_PORT']}"
+        with (tmp_path / "superset.log").open("w") as log:
+            server = subprocess.Popen(
+                [str(SUPERSET_PYTHON), "-m", "dashboards", "serve"],
+                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                wait_for_health(url, server)
+                shots = tmp_path / "shots"
+                shots.mkdir()
+                taken = take(url, env, shots)
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+        # only a complete, checked set replaces the old one
+        out.mkdir(parents=True, exist_ok=True)
+        for name in taken:
+            shutil.copyfile(shots / name, out / name)
+    return taken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboards.screenshots", description=__doc__)
+    parser.add_argument("--out", type=Path, default=SCREENSHOTS)
+    out = parser.parse_args(argv).out.resolve()
+    taken = screenshots(out)
+    print(f"{len(taken)} screenshots from the published demo city in {out}:")
+    for name in taken:
+        print(f"  {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
