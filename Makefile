@@ -51,7 +51,7 @@ demo: install ## build the demo city of Ganzhou and run the whole chain on it th
 	$(VENV)/bin/python -m simulator generate --people $(PEOPLE) --seed $(SEED) --out $(CITY)
 	$(VENV)/bin/python -m simulator.demo --out $(CITY)
 	@$(VENV)/bin/python -m groundfloor.settings ensure-dotenv
-	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push
+	rm -rf $(WAREHOUSE) $(WAREHOUSE).wal data/published data/operations data/push data/sharing
 	CITY_DIR=$(CITY) WAREHOUSE=$(WAREHOUSE) scripts/with-demo-hotline.sh $(CITY) $(VENV)/bin/python \
 		$(VENV)/bin/python -m pipeline.demo
 
@@ -182,6 +182,13 @@ bench-simulator: install ## simulator rows/s, peak RSS and disk for BENCH_PEOPLE
 .PHONY: bench-matching
 bench-matching: install ## matching: SQL vs row-wise Python, s per million people and ratio (BENCH_PEOPLE)
 	$(VENV)/bin/python -m bench.matching --people $(BENCH_PEOPLE)
+
+SHARING_WAREHOUSE ?= bench/cache/refresh-M/warehouse/warehouse.duckdb
+SHARING_SECONDS ?= 60
+
+.PHONY: bench-sharing
+bench-sharing: install ## sharing service: verification and query req/s, p50/p95/p99 vs a DuckDB-per-request peer (SHARING_WAREHOUSE)
+	$(VENV)/bin/python -m bench.sharing --warehouse $(SHARING_WAREHOUSE) --seconds $(SHARING_SECONDS) --name $(TIER)
 
 .PHONY: clean
 clean: ## remove generated cities and caches (keeps the environments)

@@ -325,6 +325,49 @@ def serve_settings() -> ServeSettings:
     )
 
 
+@dataclass(frozen=True)
+class SharingSettings:
+    """数据共享 (sharing/): the store of consumers, keys, grants and the audit log, the sharing
+    snapshot the service reads, its limits, where 回流 extracts go, and the usage counts
+    published for the dashboard (no subject in them).
+
+    The store is an embedded SQLite file unless SHARING_STORE_URL names another database
+    (PostgreSQL in production). Rates are per consumer: a token bucket refilled at
+    `rate_per_second` holding at most `burst` tokens (a consumer's own line in
+    sharing/consumers.yaml may set others).
+    """
+
+    store_url: str
+    snapshot: Path
+    backflow_dir: Path
+    published_usage: Path
+    rate_per_second: float
+    burst: int
+    max_body_bytes: int
+    host: str
+    port: int
+    workers: int
+
+
+def sharing_settings() -> SharingSettings:
+    env = environment()
+    store = (PROJECT / "data" / "sharing" / "sharing.db").resolve()
+    return SharingSettings(
+        store_url=env.get("SHARING_STORE_URL") or f"sqlite:///{store}",
+        snapshot=Path(env.get("SHARING_SNAPSHOT", "data/sharing/snapshot.sqlite")),
+        backflow_dir=Path(env.get("SHARING_BACKFLOW_DIR", "data/sharing/backflow")),
+        published_usage=Path(
+            env.get("PUBLISHED_SHARING_USAGE", "data/published/sharing_usage.duckdb")
+        ),
+        rate_per_second=float(env.get("SHARING_RATE_PER_SECOND", "50")),
+        burst=_whole_number(env, "SHARING_BURST", 100),
+        max_body_bytes=_whole_number(env, "SHARING_MAX_BODY_BYTES", 16384),
+        host=env.get("SHARING_HOST", "127.0.0.1"),
+        port=_whole_number(env, "SHARING_HTTP_PORT", 8090),
+        workers=_whole_number(env, "SHARING_WORKERS", 2),
+    )
+
+
 if __name__ == "__main__":
     import sys
 

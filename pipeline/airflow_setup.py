@@ -69,10 +69,16 @@ def migrate_and_create_pool() -> None:
 
 
 def pipeline_dag_ids() -> list[str]:
-    """The DAGs of dags/: one ingestion DAG per source system, the warehouse, the matching."""
+    """The DAGs of dags/: one ingestion DAG per source system, the warehouse, the matching, the
+    data sharing."""
     from pipeline.assets import SYSTEMS
 
-    return [*(f"ingest_{system}" for system in SYSTEMS), "warehouse", "policy_matching"]
+    return [
+        *(f"ingest_{system}" for system in SYSTEMS),
+        "warehouse",
+        "policy_matching",
+        "data_sharing",
+    ]
 
 
 def unpause_pipeline_dags() -> list[str]:

@@ -23,6 +23,7 @@ SYSTEMS = (
 RAW_ASSETS = {system: Asset(f"govdata://warehouse/raw/{system}") for system in SYSTEMS}
 THEMES_ASSET = Asset("govdata://published/themes")
 MATCH_LEDGER_ASSET = Asset("govdata://operations/match_ledger")
+SHARING_SNAPSHOT_ASSET = Asset("govdata://sharing/snapshot")
 
 # DuckDB allows one writer process: every task that writes the warehouse takes this pool's
 # single slot (`python -m pipeline.airflow_setup` creates it).

@@ -1,6 +1,6 @@
 """Run the whole chain through Airflow for one logical date: every ingestion DAG, then the
-warehouse DAG, then policy matching, each as an Airflow DAG run (`dag.test`, in this process,
-against the metadata database of the current AIRFLOW_HOME).
+warehouse DAG, then policy matching and data sharing, each as an Airflow DAG run (`dag.test`,
+in this process, against the metadata database of the current AIRFLOW_HOME).
 
 The scheduler would start the warehouse and matching DAGs from the assets the ingestion DAGs
 update; here they run in that order for the same logical date, which is what `make demo`, the
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pipeline.assets import SYSTEMS
 
-DOWNSTREAM = ("warehouse", "policy_matching")
+DOWNSTREAM = ("warehouse", "policy_matching", "data_sharing")
 
 
 @dataclass

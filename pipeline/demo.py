@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.process import exit_quietly
-from groundfloor.settings import Settings, matching_paths
+from groundfloor.settings import Settings, matching_paths, sharing_settings
 
 AIRFLOW_HOME = Path("data/airflow")
 
@@ -195,9 +195,54 @@ def summary(result, console: Console) -> list[str]:
     ]:
         # unwrapped, so that a long path stays one piece to copy or click
         console.print(f"  {label:24} {where}", soft_wrap=True, highlight=False)
+    problems += sharing_summary(result, console)
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}")
     return problems
+
+
+def sharing_summary(result, console: Console) -> list[str]:
+    """数据共享: one verification, one query and one denial against the service started for a
+    moment on the sharing snapshot the chain built, and the chain's 回流 deliveries."""
+    from sharing.demo import demo_resident, exercise, issue_demo_keys, service_for_a_moment
+    from sharing.operations import open_store
+
+    deliveries = result.outputs.get("data_sharing.backflow", {}).get("deliveries", [])
+    table = Table(title="数据共享 data sharing (every call audited)")
+    table.add_column("what")
+    table.add_column("answer")
+    for delivery in deliveries:
+        table.add_row(
+            f"回流 {delivery['consumer']} {delivery['grant']}", f"{delivery['rows']:,} rows"
+        )
+    problems = [] if deliveries else ["no 回流 delivery was written"]
+    resident = demo_resident(Settings.load().warehouse)
+    if resident is None or result.states.get("data_sharing") != "success":
+        console.print(table)
+        return [*problems, "the sharing service was not exercised (no snapshot or resident)"]
+    store = open_store()
+    try:
+        keys = issue_demo_keys(store)
+        with service_for_a_moment(AIRFLOW_HOME / "sharing-demo.log") as base:
+            calls = exercise(base, keys, resident)
+        chain = store.verify_chain()
+    finally:
+        store.dispose()
+    for label, want in (("verification", 200), ("query", 200), ("denial", 403)):
+        status, body = calls[label]
+        table.add_row(
+            f"{label} ({calls['subject']})", f"{status} {json.dumps(body, ensure_ascii=False)}"
+        )
+        if status != want:
+            problems.append(f"sharing {label} answered {status}, expected {want}")
+    table.add_row(
+        "audit chain", f"{chain.records:,} records, intact" if chain.intact else str(chain)
+    )
+    console.print(table)
+    settings = sharing_settings()
+    console.print(f"  {'sharing snapshot':24} {settings.snapshot}")
+    console.print(f"  {'回流 extracts':24} {settings.backflow_dir}")
+    return problems if chain.intact else [*problems, f"audit chain broken: {chain.problem}"]
 
 
 def page_url(page: Path) -> str:

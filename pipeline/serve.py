@@ -1,5 +1,6 @@
 """`make serve` / `make stop`: Airflow (API server with its UI, scheduler, DAG processor,
-triggerer) and Superset on this machine, started in the background and stopped by pid file.
+triggerer), Superset and the sharing service on this machine, started in the background and
+stopped by pid file.
 
     python -m pipeline.serve start [--no-superset]
     python -m pipeline.serve stop
@@ -36,6 +37,7 @@ from groundfloor.settings import (
     environment,
     quality_paths,
     serve_settings,
+    sharing_settings,
 )
 from pipeline.airflow_setup import airflow_environment, pipeline_dag_ids
 
@@ -96,6 +98,31 @@ def superset_service(settings: ServeSettings) -> Service:
         str(settings.superset_port),
     ]
     return Service("superset", argv, {**os.environ, "PYTHONPATH": str(PROJECT)})
+
+
+def sharing_service() -> Service | None:
+    """The sharing service (uvicorn, SHARING_WORKERS workers) once a sharing snapshot exists."""
+    if not (PROJECT / sharing_settings().snapshot).exists():
+        return None
+    return Service("sharing", [sys.executable, "-m", "sharing", "serve"], dict(os.environ))
+
+
+def print_sharing_keys(timeout_seconds: float) -> None:
+    """The service's URL and a fresh key for each demo consumer (their earlier keys stop)."""
+    from sharing.demo import issue_demo_keys
+    from sharing.operations import open_store
+
+    settings = sharing_settings()
+    url = f"http://{settings.host}:{settings.port}"
+    wait_for(f"{url}/openapi.json", timeout_seconds, "the sharing service")
+    store = open_store()
+    try:
+        keys = issue_demo_keys(store)
+    finally:
+        store.dispose()
+    print(f"共享服务  {url}/docs  demo consumers' keys (header X-API-Key):")
+    for consumer, key in keys.items():
+        print(f"  {consumer:8} {key}")
 
 
 def demo_hotline_port(env: dict[str, str]) -> str:
@@ -255,6 +282,10 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
     if with_superset:
         prepare_superset()
         services.append(superset_service(settings))
+    if sharing := sharing_service():
+        services.append(sharing)
+    else:
+        print("no sharing snapshot yet: run `make demo` first; the sharing service is not started")
     for service in services:
         print(f"started {service.name} (pid {start(service, run_dir)})")
     airflow_url = f"http://{settings.host}:{settings.airflow_port}"
@@ -266,6 +297,8 @@ def serve(home: Path, run_dir: Path, with_superset: bool, timeout_seconds: float
         wait_for(f"{superset_url}/health", timeout_seconds, "Superset")
         print(f"Superset  {superset_url}  demo logins:")
         print(superset_cli("accounts", "--show-passwords").stdout.rstrip())
+    if sharing:
+        print_sharing_keys(timeout_seconds)
     print(dags_message(unpaused))
     print("\n".join(docs_lines()))
     print(f"logs: {run_dir.resolve()}/*.log; stop everything with `make stop`")

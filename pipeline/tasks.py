@@ -142,3 +142,48 @@ def quality_gate(as_of: dt.date) -> dict[str, Any]:
         "warnings": run.warnings,
         "data_docs": str(run.data_docs),
     }
+
+
+def sharing_snapshot() -> dict[str, Any]:
+    """数据共享: load the consumers and grants under version control into the sharing store, then
+    build the sharing snapshot from the freshly published warehouse and swap it in."""
+    from sharing.operations import build_sharing_snapshot, load_registry, open_store
+
+    store = open_store()
+    try:
+        consumers, grants = load_registry(store)
+        info = build_sharing_snapshot(store)
+    finally:
+        store.dispose()
+    return {
+        "snapshot_id": info.snapshot_id,
+        "published_snapshot_id": info.published_snapshot_id,
+        "as_of_date": info.as_of_date,
+        "consumers": consumers,
+        "grants": grants,
+        "rows": info.rows,
+    }
+
+
+def sharing_backflow(day: dt.date) -> dict[str, Any]:
+    """回流: each district office's granted extract of the current sharing snapshot, then the
+    usage counts (audit log) published for the dashboard."""
+    from sharing.operations import deliver_backflow, open_store, publish_sharing_usage
+
+    store = open_store()
+    try:
+        deliveries = deliver_backflow(store, day)
+        publish_sharing_usage(store)  # the usage dashboard shows the deliveries just made
+    finally:
+        store.dispose()
+    return {
+        "deliveries": [
+            {
+                "consumer": d.consumer_id,
+                "grant": d.grant_id,
+                "rows": d.rows,
+                "folder": str(d.folder),
+            }
+            for d in deliveries
+        ]
+    }

@@ -34,8 +34,12 @@ for _name, _relative in {
     "PUBLISHED_OPERATIONS": "published/operations.duckdb",
     "QUALITY_DIR": "quality",
     "PUSH_DIR": "push",
+    "SHARING_SNAPSHOT": "sharing/snapshot.sqlite",
+    "SHARING_BACKFLOW_DIR": "sharing/backflow",
+    "PUBLISHED_SHARING_USAGE": "published/sharing_usage.duckdb",
 }.items():
     os.environ.setdefault(_name, str(_OUTPUTS / _relative))
+os.environ.setdefault("SHARING_STORE_URL", f"sqlite:///{_OUTPUTS / 'sharing' / 'sharing.db'}")
 
 # Airflow reads its home when first imported: the test session gets one of its own (SQLite).
 if "AIRFLOW_HOME" not in os.environ:

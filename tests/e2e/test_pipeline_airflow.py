@@ -140,6 +140,10 @@ def story(tmp_path_factory, servers):
         "PUBLISHED_OPERATIONS": str(tmp / "published" / "operations.duckdb"),
         "QUALITY_DIR": str(tmp / "quality"),
         "PUSH_DIR": str(tmp / "push"),
+        "SHARING_STORE_URL": f"sqlite:///{tmp / 'sharing' / 'sharing.db'}",
+        "SHARING_SNAPSHOT": str(tmp / "sharing" / "snapshot.sqlite"),
+        "SHARING_BACKFLOW_DIR": str(tmp / "sharing" / "backflow"),
+        "PUBLISHED_SHARING_USAGE": str(tmp / "published" / "sharing_usage.duckdb"),
         "HOTLINE_BASE_URL": f"http://127.0.0.1:{hotline.server_address[1]}",
         "HOTLINE_API_TOKEN": "e2e-token",
         "ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_address[1]}/alerts",
@@ -200,6 +204,7 @@ def test_first_date_runs_every_dag_through_airflow(story):
         *(f"ingest_{system}" for system in SYSTEMS),
         "warehouse",
         "policy_matching",
+        "data_sharing",
     }
 
 

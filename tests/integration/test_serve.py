@@ -20,7 +20,12 @@ from pipeline.assets import SYSTEMS
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_DAGS = {*(f"ingest_{system}" for system in SYSTEMS), "warehouse", "policy_matching"}
+EXPECTED_DAGS = {
+    *(f"ingest_{system}" for system in SYSTEMS),
+    "warehouse",
+    "policy_matching",
+    "data_sharing",
+}
 CHROMIUM = "/usr/bin/chromium"
 
 

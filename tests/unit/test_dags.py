@@ -8,7 +8,13 @@ import pytest
 
 from groundfloor.settings import PROJECT
 from ingestion.config import load_sources
-from pipeline.assets import RAW_ASSETS, SYSTEMS, THEMES_ASSET, WAREHOUSE_WRITER_POOL
+from pipeline.assets import (
+    RAW_ASSETS,
+    SHARING_SNAPSHOT_ASSET,
+    SYSTEMS,
+    THEMES_ASSET,
+    WAREHOUSE_WRITER_POOL,
+)
 
 CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *"}
 
@@ -22,7 +28,11 @@ def bag():
 
 def test_every_dag_imports_without_errors(bag):
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {f"ingest_{s}" for s in SYSTEMS} | {"warehouse", "policy_matching"}
+    assert set(bag.dag_ids) == {f"ingest_{s}" for s in SYSTEMS} | {
+        "warehouse",
+        "policy_matching",
+        "data_sharing",
+    }
 
 
 def test_ingestion_dags_follow_the_sources_schedules(bag):
@@ -63,6 +73,15 @@ def test_matching_dag_runs_on_the_themes_asset(bag):
     assert task.task_id == "evaluate_policies" and task.pool == WAREHOUSE_WRITER_POOL
 
 
+def test_sharing_dag_runs_on_the_themes_asset_snapshot_then_backflow(bag):
+    dag = bag.dags["data_sharing"]
+    assert list(dag.timetable.asset_condition.objects) == [THEMES_ASSET]
+    assert [t.task_id for t in dag.topological_sort()] == ["sharing_snapshot", "backflow"]
+    assert dag.get_task("sharing_snapshot").pool == WAREHOUSE_WRITER_POOL
+    assert dag.get_task("sharing_snapshot").outlets == [SHARING_SNAPSHOT_ASSET]
+    assert all(t.on_failure_callback for t in dag.tasks)
+
+
 def test_dag_files_import_nothing_heavy_at_module_level():
     """Parsing happens every few seconds in the DAG processor: the files and the modules they
     import at the top must not pull in duckdb, polars, dbt or great_expectations."""
@@ -71,7 +90,7 @@ def test_dag_files_import_nothing_heavy_at_module_level():
 
     probe = (
         "import sys, runpy\n"
-        "for f in ('ingestion', 'warehouse', 'policy_matching'):\n"
+        "for f in ('ingestion', 'warehouse', 'policy_matching', 'data_sharing'):\n"
         "    runpy.run_path(f'dags/{f}.py')\n"
         "heavy = [m for m in ('duckdb', 'polars', 'dbt', 'great_expectations', 'pandas')"
         " if m in sys.modules]\n"

@@ -32,7 +32,7 @@ def test_a_page_without_head_is_left_alone():
 
 
 def test_serve_names_the_dags_it_leaves_running_and_those_it_unpaused():
-    assert pipeline_dag_ids()[-2:] == ["warehouse", "policy_matching"]
+    assert pipeline_dag_ids()[-3:] == ["warehouse", "policy_matching", "data_sharing"]
     fresh = dags_message([])
     assert fresh == "DAGs running on their schedules: " + ", ".join(pipeline_dag_ids())
     after_demo = dags_message(["policy_matching", "warehouse"]).splitlines()

@@ -1,0 +1,5 @@
+import sys
+
+from sharing.cli import main
+
+sys.exit(main())

@@ -1,0 +1,410 @@
+"""The sharing store: consumers, API keys, grants and the audit log, in one transactional
+database through SQLAlchemy: an embedded SQLite file by default, PostgreSQL when
+SHARING_STORE_URL names one (the same code; the tests run both).
+
+The audit log is append-only and hash-chained: record n carries the hash of record n-1 and
+its own hash, SHA-256 of that previous hash and its canonical content. A one-row head table
+holds the last sequence number and hash; appending locks it (SELECT ... FOR UPDATE on
+PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent workers extend one chain, and a
+deleted record, an altered one or a cut tail shows in `verify_chain`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from sharing.registry import Consumer, Grant, GrantedField
+
+GENESIS = "0" * 64
+KEY_PREFIX = "gsk"
+
+metadata = sa.MetaData()
+
+consumers_table = sa.Table(
+    "sharing_consumers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("regions", sa.Text, nullable=False),
+    sa.Column("rate_per_second", sa.Float),
+    sa.Column("burst", sa.Integer),
+)
+
+keys_table = sa.Table(
+    "sharing_api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("consumer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("expires_at", sa.String(32)),
+    sa.Column("revoked_at", sa.String(32)),
+)
+
+grants_table = sa.Table(
+    "sharing_grants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("consumer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("loaded_at", sa.String(32), nullable=False),
+)
+
+AUDIT_CONTENT = (
+    "seq",
+    "at",
+    "consumer_id",
+    "key_id",
+    "call",
+    "resource",
+    "fields",
+    "subject",
+    "purpose",
+    "grant_id",
+    "result",
+    "status",
+    "latency_us",
+    "rows",
+    "detail",
+)
+
+audit_table = sa.Table(
+    "sharing_audit",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("consumer_id", sa.String(64)),
+    sa.Column("key_id", sa.String(32)),
+    sa.Column("call", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(64)),
+    sa.Column("fields", sa.Text),
+    sa.Column("subject", sa.String(64), index=True),
+    sa.Column("purpose", sa.Text),
+    sa.Column("grant_id", sa.String(64)),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_us", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("detail", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+head_table = sa.Table(
+    "sharing_audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+
+class AuditWriteFailed(RuntimeError):
+    """The audit record could not be written: the request it records must fail."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: str
+    consumer_id: str
+    secret: str  # the whole key as the consumer sends it; shown once, never stored
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    records: int
+    broken_at: int | None
+    problem: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def key_hash(secret_part: str) -> str:
+    """A key is 256 random bits, so one SHA-256 is enough (no slow hash is needed for it)."""
+    return hashlib.sha256(secret_part.encode()).hexdigest()
+
+
+def record_hash(prev_hash: str, record: dict) -> str:
+    content = json.dumps(
+        [record.get(name) for name in AUDIT_CONTENT], ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+
+
+def engine_url(url: str) -> str:
+    """postgresql://… is read with psycopg 3 (the driver the project installs)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engines(url: str) -> tuple[sa.Engine, sa.Engine]:
+    """(writer, reader). On PostgreSQL they are one engine. On SQLite the writer begins every
+    transaction IMMEDIATE, taking the write lock at once, so two workers appending to the
+    audit chain queue instead of one failing on a lock upgrade; the reader runs each SELECT
+    in its own implicit transaction and never takes the write lock."""
+    url = engine_url(url)
+    if not url.startswith("sqlite"):
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+        return engine, engine
+    path = sa.engine.make_url(url).database
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engines = []
+    for immediate in (True, False):
+        # isolation_level None: pysqlite's own transaction handling is off
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        if immediate:
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        engines.append(engine)
+    return engines[0], engines[1]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine, self.reader = make_engines(url)
+
+    def create(self) -> None:
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(head_table.c.id)).first() is None:
+                conn.execute(head_table.insert().values(id=1, seq=0, hash=GENESIS))
+        if self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database:
+                Path(database).chmod(0o600)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.reader.dispose()
+
+    # --- consumers and grants -----------------------------------------------------------
+
+    def load_registry(self, consumers: list[Consumer], grants: list[Grant]) -> None:
+        """Upsert the consumers and replace every grant, in one transaction."""
+        with self.engine.begin() as conn:
+            for consumer in consumers:
+                row = {
+                    "name": consumer.name,
+                    "kind": consumer.kind,
+                    "regions": json.dumps(list(consumer.regions)),
+                    "rate_per_second": consumer.rate_per_second,
+                    "burst": consumer.burst,
+                }
+                done = conn.execute(
+                    consumers_table.update().where(consumers_table.c.id == consumer.id), row
+                )
+                if done.rowcount == 0:
+                    conn.execute(consumers_table.insert(), {"id": consumer.id, **row})
+            conn.execute(grants_table.delete())
+            loaded = now_text()
+            for grant in grants:
+                conn.execute(
+                    grants_table.insert(),
+                    {
+                        "id": grant.id,
+                        "consumer_id": grant.consumer,
+                        "document": grant_to_json(grant),
+                        "loaded_at": loaded,
+                    },
+                )
+
+    def consumer(self, consumer_id: str) -> Consumer | None:
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                sa.select(consumers_table).where(consumers_table.c.id == consumer_id)
+            ).first()
+        return _consumer(row) if row else None
+
+    def grants_of(self, consumer_id: str) -> list[Grant]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(grants_table.c.document).where(grants_table.c.consumer_id == consumer_id)
+            ).all()
+        return [grant_from_json(r.document) for r in rows]
+
+    def all_grants(self) -> list[Grant]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(grants_table.c.document)).all()
+        return [grant_from_json(r.document) for r in rows]
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def issue_key(self, consumer_id: str) -> IssuedKey:
+        if self.consumer(consumer_id) is None:
+            raise KeyError(f"consumer {consumer_id} is not loaded (python -m sharing grants load)")
+        key_id = secrets.token_hex(8)
+        secret_part = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                keys_table.insert(),
+                {
+                    "key_id": key_id,
+                    "consumer_id": consumer_id,
+                    "key_hash": key_hash(secret_part),
+                    "created_at": now_text(),
+                },
+            )
+        return IssuedKey(key_id, consumer_id, f"{KEY_PREFIX}_{key_id}_{secret_part}")
+
+    def rotate_key(self, consumer_id: str, grace: dt.timedelta) -> tuple[IssuedKey, list[str]]:
+        """A new key; the consumer's other live keys expire after `grace` (both work meanwhile)."""
+        new = self.issue_key(consumer_id)
+        expires = (dt.datetime.now(dt.UTC) + grace).isoformat(timespec="microseconds")
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(keys_table.c.key_id).where(
+                    keys_table.c.consumer_id == consumer_id,
+                    keys_table.c.key_id != new.key_id,
+                    keys_table.c.revoked_at.is_(None),
+                    keys_table.c.expires_at.is_(None),
+                )
+            ).scalars()
+            old = list(live)
+            conn.execute(
+                keys_table.update().where(keys_table.c.key_id.in_(old)).values(expires_at=expires)
+            )
+        return new, old
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                keys_table.update()
+                .where(keys_table.c.key_id == key_id, keys_table.c.revoked_at.is_(None))
+                .values(revoked_at=now_text())
+            )
+        return done.rowcount == 1
+
+    def authenticate(self, presented: str | None) -> tuple[Consumer, str] | None:
+        """(consumer, key id) of a live key, None for anything else."""
+        parts = (presented or "").split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1].isalnum():
+            return None
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                sa.select(keys_table, consumers_table)
+                .join(consumers_table, consumers_table.c.id == keys_table.c.consumer_id)
+                .where(keys_table.c.key_id == parts[1])
+            ).first()
+        if row is None or not hmac.compare_digest(row.key_hash, key_hash(parts[2])):
+            return None
+        if row.revoked_at is not None or (row.expires_at and row.expires_at <= now_text()):
+            return None
+        return _consumer(row), row.key_id
+
+    # --- audit --------------------------------------------------------------------------
+
+    def append_audit(self, record: dict) -> int:
+        """Append one record to the chain; its sequence number. Raises AuditWriteFailed."""
+        try:
+            with self.engine.begin() as conn:
+                head = conn.execute(
+                    sa.select(head_table).where(head_table.c.id == 1).with_for_update()
+                ).one()
+                row = {name: record.get(name) for name in AUDIT_CONTENT}
+                row["seq"] = head.seq + 1
+                row["at"] = row["at"] or now_text()
+                row["prev_hash"] = head.hash
+                row["hash"] = record_hash(head.hash, row)
+                conn.execute(audit_table.insert(), row)
+                conn.execute(
+                    head_table.update()
+                    .where(head_table.c.id == 1)
+                    .values(seq=row["seq"], hash=row["hash"])
+                )
+            return row["seq"]
+        except Exception as error:  # any failure: the caller must not answer
+            raise AuditWriteFailed(str(error)) from error
+
+    def audit_records(self, subject: str | None = None) -> list[dict]:
+        query = sa.select(audit_table).order_by(audit_table.c.seq)
+        if subject is not None:
+            query = query.where(audit_table.c.subject == subject)
+        with self.reader.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def verify_chain(self, batch: int = 10_000) -> ChainReport:
+        """The first broken link: a record missing, altered, or the tail cut after the head."""
+        expected_seq, prev, count = 1, GENESIS, 0
+        with self.reader.connect() as conn:
+            head = conn.execute(sa.select(head_table).where(head_table.c.id == 1)).one()
+            # records appended after the head was read are not part of this check
+            result = conn.execution_options(yield_per=batch).execute(
+                sa.select(audit_table)
+                .where(audit_table.c.seq <= head.seq)
+                .order_by(audit_table.c.seq)
+            )
+            for row in result:
+                record = dict(row._mapping)
+                if record["seq"] != expected_seq:
+                    return ChainReport(count, expected_seq, f"record {expected_seq} is missing")
+                if record["prev_hash"] != prev:
+                    return ChainReport(count, expected_seq, "its previous hash does not match")
+                if record_hash(prev, record) != record["hash"]:
+                    return ChainReport(count, expected_seq, "its content does not match its hash")
+                prev, expected_seq, count = record["hash"], expected_seq + 1, count + 1
+        if head.seq != count or head.hash != prev:
+            return ChainReport(count, count + 1, f"records {count + 1}..{head.seq} are missing")
+        return ChainReport(count, None, None)
+
+
+def _consumer(row) -> Consumer:
+    return Consumer(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        regions=tuple(json.loads(row.regions)),
+        rate_per_second=row.rate_per_second,
+        burst=row.burst,
+    )
+
+
+def grant_to_json(grant: Grant) -> str:
+    document = asdict(grant)
+    document["valid_from"] = grant.valid_from.isoformat()
+    document["valid_to"] = grant.valid_to.isoformat() if grant.valid_to else None
+    return json.dumps(document, ensure_ascii=False)
+
+
+def grant_from_json(text: str) -> Grant:
+    document = json.loads(text)
+    return Grant(
+        id=document["id"],
+        consumer=document["consumer"],
+        resource=document["resource"],
+        uses=tuple(document["uses"]),
+        fields=tuple(GrantedField(**f) for f in document["fields"]),
+        purpose=document["purpose"],
+        legal_basis=document["legal_basis"],
+        valid_from=dt.date.fromisoformat(document["valid_from"]),
+        valid_to=dt.date.fromisoformat(document["valid_to"]) if document["valid_to"] else None,
+        approved_by=document["approved_by"],
+        region_scope=tuple(document["region_scope"]),
+        certificate_types=tuple(document["certificate_types"]),
+    )
