@@ -1,5 +1,11 @@
-"""`python -m matching evaluate --date YYYY-MM-DD [--policy CODE ...] [--warehouse PATH]
-[--operations PATH]`: one matching run and its summary table."""
+"""`python -m matching COMMAND`: the policy officer's commands.
+
+    evaluate --date D [--policy CODE ...]      one matching run (new rows are pending)
+    pending                                    what awaits a decision
+    approve --run RUN|latest --by NAME [--policy CODE ...] [--subject KEY ...]
+    reject  --run RUN|latest --by NAME --reason TEXT [--policy ...] [--subject ...]
+    revoke  --policy CODE --subject KEY --period P --by NAME --reason TEXT
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
+from matching import approval
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 
 
@@ -36,7 +43,29 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--policies-dir", type=Path, default=DEFAULT_POLICIES)
     run.add_argument("--snapshot-id", help="warehouse snapshot id (default: SHA-256 of the file)")
     run.add_argument("--run-id", help="run id (default: timestamp and random suffix)")
+    add_decision_commands(commands, operations, push)
     return root
+
+
+def add_decision_commands(commands, operations: Path, push: Path) -> None:
+    pending = commands.add_parser("pending", help="ledger rows awaiting a decision")
+    pending.add_argument("--operations", type=Path, default=operations)
+    for name, text in (
+        ("approve", "approve a run's pending rows and write their push lists"),
+        ("reject", "reject a run's pending rows with a reason (never pushed)"),
+    ):
+        decide = commands.add_parser(name, help=text)
+        decide.add_argument("--run", required=True, help="matching run id, or 'latest'")
+        decide.add_argument("--by", required=True, help="the officer's name")
+        decide.add_argument("--policy", action="append", default=[], metavar="CODE")
+        decide.add_argument("--subject", action="append", default=[], metavar="KEY")
+        decide.add_argument("--reason", required=name == "reject")
+        decide.add_argument("--operations", type=Path, default=operations)
+        decide.add_argument("--push-dir", type=Path, default=push)
+    revoke = commands.add_parser("revoke", help="revoke a ledger row with a reason")
+    for option in ("--policy", "--subject", "--period", "--by", "--reason"):
+        revoke.add_argument(option, required=True)
+    revoke.add_argument("--operations", type=Path, default=operations)
 
 
 def summary_table(result: RunResult) -> Table:
@@ -70,6 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # a log or a pipe gets the whole table, not one squeezed to 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=140)
+    commands = {
+        "evaluate": run_evaluate,
+        "pending": show_pending,
+        "approve": decide,
+        "reject": decide,
+        "revoke": revoke,
+    }
+    try:
+        return commands[args.command](args, console)
+    except approval.DecisionRefused as refused:
+        console.print(f"[red]refused[/red] {refused}", highlight=False)
+        return 2
+
+
+def run_evaluate(args, console: Console) -> int:
     result = evaluate(
         args.date,
         args.warehouse,
@@ -86,9 +130,48 @@ def main(argv: list[str] | None = None) -> int:
     for s in result.summaries:
         if s.outcome == "failed":
             console.print(f"[red]failed[/red] {s.message}", highlight=False)
-    console.print(f"push lists: {result.push_dir}")
+    pending = sum(s.new for s in result.summaries)
+    console.print(
+        f"{pending} new ledger rows pending; push lists are written on approval: "
+        f"python -m matching approve --run {result.run_id} --by NAME"
+    )
     failed = result.errors or any(s.outcome == "failed" for s in result.summaries)
     return 1 if failed else 0
+
+
+def show_pending(args, console: Console) -> int:
+    table = Table(title="待审批 pending ledger rows")
+    for heading in ("run", "policy", "period", "rows", "amount (元)"):
+        table.add_column(heading)
+    for run_id, code, period, rows, amount in approval.pending_by_policy(args.operations):
+        table.add_row(run_id, code, period, str(rows), f"{amount:,.2f}")
+    console.print(table)
+    return 0
+
+
+def decide(args, console: Console) -> int:
+    run_id = approval.latest_run(args.operations) if args.run == "latest" else args.run
+    if run_id is None:
+        raise approval.DecisionRefused("no matching run in the operations store")
+    selection = approval.Selection(run_id, tuple(args.policy), tuple(args.subject))
+    officer = approval.Officer(args.by, "cli")
+    if args.command == "approve":
+        count = approval.approve(args.operations, selection, officer)
+        files = approval.release(args.operations, args.push_dir, run_id)
+        console.print(f"run {run_id}: {count} rows approved by {args.by}; push lists:")
+        for path in files:
+            console.print(f"  {path}", highlight=False)
+    else:
+        count = approval.reject(args.operations, selection, officer, args.reason)
+        console.print(f"run {run_id}: {count} rows rejected by {args.by}: {args.reason}")
+    return 0
+
+
+def revoke(args, console: Console) -> int:
+    officer = approval.Officer(args.by, "cli")
+    approval.revoke(args.operations, args.policy, args.subject, args.period, officer, args.reason)
+    console.print(f"revoked {args.policy} {args.subject} {args.period}: {args.reason}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """One matching run: every selected policy in force on E, compiled to SQL and evaluated over
-the warehouse (attached read-only) inside the operations store, then the ledger and push lists.
+the warehouse (attached read-only) inside the operations store, then the ledger. New ledger rows
+are pending: push lists are written when an officer approves them (matching/approval.py).
 
 Each policy runs in its own transaction: a policy that fails (refused file, SQL error on a
 warehouse that lacks a table) is recorded with its message and the others still run.
@@ -20,7 +21,6 @@ import duckdb
 from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
 from matching.policy import Policy, load_policies
-from matching.push import write_push_list
 from matching.store import open_store
 
 DEFAULT_POLICIES = Path(__file__).resolve().parent / "policies"
@@ -171,10 +171,13 @@ def _evaluate_policy(
         [policy.code, period],
     )
     store.execute(f"create or replace temp table explained as {compiled.explanations}")
+    # new rows wait for an officer's approval (policies.md v2): no push list leaves before it
     store.execute(
-        """insert into match_ledger
+        """insert into match_ledger (policy_code, subject_type, subject_key, period,
+            policy_version, amount_yuan, explanation_json, explanation_zh, evaluation_date,
+            warehouse_snapshot_id, run_id, recorded_at, status, display_name, display_id)
         select ?, ?, f.subject_key, ?, ?, f.amount, x.explanation_json, x.explanation_zh,
-            ?, ?, ?, now()
+            ?, ?, ?, now(), 'pending', x.display_name, x.display_id
         from fresh f join explained x using (subject_key)""",
         [policy.code, policy.subject, period, policy.version, on, run.snapshot_id, run.run_id],
     )
@@ -185,9 +188,7 @@ def _evaluate_policy(
         [run.run_id, policy.code, period, on],
     )
     _record_version(store, run, policy)
-    summary = _counts(store, policy, period)
-    write_push_list(store, run.push_dir, policy, period)
-    return summary
+    return _counts(store, policy, period)
 
 
 def _counts(store: duckdb.DuckDBPyConnection, policy: Policy, period: str) -> PolicySummary:
