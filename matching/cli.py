@@ -1,10 +1,10 @@
 """`python -m matching COMMAND`: the policy officer's commands.
 
-    evaluate --date D [--policy CODE ...]      one matching run (new rows are pending)
-    pending                                    what awaits a decision
-    approve --run RUN|latest --by NAME [--policy CODE ...] [--subject KEY ...]
-    reject  --run RUN|latest --by NAME --reason TEXT [--policy ...] [--subject ...]
-    revoke  --policy CODE --subject KEY --period P --by NAME --reason TEXT
+evaluate --date D [--policy CODE ...]      one matching run (new rows are pending)
+pending                                    what awaits a decision
+approve --run RUN|latest --by NAME [--policy CODE ...] [--subject KEY ...]
+reject  --run RUN|latest --by NAME --reason TEXT [--policy ...] [--subject ...]
+revoke  --policy CODE --subject KEY --period P --by NAME --reason TEXT
 """
 
 from __future__ import annotations

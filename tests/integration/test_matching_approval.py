@@ -13,7 +13,7 @@ import pytest
 
 from groundfloor.settings import PROJECT
 from matching.engine import evaluate
-from tests.integration.test_matching_engine import E, EXPECTED, build_warehouse
+from tests.integration.test_matching_engine import EXPECTED, E, build_warehouse
 
 ALL_MATCHES = {(code, key) for code, rows in EXPECTED.items() for key in rows}
 
