@@ -56,11 +56,21 @@ def test_warehouse_dag_runs_on_any_source_asset_build_then_gate_then_publish(bag
     assert dag.get_task("publish").outlets == [THEMES_ASSET]
 
 
-def test_matching_dag_runs_on_the_themes_asset(bag):
+def test_matching_dag_runs_on_the_themes_asset_and_waits_for_an_officer(bag):
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
     dag = bag.dags["policy_matching"]
     assert list(dag.timetable.asset_condition.objects) == [THEMES_ASSET]
-    (task,) = dag.tasks
-    assert task.task_id == "evaluate_policies" and task.pool == WAREHOUSE_WRITER_POOL
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "evaluate_policies",
+        "approve_run",
+        "record_decision",
+        "write_push_lists",
+    ]
+    assert dag.get_task("evaluate_policies").pool == WAREHOUSE_WRITER_POOL
+    approve = dag.get_task("approve_run")
+    assert isinstance(approve, HITLOperator) and approve.options == ["Approve", "Reject"]
+    assert set(approve.params) == {"reason", "policies"}
 
 
 def test_dag_files_import_nothing_heavy_at_module_level():
