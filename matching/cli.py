@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
-from matching import approval
+from matching import approval, explain
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 
 
@@ -66,6 +67,13 @@ def add_decision_commands(commands, operations: Path, push: Path) -> None:
     for option in ("--policy", "--subject", "--period", "--by", "--reason"):
         revoke.add_argument(option, required=True)
     revoke.add_argument("--operations", type=Path, default=operations)
+    why = commands.add_parser("explain", help="each condition's outcome for a subject on E")
+    why.add_argument("--policy", required=True, metavar="CODE")
+    why.add_argument("--subject", required=True, metavar="KEY", help="person or enterprise key")
+    why.add_argument("--date", required=True, type=dt.date.fromisoformat)
+    why.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
+    why.add_argument("--policies-dir", type=Path, default=DEFAULT_POLICIES)
+    why.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
 
 def summary_table(result: RunResult) -> Table:
@@ -105,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         "approve": decide,
         "reject": decide,
         "revoke": revoke,
+        "explain": show_explanation,
     }
     try:
         return commands[args.command](args, console)
-    except approval.DecisionRefused as refused:
+    except (approval.DecisionRefused, LookupError) as refused:
         console.print(f"[red]refused[/red] {refused}", highlight=False)
         return 2
 
@@ -171,6 +180,27 @@ def revoke(args, console: Console) -> int:
     officer = approval.Officer(args.by, "cli")
     approval.revoke(args.operations, args.policy, args.subject, args.period, officer, args.reason)
     console.print(f"revoked {args.policy} {args.subject} {args.period}: {args.reason}")
+    return 0
+
+
+def show_explanation(args, console: Console) -> int:
+    policy = explain.find_policy(args.policies_dir, args.policy)
+    found = explain.explain(args.warehouse, policy, args.subject, args.date)
+    if args.json:
+        print(json.dumps({"status": found.status, **found.explanation}, ensure_ascii=False))
+        return 0
+    title = f"{policy.code} {policy.name} · {found.subject_key} · E = {found.on} ({found.period})"
+    table = Table(title=f"{title}: {explain.STATUS_ZH[found.status]}")
+    for heading in ("condition", "field", "value", "threshold", "outcome"):
+        table.add_column(heading)
+    for c in found.explanation["conditions"]:
+        colour = {"pass": "green", "fail": "red"}.get(c["outcome"], "yellow")
+        table.add_row(c["condition"], c["field"], str(c["value"]), c["threshold"],
+                      f"[{colour}]{c['outcome']}[/{colour}]")  # fmt: skip
+    console.print(table)
+    console.print(found.explanation_zh, highlight=False)
+    for c in found.failing if found.status in ("not_matched", "near_miss") else []:
+        console.print(f"不满足/缺失：{c['condition']}（{c['outcome']}）", highlight=False)
     return 0
 
 

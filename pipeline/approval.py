@@ -10,10 +10,11 @@ decision, so the DAG run finishes and writes the push lists.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,41 +90,84 @@ def approve_from_command_line(matching_run_id: str, officer: str) -> str:
     return done.stdout
 
 
+def wait_and_answer(
+    chosen: str,
+    officer: str,
+    params: dict[str, str] | None = None,
+    on_command_line: bool = False,
+    timeout_seconds: float = 1800,
+) -> str:
+    """Wait for the approval step to park, then answer it; with `on_command_line`, first
+    approve the matching run with `python -m matching approve` as the officer would."""
+    deadline = time.monotonic() + timeout_seconds
+    while (found := awaiting_approval()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no approval step waited for an answer")
+        time.sleep(1)
+    dag_run_id, evaluated = found
+    transcript = ""
+    if on_command_line:
+        transcript = approve_from_command_line(evaluated["run_id"], officer)
+    answer(dag_run_id, chosen, officer, params)
+    return transcript
+
+
 @dataclass
 class Approver:
-    """A background thread that waits for the approval step and answers it with `decide`."""
+    """The officer outside the DAG run: a process of its own (`python -m pipeline.approval`),
+    because a thread importing Airflow's models while dag.test() does the same in the main
+    thread can deadlock on SQLAlchemy's mapper configuration."""
 
-    decide: Any  # (airflow run id, evaluated output) -> None
-    poll_seconds: float = 1.0
-    stop: threading.Event = field(default_factory=threading.Event)
-    errors: list[BaseException] = field(default_factory=list)
-    answered: list[str] = field(default_factory=list)
-    transcripts: list[str] = field(default_factory=list)
+    chosen: str
+    officer: str
+    params: dict[str, str] = field(default_factory=dict)
+    on_command_line: bool = False
+    process: subprocess.Popen | None = None
 
     def start(self) -> Approver:
-        threading.Thread(target=self._watch, daemon=True, name="approver").start()
+        command = [sys.executable, "-m", "pipeline.approval", self.chosen, self.officer,
+                   "--params", json.dumps(self.params, ensure_ascii=False)]  # fmt: skip
+        if self.on_command_line:
+            command.append("--on-command-line")
+        self.process = subprocess.Popen(
+            command,
+            cwd=PROJECT,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         return self
 
-    def _watch(self) -> None:
-        while not self.stop.is_set():
-            try:
-                found = awaiting_approval()
-                if found and found[0] not in self.answered:
-                    self.decide(*found)
-                    self.answered.append(found[0])
-            except Exception as error:  # reported by the chain; the DAG run would wait forever
-                self.errors.append(error)
-                return
-            time.sleep(self.poll_seconds)
+    def finish(self, grace_seconds: float = 60) -> tuple[int | None, str, str]:
+        """(exit code, output, errors). The process has answered by the time the DAG run ends
+        but may still be closing; one still waiting after the grace period (the DAG failed
+        before the approval step) is ended."""
+        assert self.process is not None
+        try:
+            out, err = self.process.communicate(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
 
 
 def command_line_approver(officer: str = DEMO_OFFICER) -> Approver:
     """Approve from the command line, then close the Airflow step with the same answer."""
-    approver = Approver(lambda *_: None)
+    return Approver("Approve", officer, on_command_line=True)
 
-    def decide(dag_run_id: str, evaluated: dict) -> None:
-        approver.transcripts.append(approve_from_command_line(evaluated["run_id"], officer))
-        answer(dag_run_id, "Approve", officer)
 
-    approver.decide = decide
-    return approver
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.approval", description=__doc__)
+    parser.add_argument("chosen", choices=["Approve", "Reject"])
+    parser.add_argument("officer")
+    parser.add_argument("--params", default="{}", help="JSON: reason, policies")
+    parser.add_argument("--on-command-line", action="store_true")
+    args = parser.parse_args(argv)
+    print(wait_and_answer(args.chosen, args.officer, json.loads(args.params),
+                          args.on_command_line))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

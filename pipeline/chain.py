@@ -66,11 +66,11 @@ def run_matching(dag, logical_date: dt.datetime, result: ChainResult, approve_as
     try:
         state = run_dag(dag, logical_date, result)
     finally:
-        approver.stop.set()
+        code, out, err = approver.finish()
     result.outputs["policy_matching.approval"] = {
         "officer": approve_as,
-        "command_line": approver.transcripts,
-        "errors": [repr(e) for e in approver.errors],
+        "command_line": out,
+        "errors": err if code else "",
     }
     return state
 
