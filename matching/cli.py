@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
-from matching import approval, explain
+from matching import approval, explain, whatif
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
+from matching.policy import PolicyError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,6 +75,13 @@ def add_decision_commands(commands, operations: Path, push: Path) -> None:
     why.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
     why.add_argument("--policies-dir", type=Path, default=DEFAULT_POLICIES)
     why.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    draft = commands.add_parser("whatif", help="run a draft policy file on a date (no ledger)")
+    draft.add_argument("--draft", required=True, type=Path, help="the draft policy file")
+    draft.add_argument("--date", required=True, type=dt.date.fromisoformat)
+    draft.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
+    draft.add_argument("--policies-dir", type=Path, default=DEFAULT_POLICIES,
+                       help="where the version in force is looked up")  # fmt: skip
+    draft.add_argument("--report", type=Path, help="also write a report (.md or .html)")
 
 
 def summary_table(result: RunResult) -> Table:
@@ -114,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "reject": decide,
         "revoke": revoke,
         "explain": show_explanation,
+        "whatif": show_what_if,
     }
     try:
         return commands[args.command](args, console)
@@ -201,6 +210,29 @@ def show_explanation(args, console: Console) -> int:
     console.print(found.explanation_zh, highlight=False)
     for c in found.failing if found.status in ("not_matched", "near_miss") else []:
         console.print(f"不满足/缺失：{c['condition']}（{c['outcome']}）", highlight=False)
+    return 0
+
+
+def show_what_if(args, console: Console) -> int:
+    try:
+        result = whatif.what_if(args.warehouse, args.draft, args.date, args.policies_dir)
+    except PolicyError as refused:
+        console.print(f"[red]refused[/red] {refused}", highlight=False)
+        return 1
+    for line in whatif.headline(result):
+        console.print(line, highlight=False)
+    for heading, columns, rows in whatif.report_sections(result, listed=20):
+        if len(columns) == 1:  # the gains and losses: a line of keys
+            console.print(f"{heading}：{'、'.join(str(r[0]) for r in rows)}", highlight=False)
+            continue
+        table = Table(title=heading)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+    if args.report:
+        console.print(f"report: {whatif.write_report(result, args.report)}", highlight=False)
     return 0
 
 

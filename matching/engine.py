@@ -150,18 +150,9 @@ def _evaluate_policy(
     store: duckdb.DuckDBPyConnection, run: RunResult, policy: Policy
 ) -> PolicySummary:
     on, period = run.evaluation_date, policy.period_of(run.evaluation_date)
-    key = "person_key" if policy.subject == "person" else "enterprise_key"
     compiled = compile_policy(policy, on, f"{WAREHOUSE_ALIAS}.main_marts")
-    # a grant for the same policy and period (FFSSQ) blocks the match, whenever it was paid
-    store.execute(
-        f"""create or replace temp table scored as
-        select e.*, g.k is not null as granted
-        from ({compiled.evaluation}) e left join (
-            select distinct {key} as k from {WAREHOUSE_ALIAS}.main_marts.benefit_grants
-            where policy_code = ? and grant_period = ? and {key} is not null
-        ) g on g.k = e.subject_key""",
-        [policy.code, period],
-    )
+    store.execute(f"create or replace temp table scored as {scored_sql(policy, compiled)}",
+                  [policy.code, period])  # fmt: skip
     store.execute(
         """create or replace temp table fresh as
         select subject_key, amount from scored s
@@ -189,6 +180,17 @@ def _evaluate_policy(
     )
     _record_version(store, run, policy)
     return _counts(store, policy, period)
+
+
+def scored_sql(policy: Policy, compiled) -> str:
+    """The evaluation with each subject's `granted` flag (parameters: code, period): a grant
+    for the same policy and period (FFSSQ) blocks the match, whenever it was paid."""
+    key = "person_key" if policy.subject == "person" else "enterprise_key"
+    return f"""select e.*, g.k is not null as granted
+        from ({compiled.evaluation}) e left join (
+            select distinct {key} as k from {WAREHOUSE_ALIAS}.main_marts.benefit_grants
+            where policy_code = ? and grant_period = ? and {key} is not null
+        ) g on g.k = e.subject_key"""
 
 
 def _counts(store: duckdb.DuckDBPyConnection, policy: Policy, period: str) -> PolicySummary:
