@@ -17,7 +17,7 @@ import pytest
 from groundfloor.settings import PROJECT
 from matching.engine import DEFAULT_POLICIES, evaluate
 from matching.whatif import what_if, write_report
-from tests.integration.test_matching_engine import CITY, E, GRANTS, PERSONS, build_warehouse
+from tests.integration.test_matching_engine import CITY, GRANTS, PERSONS, E, build_warehouse
 
 CODES = ("GLJT", "CJLB", "YEBT", "XWWG", "GXJL")
 
@@ -31,9 +31,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_what_if_of_the_files_in_force_equals_a_real_run_and_writes_nothing(
-    warehouse, tmp_path
-):
+def test_what_if_of_the_files_in_force_equals_a_real_run_and_writes_nothing(warehouse, tmp_path):
     before = digest(warehouse)
     drafts = {code: what_if(warehouse, DEFAULT_POLICIES / f"{code}.yaml", E) for code in CODES}
     assert digest(warehouse) == before
