@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
-from matching import approval, explain, whatif
+from matching import approval, explain, payout, whatif
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 from matching.policy import PolicyError
 
@@ -82,6 +82,10 @@ def add_decision_commands(commands, operations: Path, push: Path) -> None:
     draft.add_argument("--policies-dir", type=Path, default=DEFAULT_POLICIES,
                        help="where the version in force is looked up")  # fmt: skip
     draft.add_argument("--report", type=Path, help="also write a report (.md or .html)")
+    paid = commands.add_parser("payout", help="K23 payout rate and median days to pay")
+    paid.add_argument("--date", required=True, type=dt.date.fromisoformat, help="logical date")
+    paid.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
+    paid.add_argument("--operations", type=Path, default=operations)
 
 
 def summary_table(result: RunResult) -> Table:
@@ -123,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "revoke": revoke,
         "explain": show_explanation,
         "whatif": show_what_if,
+        "payout": show_payout,
     }
     try:
         return commands[args.command](args, console)
@@ -233,6 +238,21 @@ def show_what_if(args, console: Console) -> int:
         console.print(table)
     if args.report:
         console.print(f"report: {whatif.write_report(result, args.report)}", highlight=False)
+    return 0
+
+
+def show_payout(args, console: Console) -> int:
+    table = Table(title=f"K23 免申即享兑付率 · approvals ≥ 30 days before {args.date}")
+    for heading in ("month", "policy", "region", "paid ≤ 30 d", "approved", "K23",
+                    "paid ever", "median days"):  # fmt: skip
+        table.add_column(heading)
+    for row in payout.payout(args.warehouse, args.operations, args.date):
+        rate = "–" if row.payout_rate is None else f"{row.payout_rate:.1%}"
+        median = "–" if row.median_days_to_pay is None else f"{row.median_days_to_pay:g}"
+        table.add_row(f"{row.month:%Y-%m}", row.policy_code, row.region_code or "全部",
+                      str(row.paid_within_30_days), str(row.approved), rate,
+                      str(row.paid_ever), median)  # fmt: skip
+    console.print(table)
     return 0
 
 
