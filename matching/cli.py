@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
-from matching import approval, explain, payout, whatif
+from matching import approval, explain, payout, tags, whatif
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 from matching.policy import PolicyError
 
@@ -86,6 +86,11 @@ def add_decision_commands(commands, operations: Path, push: Path) -> None:
     paid.add_argument("--date", required=True, type=dt.date.fromisoformat, help="logical date")
     paid.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
     paid.add_argument("--operations", type=Path, default=operations)
+    tagging = commands.add_parser("tags", help="evaluate the tags as of E and count them")
+    tagging.add_argument("--date", required=True, type=dt.date.fromisoformat)
+    tagging.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
+    tagging.add_argument("--operations", type=Path, default=operations)
+    tagging.add_argument("--tags-dir", type=Path, default=tags.DEFAULT_TAGS)
 
 
 def summary_table(result: RunResult) -> Table:
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "explain": show_explanation,
         "whatif": show_what_if,
         "payout": show_payout,
+        "tags": show_tags,
     }
     try:
         return commands[args.command](args, console)
@@ -252,6 +258,17 @@ def show_payout(args, console: Console) -> int:
         table.add_row(f"{row.month:%Y-%m}", row.policy_code, row.region_code or "全部",
                       str(row.paid_within_30_days), str(row.approved), rate,
                       str(row.paid_ever), median)  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def show_tags(args, console: Console) -> int:
+    tags.evaluate_tags(args.warehouse, args.operations, args.date, args.tags_dir)
+    table = Table(title=f"千人千面 tags · E = {args.date}")
+    for heading in ("tag", "name", "region", "subjects"):
+        table.add_column(heading)
+    for code, name, region, count in tags.counts_by_district(args.operations, args.date):
+        table.add_row(code, name, region or "（无）", f"{count:,}")
     console.print(table)
     return 0
 
