@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundfloor.settings import Settings, matching_paths
-from matching import approval, explain, payout, tags, whatif
+from matching import approval, explain, payout, reminders, tags, whatif
 from matching.engine import DEFAULT_POLICIES, RunResult, evaluate
 from matching.policy import PolicyError
 
@@ -91,6 +91,12 @@ def add_decision_commands(commands, operations: Path, push: Path) -> None:
     tagging.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
     tagging.add_argument("--operations", type=Path, default=operations)
     tagging.add_argument("--tags-dir", type=Path, default=tags.DEFAULT_TAGS)
+    reminding = commands.add_parser("remind", help="record and list the reminders due on E")
+    reminding.add_argument("--date", required=True, type=dt.date.fromisoformat)
+    reminding.add_argument("--warehouse", type=Path, default=Settings.load().warehouse)
+    reminding.add_argument("--operations", type=Path, default=operations)
+    reminding.add_argument("--push-dir", type=Path, default=push / "reminders")
+    reminding.add_argument("--reminders-dir", type=Path, default=reminders.DEFAULT_REMINDERS)
 
 
 def summary_table(result: RunResult) -> Table:
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "whatif": show_what_if,
         "payout": show_payout,
         "tags": show_tags,
+        "remind": show_reminders,
     }
     try:
         return commands[args.command](args, console)
@@ -270,6 +277,15 @@ def show_tags(args, console: Console) -> int:
     for code, name, region, count in tags.counts_by_district(args.operations, args.date):
         table.add_row(code, name, region or "（无）", f"{count:,}")
     console.print(table)
+    return 0
+
+
+def show_reminders(args, console: Console) -> int:
+    run = reminders.remind(args.warehouse, args.operations, args.push_dir, args.date,
+                           args.reminders_dir)  # fmt: skip
+    for code, count in run.new.items():
+        console.print(f"{code}: {count} new reminders", highlight=False)
+    console.print(f"reminder lists: {args.push_dir / run.run_id}", highlight=False)
     return 0
 
 
