@@ -167,6 +167,16 @@ def write_push_lists(evaluated: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def send_reminders(on: dt.date) -> dict[str, Any]:
+    """The reminders due on E (主动提醒): each (reminder, subject, occasion) once, and the lists."""
+    from groundfloor.settings import Settings, matching_paths
+    from matching.reminders import remind
+
+    operations, push = matching_paths()
+    run = remind(Settings.load().warehouse, operations, push / "reminders", on)
+    return {"run_id": run.run_id, "new": run.new, "lists": str(push / "reminders" / run.run_id)}
+
+
 def quality_gate(as_of: dt.date) -> dict[str, Any]:
     """Run the quality step on the working warehouse; when critical expectations fail, raise an
     alert naming them and QualityGateFailed, so publish does not run and the last good

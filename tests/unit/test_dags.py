@@ -61,13 +61,16 @@ def test_matching_dag_runs_on_the_themes_asset_and_waits_for_an_officer(bag):
 
     dag = bag.dags["policy_matching"]
     assert list(dag.timetable.asset_condition.objects) == [THEMES_ASSET]
-    assert [t.task_id for t in dag.topological_sort()] == [
-        "evaluate_policies",
-        "approve_run",
-        "record_decision",
-        "write_push_lists",
-    ]
+    downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    assert downstream == {
+        "evaluate_policies": {"approve_run", "send_reminders"},
+        "approve_run": {"record_decision"},
+        "record_decision": {"write_push_lists"},
+        "write_push_lists": set(),
+        "send_reminders": set(),
+    }
     assert dag.get_task("evaluate_policies").pool == WAREHOUSE_WRITER_POOL
+    assert dag.get_task("send_reminders").pool == WAREHOUSE_WRITER_POOL
     approve = dag.get_task("approve_run")
     assert isinstance(approve, HITLOperator) and approve.options == ["Approve", "Reject"]
     assert set(approve.params) == {"reason", "policies"}
