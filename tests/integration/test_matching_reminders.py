@@ -88,3 +88,17 @@ def test_the_annual_report_reminder_runs_from_1_may_to_30_june_once_a_year(store
     assert remind(warehouse, operations, push, D(2026, 7, 1)).new["NDBG"] == 0
     assert ledger(operations)["NDBG"] == {(key, "2026") for key in expected}
     assert expected and "x-old-facts" in expected and "x-closed" not in expected
+
+
+def test_a_faulty_reminder_file_is_refused_by_name(tmp_path):
+    from matching.policy import PolicyError
+    from matching.reminders import DEFAULT_REMINDERS, load_reminder
+
+    text = (DEFAULT_REMINDERS / "NDBG.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "BAD.yaml"
+    bad.write_text(text.replace("occasion: year", "occasion: week"), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"BAD\.yaml: reminder: occasion must be"):
+        load_reminder(bad)
+    bad.write_text(text.replace("registration_status", "djzt"), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"BAD\.yaml: reminder: .*field 'djzt' does not exist"):
+        load_reminder(bad)
