@@ -225,6 +225,8 @@ def show_explanation(args, console: Console) -> int:
         table.add_row(c["condition"], c["field"], str(c["value"]), c["threshold"],
                       f"[{colour}]{c['outcome']}[/{colour}]")  # fmt: skip
     console.print(table)
+    if not policy.in_force(args.date):
+        console.print(f"注意：{policy.code} 在 {args.date} 不在有效期内，评估运行不会对其匹配。")
     console.print(found.explanation_zh, highlight=False)
     for c in found.failing if found.status in ("not_matched", "near_miss") else []:
         console.print(f"不满足/缺失：{c['condition']}（{c['outcome']}）", highlight=False)
