@@ -1,6 +1,7 @@
 """免申即享: when new themes are published, evaluate every active policy for the run's date; a
 policy officer approves (or rejects, with a reason) the run's new ledger rows in Airflow's
-Required Actions page before any push list is written."""
+Required Actions page before any push list is written. The reminders due on the date are
+recorded and listed beside the approval."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ with DAG(
 
         return tasks.write_push_lists(context["ti"].xcom_pull("evaluate_policies"))
 
+    # reminders announce no benefit: they need no approval and run beside it
+    @task(task_id="send_reminders", pool=WAREHOUSE_WRITER_POOL, on_failure_callback=on_task_failure)
+    def send_reminders(**context):
+        from pipeline import dates, tasks
+
+        return tasks.send_reminders(dates.evaluation_date(context))
+
     evaluated = evaluate_policies()
     evaluated >> approve_run
+    evaluated >> send_reminders()
     record_decision(approve_run.output) >> write_push_lists()
