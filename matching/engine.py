@@ -1,5 +1,6 @@
 """One matching run: every selected policy in force on E, compiled to SQL and evaluated over
-the warehouse (attached read-only) inside the operations store, then the ledger and push lists.
+the warehouse (attached read-only) inside the operations store, then the ledger. New ledger rows
+are pending: push lists are written when an officer approves them (matching/approval.py).
 
 Each policy runs in its own transaction: a policy that fails (refused file, SQL error on a
 warehouse that lacks a table) is recorded with its message and the others still run.
@@ -20,7 +21,6 @@ import duckdb
 from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
 from matching.policy import Policy, field_label, load_policies
-from matching.push import write_push_list
 from matching.store import open_store
 
 DEFAULT_POLICIES = Path(__file__).resolve().parent / "policies"
@@ -150,18 +150,9 @@ def _evaluate_policy(
     store: duckdb.DuckDBPyConnection, run: RunResult, policy: Policy
 ) -> PolicySummary:
     on, period = run.evaluation_date, policy.period_of(run.evaluation_date)
-    key = "person_key" if policy.subject == "person" else "enterprise_key"
     compiled = compile_policy(policy, on, f"{WAREHOUSE_ALIAS}.main_marts")
-    # a grant for the same policy and period (FFSSQ) blocks the match, whenever it was paid
-    store.execute(
-        f"""create or replace temp table scored as
-        select e.*, g.k is not null as granted
-        from ({compiled.evaluation}) e left join (
-            select distinct {key} as k from {WAREHOUSE_ALIAS}.main_marts.benefit_grants
-            where policy_code = ? and grant_period = ? and {key} is not null
-        ) g on g.k = e.subject_key""",
-        [policy.code, period],
-    )
+    store.execute(f"create or replace temp table scored as {scored_sql(policy, compiled)}",
+                  [policy.code, period])  # fmt: skip
     store.execute(
         """create or replace temp table fresh as
         select subject_key, amount from scored s
@@ -171,10 +162,13 @@ def _evaluate_policy(
         [policy.code, period],
     )
     store.execute(f"create or replace temp table explained as {compiled.explanations}")
+    # new rows wait for an officer's approval (policies.md v2): no push list leaves before it
     store.execute(
-        """insert into match_ledger
+        """insert into match_ledger (policy_code, subject_type, subject_key, period,
+            policy_version, amount_yuan, explanation_json, explanation_zh, evaluation_date,
+            warehouse_snapshot_id, run_id, recorded_at, status, display_name, display_id)
         select ?, ?, f.subject_key, ?, ?, f.amount, x.explanation_json, x.explanation_zh,
-            ?, ?, ?, now()
+            ?, ?, ?, now(), 'pending', x.display_name, x.display_id
         from fresh f join explained x using (subject_key)""",
         [policy.code, policy.subject, period, policy.version, on, run.snapshot_id, run.run_id],
     )
@@ -186,9 +180,18 @@ def _evaluate_policy(
     )
     _record_field_labels(store, policy)
     _record_version(store, run, policy)
-    summary = _counts(store, policy, period)
-    write_push_list(store, run.push_dir, policy, period)
-    return summary
+    return _counts(store, policy, period)
+
+
+def scored_sql(policy: Policy, compiled) -> str:
+    """The evaluation with each subject's `granted` flag (parameters: code, period): a grant
+    for the same policy and period (FFSSQ) blocks the match, whenever it was paid."""
+    key = "person_key" if policy.subject == "person" else "enterprise_key"
+    return f"""select e.*, g.k is not null as granted
+        from ({compiled.evaluation}) e left join (
+            select distinct {key} as k from {WAREHOUSE_ALIAS}.main_marts.benefit_grants
+            where policy_code = ? and grant_period = ? and {key} is not null
+        ) g on g.k = e.subject_key"""
 
 
 def _counts(store: duckdb.DuckDBPyConnection, policy: Policy, period: str) -> PolicySummary:

@@ -42,6 +42,18 @@ create table if not exists match_ledger (
     warehouse_snapshot_id varchar not null,
     run_id varchar not null,
     recorded_at timestamp not null,
+    status varchar,
+    decided_by varchar,
+    decided_at timestamp,
+    decided_via varchar,
+    decision_reason varchar,
+    revoked_by varchar,
+    revoked_at timestamp,
+    revoke_reason varchar,
+    display_name varchar,
+    display_id varchar,
+    pushed_at timestamp,
+    push_file varchar,
     primary key (policy_code, subject_key, period)
 );
 create table if not exists near_misses (
@@ -73,7 +85,63 @@ create table if not exists run_policies (
 """
 
 
+# v2 (policies.md, "the policy officer's work around the ledger"): a ledger row is pending until
+# an officer approves or rejects it, may later be revoked, and is pushed once. The masked
+# identity is kept with the row so push lists can be written at approval, without the warehouse.
+LEDGER_V2_COLUMNS = {
+    "status": "varchar",  # pending | approved | rejected | revoked
+    "decided_by": "varchar",
+    "decided_at": "timestamp",
+    "decided_via": "varchar",  # cli | airflow
+    "decision_reason": "varchar",
+    "revoked_by": "varchar",
+    "revoked_at": "timestamp",
+    "revoke_reason": "varchar",
+    "display_name": "varchar",
+    "display_id": "varchar",
+    "pushed_at": "timestamp",
+    "push_file": "varchar",
+}
+
+DECISIONS_DDL = """
+create table if not exists ledger_decisions (
+    policy_code varchar not null,
+    subject_key varchar not null,
+    period varchar not null,
+    action varchar not null,      -- approve | reject | revoke
+    decided_by varchar not null,
+    decided_at timestamp not null,
+    decided_via varchar not null,
+    reason varchar
+);
+"""
+
+# Rows recorded before approval existed were pushed when recorded: they count as approved.
+V1_APPROVER = "（v1：记录即推送，无审批）"
+
+
 def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     connection = open_operations_store(path)
     connection.execute(DDL)
+    connection.execute(DECISIONS_DDL)
+    upgrade_ledger(connection)
     return connection
+
+
+def upgrade_ledger(connection: duckdb.DuckDBPyConnection) -> None:
+    """Add the v2 columns to a ledger created before them; its rows were already pushed."""
+    present = {
+        name
+        for (name,) in connection.execute(
+            "select column_name from information_schema.columns where table_name = 'match_ledger'"
+        ).fetchall()
+    }
+    missing = {name: kind for name, kind in LEDGER_V2_COLUMNS.items() if name not in present}
+    for name, kind in missing.items():
+        connection.execute(f"alter table match_ledger add column {name} {kind}")
+    if "status" in missing:
+        connection.execute(
+            "update match_ledger set status = 'approved', decided_by = ?, decided_via = 'v1',"
+            " decided_at = recorded_at, pushed_at = recorded_at",
+            [V1_APPROVER],
+        )

@@ -2,6 +2,9 @@
 warehouse DAG, then policy matching and data sharing, each as an Airflow DAG run (`dag.test`,
 in this process, against the metadata database of the current AIRFLOW_HOME).
 
+The matching DAG waits for an officer's approval (a human-in-the-loop step); here an approver
+thread approves from the command line as `approve_as` and answers the step (pipeline/approval.py).
+
 The scheduler would start the warehouse and matching DAGs from the assets the ingestion DAGs
 update; here they run in that order for the same logical date, which is what `make demo`, the
 end-to-end tests and a re-run of a past date need.
@@ -55,10 +58,28 @@ def run_dag(dag, logical_date: dt.datetime, result: ChainResult) -> str:
     return state
 
 
+def run_matching(dag, logical_date: dt.datetime, result: ChainResult, approve_as: str) -> str:
+    """The matching DAG with an officer approving its run from the command line meanwhile."""
+    from pipeline.approval import command_line_approver
+
+    approver = command_line_approver(approve_as).start()
+    try:
+        state = run_dag(dag, logical_date, result)
+    finally:
+        code, out, err = approver.finish()
+    result.outputs["policy_matching.approval"] = {
+        "officer": approve_as,
+        "command_line": out,
+        "errors": err if code else "",
+    }
+    return state
+
+
 def run_chain(
     logical_date: dt.datetime,
     systems: tuple[str, ...] = SYSTEMS,
     announce: Callable[[str], None] = print,
+    approve_as: str = "演示审核员",
 ) -> ChainResult:
     """Ingestion DAGs of `systems`, then the warehouse and matching DAGs if any load succeeded."""
     bag = dag_bag()
@@ -70,6 +91,11 @@ def run_chain(
         return result
     for dag_id in DOWNSTREAM:
         announce(dag_id)
-        if run_dag(bag.dags[dag_id], logical_date, result) != "success":
+        dag = bag.dags[dag_id]
+        if dag_id == "policy_matching":
+            state = run_matching(dag, logical_date, result, approve_as)
+        else:
+            state = run_dag(dag, logical_date, result)
+        if state != "success":
             break
     return result

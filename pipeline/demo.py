@@ -162,6 +162,31 @@ def matching_table(outputs: dict) -> Table:
     return table
 
 
+def approval_lines(outputs: dict) -> tuple[list[str], list[str]]:
+    """What the officer did with the run: the command-line approval, the Airflow step's answer
+    and the ledger's rows by status; and what is wrong with it."""
+    approval = outputs.get("policy_matching.approval", {})
+    decision = outputs.get("policy_matching.record_decision", {})
+    pushed = outputs.get("policy_matching.write_push_lists", {})
+    lines = [
+        line.strip() for line in approval.get("command_line", "").splitlines() if "approved" in line
+    ]
+    if decision:
+        lines.append(
+            f"Airflow approval step: {decision['decision']} by {decision['by']}"
+            f" ({decision['rows']} rows still pending then)"
+        )
+    if pushed:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(pushed.get("ledger", {}).items()))
+        lines.append(f"ledger rows of the run: {counts or 'none'}")
+    problems = []
+    if approval.get("errors"):
+        problems.append(f"approval: {approval['errors'].strip().splitlines()[-1]}")
+    if pushed.get("ledger", {}).get("pending"):
+        problems.append("approval: rows of the run are still pending")
+    return lines, problems
+
+
 def summary(result, console: Console) -> list[str]:
     """Print the summary; return what is wrong with the run (empty when all is well)."""
     settings = Settings.load()
@@ -180,10 +205,14 @@ def summary(result, console: Console) -> list[str]:
     if missing := [k for k in KPI_IDS if k not in shown]:
         problems.append(f"KPIs missing from the summary: {', '.join(missing)}")
     console.print(matching_table(result.outputs))
+    approved, approval_problems = approval_lines(result.outputs)
+    for line in approved:
+        console.print(f"审批 {line}", highlight=False)
+    problems += approval_problems
     gate = result.outputs.get("warehouse.quality_gate", {})
     console.print(f"quality gate: {gate_verdict(gate)}")
     operations, push = matching_paths()
-    push_dir = result.outputs.get("policy_matching.evaluate_policies", {}).get("push_dir", push)
+    push_dir = result.outputs.get("policy_matching.write_push_lists", {}).get("push_dir", push)
     data_docs = gate.get("data_docs")
     for label, where in [
         ("warehouse (restricted)", settings.warehouse.resolve()),

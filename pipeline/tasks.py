@@ -103,6 +103,7 @@ def evaluate_policies(on: dt.date) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "push_dir": str(result.push_dir),
+        "approval_body": approval_body(result),
         "policies": {
             s.code: {
                 "matches": s.matches,
@@ -113,6 +114,73 @@ def evaluate_policies(on: dt.date) -> dict[str, Any]:
             for s in result.summaries
         },
     }
+
+
+def approval_body(result) -> str:
+    """What the officer reads in Airflow's Required Actions page before deciding (Markdown)."""
+    lines = [
+        f"评估日期 E = {result.evaluation_date}，运行 `{result.run_id}`。",
+        "",
+        "| 政策 | 期间 | 新增待审批 | 金额（元） | 数据缺失 |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {s.code} {s.name} | {s.period or ''} | {s.new} | {s.new_amount:,.2f} "
+        f"| {s.near_misses} |"
+        for s in result.summaries
+    ]
+    lines += [
+        "",
+        "批准后写出推送名单；驳回须填写原因，驳回的记录永不推送。",
+        f"命令行同样可审批：`python -m matching approve --run {result.run_id} --by 姓名`。",
+    ]
+    return "\n".join(lines)
+
+
+def record_decision(evaluated: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """Write the officer's answer to the approval step into the ledger, as the command line
+    would (matching.approval); rows already decided there are left as they are."""
+    from groundfloor.settings import matching_paths
+    from matching import approval
+
+    operations, _ = matching_paths()
+    params = response.get("params_input") or {}
+    codes = tuple(c.strip().upper() for c in params.get("policies", "").split(",") if c.strip())
+    selection = approval.Selection(evaluated["run_id"], codes)
+    officer = approval.Officer(response["responded_by_user"]["name"], "airflow")
+    chosen = response["chosen_options"][0]
+    if chosen == "Approve":
+        count = approval.approve(operations, selection, officer)
+    else:
+        reason = params.get("reason", "").strip() or "在审批步骤中驳回（未填写原因）"
+        count = approval.reject(operations, selection, officer, reason)
+    return {"decision": chosen, "by": officer.name, "rows": count, "policies": list(codes)}
+
+
+def write_push_lists(evaluated: dict[str, Any]) -> dict[str, Any]:
+    """Push lists of the run's approved rows (none leave for pending or rejected rows)."""
+    from groundfloor.settings import matching_paths, quality_paths
+    from matching import approval
+    from quality.runner import publish_operations
+
+    operations, push = matching_paths()
+    files = approval.release(operations, push, evaluated["run_id"])
+    publish_operations(operations, quality_paths()[1])  # the dashboard shows the decisions
+    return {
+        "push_dir": str(push / evaluated["run_id"]),
+        "files": [str(f) for f in files],
+        "ledger": approval.status_counts(operations, evaluated["run_id"]),
+    }
+
+
+def send_reminders(on: dt.date) -> dict[str, Any]:
+    """The reminders due on E (主动提醒): each (reminder, subject, occasion) once, and the lists."""
+    from groundfloor.settings import Settings, matching_paths
+    from matching.reminders import remind
+
+    operations, push = matching_paths()
+    run = remind(Settings.load().warehouse, operations, push / "reminders", on)
+    return {"run_id": run.run_id, "new": run.new, "lists": str(push / "reminders" / run.run_id)}
 
 
 def quality_gate(as_of: dt.date) -> dict[str, Any]:

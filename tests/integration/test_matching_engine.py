@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from matching import approval
 from matching.engine import DEFAULT_POLICIES, evaluate
 from matching.rowwise import evaluate_rowwise
 from matching.synthetic import TABLES
@@ -309,6 +310,13 @@ def run(tmp_path: Path, warehouse: Path, on: dt.date = E, **options):
                     snapshot_id="fixture", **options)  # fmt: skip
 
 
+def approve_and_release(tmp_path: Path, result) -> None:
+    """Push lists leave only after approval (policies.md v2): approve the whole run."""
+    operations = tmp_path / "operations.duckdb"
+    approval.approve(operations, approval.Selection(result.run_id), approval.Officer("测试审核员"))
+    approval.release(operations, tmp_path / "push", result.run_id)
+
+
 def ledger(tmp_path: Path, where: str = "true") -> dict[str, dict[str, str]]:
     with duckdb.connect(str(tmp_path / "operations.duckdb"), read_only=True) as store:
         rows = store.execute(
@@ -357,7 +365,9 @@ def test_a_29_february_birthday_turns_on_1_march_in_a_common_year(tmp_path, ware
 
 def test_a_second_run_adds_no_ledger_rows_and_no_push_rows(tmp_path, warehouse):
     first = run(tmp_path, warehouse)
+    approve_and_release(tmp_path, first)
     second = run(tmp_path, warehouse)
+    approve_and_release(tmp_path, second)
     assert sum(s.new for s in first.summaries) == sum(len(r) for r in EXPECTED.values())
     assert [s.new for s in second.summaries] == [0] * 5
     assert [s.matches for s in second.summaries] == [s.matches for s in first.summaries]
@@ -439,6 +449,7 @@ def test_a_changed_policy_file_records_its_version_without_new_notices(tmp_path,
 
 def test_push_lists_carry_keys_and_masked_identities_only(tmp_path, warehouse):
     result = run(tmp_path, warehouse)
+    approve_and_release(tmp_path, result)
     files = sorted(p.name for p in result.push_dir.iterdir())
     assert files == sorted(
         f"{code}_{period}.{ext}"

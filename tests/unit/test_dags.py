@@ -66,11 +66,24 @@ def test_warehouse_dag_runs_on_any_source_asset_build_then_gate_then_publish(bag
     assert dag.get_task("publish").outlets == [THEMES_ASSET]
 
 
-def test_matching_dag_runs_on_the_themes_asset(bag):
+def test_matching_dag_runs_on_the_themes_asset_and_waits_for_an_officer(bag):
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
     dag = bag.dags["policy_matching"]
     assert list(dag.timetable.asset_condition.objects) == [THEMES_ASSET]
-    (task,) = dag.tasks
-    assert task.task_id == "evaluate_policies" and task.pool == WAREHOUSE_WRITER_POOL
+    downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    assert downstream == {
+        "evaluate_policies": {"approve_run", "send_reminders"},
+        "approve_run": {"record_decision"},
+        "record_decision": {"write_push_lists"},
+        "write_push_lists": set(),
+        "send_reminders": set(),
+    }
+    assert dag.get_task("evaluate_policies").pool == WAREHOUSE_WRITER_POOL
+    assert dag.get_task("send_reminders").pool == WAREHOUSE_WRITER_POOL
+    approve = dag.get_task("approve_run")
+    assert isinstance(approve, HITLOperator) and approve.options == ["Approve", "Reject"]
+    assert set(approve.params) == {"reason", "policies"}
 
 
 def test_sharing_dag_runs_on_the_themes_asset_snapshot_then_backflow(bag):
