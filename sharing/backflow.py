@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from groundfloor.files import file_sha256
 from sharing.catalogue import Catalogue
 from sharing.registry import Grant
 from sharing.service import shape_record
@@ -41,14 +41,6 @@ class Delivery:
     resource: str
     rows: int
     folder: Path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def backflow_grants(grants: list[Grant], day: dt.date) -> dict[str, list[Grant]]:

@@ -9,7 +9,6 @@ the served file is never opened for writing (a writer's lock would break readers
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -85,11 +84,3 @@ def publish(working: Path, published: Path, as_of: dt.date | None = None) -> Sna
     staging.chmod(0o644)
     os.replace(staging, published)
     return Snapshot(snapshot_id, published, tables, rows)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

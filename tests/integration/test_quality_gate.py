@@ -11,6 +11,7 @@ import stat
 
 import pytest
 
+from groundfloor.files import file_sha256
 from quality import QualityGateFailed
 from quality.runner import run_quality
 from simulator.run import advance_city
@@ -23,7 +24,6 @@ from tests.integration.quality_cities import (
     gate_then_publish,
     ingest,
 )
-from transform.publish import file_sha256
 
 pytestmark = pytest.mark.integration
 CHANNEL_CHECK = "raw.bj_jbxx.SQFS.code_list"
