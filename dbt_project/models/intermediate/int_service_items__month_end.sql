@@ -52,7 +52,8 @@ months as (
 
 states_at_month_end as (
 
-    select {{ first_row_distinct('months.month, versions.item_code') }}
+    select
+        {{ first_row_distinct('months.month, versions.item_code') }}
         months.month,
         months.measured_at,
         versions.*
