@@ -75,7 +75,11 @@ def render_dashboard(page, url: str, slug: str, shots: Path) -> dict[str, dict]:
         if tabs.count():
             tabs.nth(i).click()
             page.wait_for_timeout(500)  # the previous tab's charts leave the view
-        states |= {c["name"]: c for c in settle(page)}
+        shown = settle(page)
+        if not shown:  # the grid never showed a chart (seen once: a blank page kept as a shot)
+            blank = {"error": False, "empty": True, "content": False}
+            shown = [{"name": f"{slug}, tab {i + 1}: no chart shown", **blank}]
+        states |= {c["name"]: c for c in shown}
         name = f"{slug}-{i + 1}.png" if tabs.count() > 1 else f"{slug}.png"
         page.wait_for_timeout(1500)  # ECharts' drawing animation
         page.screenshot(path=str(shots / name), full_page=True)
