@@ -264,6 +264,21 @@
 {%- endmacro %}
 
 
+{#- A double rounded to `digits` decimals, so that sums of doubles added in another order by
+    other threads compare equal (PostgreSQL rounds only numeric). -#}
+{% macro round_double(expression, digits) -%}
+    {{ adapter.dispatch('round_double')(expression, digits) }}
+{%- endmacro %}
+
+{% macro default__round_double(expression, digits) -%}
+    round({{ expression }}, {{ digits }})
+{%- endmacro %}
+
+{% macro postgres__round_double(expression, digits) -%}
+    cast(round(cast({{ expression }} as numeric), {{ digits }}) as double precision)
+{%- endmacro %}
+
+
 {#- A narrow, never-null hash of a key for counting rows per key (collisions are harmless
     where it is used: see last_versions). PostgreSQL counts the key's text itself. -#}
 {% macro key_hash(column) -%}

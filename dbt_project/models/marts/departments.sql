@@ -23,16 +23,26 @@ spellings as (
 
 ),
 
+ranked as (
+
+    -- a window and a filter, not QUALIFY: the build also runs on PostgreSQL
+    select
+        department_code,
+        department_name,
+        row_number() over (
+            partition by department_code order by items desc, department_name asc
+        ) as spelling_rank
+    from spellings
+
+),
+
 final as (
 
     select
         department_code,
         department_name
-    from spellings
-    qualify
-        row_number() over (
-            partition by department_code order by items desc, department_name asc
-        ) = 1
+    from ranked
+    where spelling_rank = 1
 
 )
 

@@ -72,7 +72,11 @@ scored as (
         departments.month,
         departments.department,
         count(components.kpi_id) as kpis_scored,
-        sum(components.weight * components.component_score) / sum(components.weight) as score
+        -- rounded: a sum of doubles depends on the order threads add them, and the rank
+        -- compares scores (equal ones must stay equal on every run)
+        {{ round_double(
+            'sum(components.weight * components.component_score) / sum(components.weight)', 12
+        ) }} as score
     from departments
     left join components
         on

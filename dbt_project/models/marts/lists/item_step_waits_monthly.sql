@@ -2,7 +2,9 @@
 -- finished cases with the step, the median and 90th percentile (continuous) of its wait in
 -- working days, and the step's share of the summed elapsed hours of the item's cases that
 -- month. The step with the largest share is the item's bottleneck (ties: the step code
--- first in alphabetical order).
+-- first in alphabetical order). Hours are summed as whole seconds: a sum of doubles depends
+-- on the order the threads add them, so a re-run gave other last digits (and could break a
+-- tie for the bottleneck differently).
 with
 
 step_waits as (
@@ -21,7 +23,7 @@ by_step as (
         count(distinct case_id) as case_count,
         {{ median('wait_workdays') }} as median_wait_workdays,
         {{ quantile_cont('wait_workdays', 0.9) }} as p90_wait_workdays,
-        sum(wait_hours) as wait_hours
+        sum(cast(round(wait_hours * 3600) as bigint)) as wait_seconds
     from step_waits
     {{ group_by_all(4) }}
 
@@ -32,11 +34,14 @@ with_share as (
     select
         *,
         case
-            when sum(wait_hours) over (partition by month, item_code) > 0
-                then wait_hours / sum(wait_hours) over (partition by month, item_code)
+            when sum(wait_seconds) over (partition by month, item_code) > 0
+                then cast(wait_seconds as {{ type_double() }}) / cast(
+                        sum(wait_seconds) over (partition by month, item_code)
+                        as {{ type_double() }}
+                    )
         end as share_of_hours,
         row_number() over (
-            partition by month, item_code order by wait_hours desc, step_code asc
+            partition by month, item_code order by wait_seconds desc, step_code asc
         ) as share_rank
     from by_step
 
@@ -52,7 +57,7 @@ final as (
         case_count,
         median_wait_workdays,
         p90_wait_workdays,
-        wait_hours,
+        cast(wait_seconds as {{ type_double() }}) / 3600 as wait_hours,
         share_of_hours,
         share_rank = 1 and share_of_hours is not null as is_bottleneck
     from with_share
