@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from contract.regions import all_region_codes
 from groundfloor.masking import mask_identity_number, mask_name
@@ -312,7 +313,13 @@ def test_docs_declare_the_dashboards_as_exposures_on_existing_models(built):
     _, _, _, site = built
     manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
     exposures = {e["label"]: e for e in manifest["exposures"].values()}
-    assert set(exposures) == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板"}
+    bundle = Path(__file__).resolve().parents[2] / "dashboards" / "bundle" / "dashboards"
+    titles = {
+        yaml.safe_load(f.read_text(encoding="utf-8"))["dashboard_title"]
+        for f in bundle.glob("*.yaml")
+    }
+    assert "行动清单看板" in titles and len(titles) == 5
+    assert set(exposures) == titles  # every dashboard of the bundle is declared
     known = set(manifest["nodes"]) | set(manifest["sources"])
     for exposure in exposures.values():
         assert exposure["depends_on"]["nodes"], exposure["name"]
