@@ -25,7 +25,7 @@ import pytest
 from dashboards import bundle
 from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
 from dashboards.browser import logged_in as browser_logged_in
-from dashboards.screenshots import superset_env
+from dashboards.screenshots import superset_env, wait_for_health
 from matching.engine import evaluate
 from quality.runner import run_quality
 from tests.integration import scan
@@ -150,19 +150,6 @@ def server(site: Site, imported) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=60)
         log.close()
-
-
-def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "superset exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).text == "OK":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"superset did not answer on {url}")
 
 
 class Api:
