@@ -1,5 +1,6 @@
-"""The expectation suites, as code: one per raw table, one per staging model, one per theme and
-mart, and one per source system for its deliveries (freshness, accessibility, volume).
+"""The expectation suites: one per raw table and one per source system for its deliveries
+(freshness, accessibility, volume), built here from the contract; and the model suites (staging
+models and marts), a table in quality/config.yaml read by one builder, `model_suite`.
 
 Each suite is a query evaluated inside DuckDB (its batch) plus checks. A check is one GX
 expectation with the kind that sets its severity, threshold and GB/T 36344 dimension
@@ -16,10 +17,16 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from contract import load_contract
-from quality.config import QualityConfig, Rule
+from quality.config import QualityConfig, Rule, SuiteSpec
 
-STAGING = "main_staging"
-MARTS = "main_marts"
+# The GX expectation of each `expect` of the suite table, and its parameters' GX names.
+EXPECTATIONS = {
+    "in_set": gxe.ExpectColumnValuesToBeInSet,
+    "between": gxe.ExpectColumnValuesToBeBetween,
+    "not_null": gxe.ExpectColumnValuesToNotBeNull,
+    "unique": gxe.ExpectColumnValuesToBeUnique,
+}
+PARAMETERS = {"values": "value_set", "min": "min_value", "max": "max_value"}
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,13 @@ class SuiteBuilder:
     config: QualityConfig
     suite: Suite
 
-    def add(self, kind, name, judged, make, defect=None, where=None, **kwargs) -> None:
-        """One expectation; `judged` is the source column the scorecard credits it to."""
+    def add(
+        self, kind, name, judged, make, defect=None, where=None, default=None, **kwargs
+    ) -> None:
+        """One expectation; `judged` is the source column the scorecard credits it to;
+        `default` what its row of the suite table sets for its rule (severity, threshold)."""
         check_id = f"{self.suite.name}.{name}.{kind}"
-        rule = self.config.rule(kind, check_id)
+        rule = self.config.rule(kind, check_id, default)
         if rule.threshold > 0:
             kwargs["mostly"] = 1.0 - rule.threshold
         if where is not None:  # (column, value): only the rows where column = value
@@ -159,340 +169,35 @@ def delivered_case_keys() -> str:
     )
 
 
-def reference_column(at: str, as_of: dt.date, grace_days: int) -> str:
-    """Known / unknown for references older than the grace period; null (not judged) for
-    younger ones, which may point to a case arriving late (D9)."""
-    cutoff = as_of - dt.timedelta(days=grace_days)
-    return (
-        f"CASE WHEN {at} < DATE '{cutoff}' THEN "
-        f"CASE WHEN case_id IN (SELECT case_id FROM {delivered_case_keys()}) "
-        "THEN 'known' ELSE 'unknown' END END AS case_reference"
+def model_suite(config: QualityConfig, spec: SuiteSpec, as_of: dt.date) -> Suite:
+    """The one builder of the model suites (`model_suites:` in quality/config.yaml): the
+    batch is the model with its computed columns, each row of the table one expectation."""
+    cutoff = as_of - dt.timedelta(days=config.late_arrival_grace_days)
+    fill = {"reference_cutoff": cutoff.isoformat(), "delivered_case_keys": delivered_case_keys()}
+    columns = ["*"] + [f"{sql.format(**fill)} AS {name}" for name, sql in spec.computed]
+    query = f"SELECT {', '.join(columns)} FROM {spec.relation}"
+    suite = Suite(
+        spec.name, spec.layer, spec.system, spec.table, query, spec.key, copied=spec.copied
     )
+    build = SuiteBuilder(config, suite)
+    for row in spec.expectations:
+        defaults = {"severity": row.severity, "threshold": row.threshold}
+        build.add(
+            row.check,
+            row.name,
+            row.column,
+            EXPECTATIONS[row.expect],
+            row.defect,
+            row.where,
+            {k: v for k, v in defaults.items() if v is not None},
+            column=row.value_column or row.column,
+            **{PARAMETERS.get(k, k): v for k, v in row.params},
+        )
+    return suite
 
 
-def identity_checks(build: SuiteBuilder, flag: str, type_column: str, person, enterprise) -> None:
-    """Identity number validity (D4) and USCC validity (D5) of one identity column, judged
-    apart so each defect has its count."""
-    build.in_set(
-        "identity_valid",
-        f"{flag}.identity_number",
-        flag,
-        [True],
-        "D4",
-        (type_column, person),
-    )
-    build.in_set(
-        "identity_valid",
-        f"{flag}.uscc",
-        flag,
-        [True],
-        "D5",
-        (type_column, enterprise),
-    )
-
-
-def staging(
-    name: str, system: str, table: str, model: str, key: str, select: str = "*", source: str = ""
-) -> Suite:
-    query = f"SELECT {select} FROM {source or f'{STAGING}.{model}'}"
-    copied = bool(source) or select != "*"
-    return Suite(f"staging.{model}", "staging", system, table, query, key, copied=copied)
-
-
-def staging_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
-    grace = config.late_arrival_grace_days
-    suites = []
-
-    s = staging(
-        "cases",
-        "case_platform",
-        "bj_jbxx",
-        "stg_case_platform__cases",
-        "case_id",
-        "c.*, CASE WHEN accepted_at IS NOT NULL THEN is_accepted_before_applied END AS slsj_order,"
-        " CASE WHEN completed_at IS NOT NULL AND accepted_at IS NOT NULL"
-        " THEN is_completed_before_accepted END AS bjsj_order,"
-        " CASE WHEN i.known_item IS NULL THEN 'unknown' ELSE 'known' END AS item_reference",
-        f"{STAGING}.stg_case_platform__cases c LEFT JOIN (SELECT item_code AS known_item"
-        f" FROM {STAGING}.stg_case_platform__service_items) i ON i.known_item = c.item_code",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("case_id")
-    for column in ("case_id", "item_code", "channel", "applied_at", "status", "region_code"):
-        b.not_null(column, column)
-    identity_checks(b, "is_applicant_id_valid", "applicant_id_type", "111", "001")
-    b.in_set("timestamp_order", "SLSJ", "accepted_at", [False], "D6", value_column="slsj_order")
-    b.in_set("timestamp_order", "BJSJ", "completed_at", [False], "D6", value_column="bjsj_order")
-    b.in_set("reference", "item", "item_code", ["known"], value_column="item_reference")
-    suites.append(s)
-
-    s = staging("items", "case_platform", "sxml", "stg_case_platform__service_items", "item_code")
-    b = SuiteBuilder(config, s)
-    b.unique("item_code")
-    for column in ("item_code", "item_name", "department_code", "committed_limit_workdays"):
-        b.not_null(column, column)
-    suites.append(s)
-
-    s = staging("steps", "case_platform", "bj_gcxx", "stg_case_platform__case_steps", "step_id")
-    b = SuiteBuilder(config, s)
-    b.unique("step_id")
-    for column in ("step_id", "case_id", "step_code", "handled_at"):
-        b.not_null(column, column)
-    suites.append(s)
-
-    s = staging(
-        "help",
-        "case_platform",
-        "bb_jl",
-        "stg_case_platform__help_sessions",
-        "help_session_id",
-        "*, CASE WHEN first_responded_at IS NOT NULL THEN is_responded_before_requested END"
-        " AS scxysj_order, CASE WHEN requester_id_raw IS NOT NULL THEN '111' END AS id_type",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("help_session_id")
-    b.not_null("requested_at", "requested_at")
-    b.in_set(
-        "identity_valid",
-        "is_requester_id_valid.identity_number",
-        "is_requester_id_valid",
-        [True],
-        "D4",
-    )
-    b.in_set("timestamp_order", "SCXYSJ", "first_responded_at", [False], "D6", None, "scxysj_order")
-    suites.append(s)
-
-    s = staging(
-        "certificates",
-        "certificate_library",
-        "dzzz_zzxx",
-        "stg_certificate_library__certificates",
-        "certificate_id",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("certificate_id")
-    for column in ("certificate_id", "certificate_type", "holder_id_raw", "valid_from"):
-        b.not_null(column, column)
-    identity_checks(b, "is_holder_id_valid", "holder_id_type", "111", "001")
-    b.in_set(
-        "stale_status",
-        "ZZZT",
-        "recorded_status",
-        [False],
-        "D13",
-        value_column="is_recorded_valid_but_expired",
-    )
-    suites.append(s)
-
-    s = staging(
-        "uses",
-        "certificate_library",
-        "dzzz_yyjl",
-        "stg_certificate_library__certificate_uses",
-        "certificate_use_id",
-        "*, " + reference_column("used_at", as_of, grace),
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("certificate_use_id")
-    b.not_null("case_id", "case_id")
-    b.in_set("reference", "case", "case_id", ["known"], "D8", value_column="case_reference")
-    suites.append(s)
-
-    s = staging(
-        "ratings",
-        "evaluation_hcp",
-        "hcp_pj",
-        "stg_evaluation_hcp__ratings",
-        "rating_id",
-        "*, CASE WHEN rectified_at IS NOT NULL THEN is_rectified_before_rated END AS zgwcsj_order, "
-        + reference_column("rated_at", as_of, grace),
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("rating_id")
-    for column in ("rating_id", "case_id", "rated_at", "rating_level"):
-        b.not_null(column, column)
-    b.in_set("timestamp_order", "ZGWCSJ", "rectified_at", [False], "D6", None, "zgwcsj_order")
-    b.in_set("reference", "case", "case_id", ["known"], "D8", value_column="case_reference")
-    suites.append(s)
-
-    s = staging(
-        "work_orders",
-        "hotline_12345",
-        "work_orders",
-        "stg_hotline_12345__work_orders",
-        "work_order_id",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("work_order_id")
-    for column in ("work_order_id", "called_at", "appeal_type", "region_code", "status"):
-        b.not_null(column, column)
-    b.in_set(
-        "identity_valid", "is_caller_id_valid.identity_number", "is_caller_id_valid", [True], "D4"
-    )
-    suites.append(s)
-
-    s = staging(
-        "entities", "legal_entity_base", "fr_jbxx", "stg_legal_entity_base__entities", "uscc"
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("uscc")
-    for column in ("uscc", "entity_name", "established_on", "region_code"):
-        b.not_null(column, column)
-    b.in_set(
-        "identity_valid",
-        "is_legal_representative_id_valid.identity_number",
-        "is_legal_representative_id_valid",
-        [True],
-        "D4",
-    )
-    suites.append(s)
-
-    s = staging(
-        "annual",
-        "legal_entity_base",
-        "fr_ndxx",
-        "stg_legal_entity_base__annual_facts",
-        "fact_key",
-        "*, uscc || '|' || year AS fact_key",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("fact_key")
-    suites.append(s)
-
-    s = staging(
-        "residents", "population_base", "rk_jbxx", "stg_population_base__residents", "resident_id"
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("resident_id")
-    for column in ("resident_id", "name", "sex", "birth_date", "hukou_region_code"):
-        b.not_null(column, column)
-    suites.append(s)
-
-    s = staging(
-        "groups",
-        "population_base",
-        "rk_tsqt",
-        "stg_population_base__special_groups",
-        "special_group_id",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("special_group_id")
-    for column in ("resident_id", "group_type", "started_on"):
-        b.not_null(column, column)
-    suites.append(s)
-
-    s = staging(
-        "grants",
-        "population_base",
-        "jf_ffjl",
-        "stg_population_base__grants",
-        "grant_id",
-        "*, CASE subject_type WHEN 'person' THEN '111' WHEN 'enterprise' THEN '001' END AS id_type",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("grant_id")
-    for column in ("policy_code", "grant_period", "subject_id_raw", "amount_yuan"):
-        b.not_null(column, column)
-    identity_checks(b, "is_subject_id_valid", "id_type", "111", "001")
-    suites.append(s)
-
-    s = staging(
-        "deliveries",
-        "population_base",
-        "jhkz",
-        "stg_population_base__deliveries",
-        "delivery_key",
-        "*, table_name || '|' || snapshot_date AS delivery_key",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("delivery_key")
-    suites.append(s)
-    return suites
-
-
-# ── themes and marts: what the dashboards show ──────────────────────────────────────────────
-
-
-def theme_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
-    suites = []
-    s = Suite(
-        "theme.person_file",
-        "theme",
-        "population_base",
-        "rk_jbxx",
-        f"SELECT *, identity_number_masked LIKE '%*%' AS is_number_masked FROM {MARTS}.person_file",
-        "person_key",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("person_key")
-    b.not_null("person_key", "person_key")
-    b.in_set(
-        "theme_rule",
-        "identity_number_masked",
-        "identity_number_masked",
-        [True],
-        None,
-        None,
-        "is_number_masked",
-    )
-    b.add(
-        "theme_rule",
-        "age",
-        "age",
-        gxe.ExpectColumnValuesToBeBetween,
-        column="age",
-        min_value=0,
-        max_value=150,
-    )
-    suites.append(s)
-
-    s = Suite(
-        "theme.enterprise_file",
-        "theme",
-        "legal_entity_base",
-        "fr_jbxx",
-        f"SELECT *, coalesce(legal_representative_id_masked LIKE '%*%', true) AS is_id_masked "
-        f"FROM {MARTS}.enterprise_file",
-        "enterprise_key",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("enterprise_key")
-    b.not_null("enterprise_key", "enterprise_key")
-    b.in_set(
-        "theme_rule",
-        "legal_representative_id_masked",
-        "legal_representative_id_masked",
-        [True],
-        None,
-        None,
-        "is_id_masked",
-    )
-    suites.append(s)
-
-    s = Suite(
-        "theme.kpi_monthly",
-        "theme",
-        "case_platform",
-        "bj_jbxx",
-        "SELECT *, numerator <= denominator AS is_numerator_within, kpi_id || '|' || month || '|' "
-        "|| region_code || '|' || department || '|' || coalesce(item_code, '') || '|' || "
-        f"coalesce(channel, '') AS kpi_row FROM {MARTS}.kpi_monthly",
-        "kpi_row",
-    )
-    b = SuiteBuilder(config, s)
-    b.unique("kpi_row")
-    b.in_set("theme_rule", "numerator", "numerator", [True], None, None, "is_numerator_within")
-    b.add(
-        "theme_rule",
-        "rate",
-        "rate",
-        gxe.ExpectColumnValuesToBeBetween,
-        column="rate",
-        min_value=0,
-        max_value=1,
-    )
-    suites.append(s)
-    return suites
+def model_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
+    return [model_suite(config, spec, as_of) for spec in config.model_suites]
 
 
 # ── deliveries per source system: freshness, accessibility, volume ──────────────────────────
@@ -667,9 +372,4 @@ def delivery_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
 
 def all_suites(config: QualityConfig, as_of: dt.date) -> list[Suite]:
     raw = [raw_suite(config, table) for table in load_contract().tables()]
-    return (
-        raw
-        + staging_suites(config, as_of)
-        + theme_suites(config, as_of)
-        + delivery_suites(config, as_of)
-    )
+    return raw + model_suites(config, as_of) + delivery_suites(config, as_of)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import stat
+from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from ingestion.warehouse import META_DDL
-from quality.config import DIMENSIONS, QualityConfig
+from quality.config import CONFIG_FILE, DIMENSIONS, ConfigError, QualityConfig, parse_model_suites
 from quality.runner import blocks, describe, publish_operations, sample
 from quality.store import DDL, write_scorecards
 from quality.suites import (
@@ -24,6 +27,7 @@ from quality.suites import (
 )
 
 AS_OF = dt.date(2025, 8, 31)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_config_rules_come_from_the_kind_then_the_expectation_override():
@@ -64,9 +68,288 @@ def test_only_staging_batches_that_join_or_compute_columns_are_copied_first():
     suites = {s.name: s for s in all_suites(QualityConfig.load(), AS_OF)}
     copied = {name for name, s in suites.items() if s.copied}
     assert {"staging.stg_case_platform__cases", "staging.stg_evaluation_hcp__ratings"} <= copied
-    plain = "staging.stg_case_platform__case_steps", "staging.stg_certificate_library__certificates"
-    assert not copied & set(plain)  # read in place: a copy of tier L's steps spilled 17.5 GB
+    plain = (
+        "staging.stg_certificate_library__certificates",
+        "staging.stg_hotline_12345__work_orders",
+    )
+    assert set(plain) <= set(suites) and not copied & set(plain)  # read in place
+    # the case steps (a copy of tier L's spilled 17.5 GB) have no GX check left: dbt tests them
+    assert "staging.stg_case_platform__case_steps" not in suites
     assert all(s.layer == "staging" for s in suites.values() if s.copied)
+    for name in copied:  # a copied batch is the model with computed columns
+        assert suites[name].query.startswith("SELECT *, ")
+
+
+# ── the model suite table (quality/config.yaml `model_suites:`) ──────────────────────────────
+
+# What the table must yield: suite -> its expectation ids (without the suite's name).
+MODEL_SUITES = {
+    "staging.stg_case_platform__cases": [
+        "is_applicant_id_valid.identity_number.identity_valid",
+        "is_applicant_id_valid.uscc.identity_valid",
+        "SLSJ.timestamp_order",
+        "BJSJ.timestamp_order",
+        "item.reference",
+    ],
+    "staging.stg_case_platform__help_sessions": [
+        "is_requester_id_valid.identity_number.identity_valid",
+        "SCXYSJ.timestamp_order",
+    ],
+    "staging.stg_certificate_library__certificates": [
+        "is_holder_id_valid.identity_number.identity_valid",
+        "is_holder_id_valid.uscc.identity_valid",
+        "ZZZT.stale_status",
+    ],
+    "staging.stg_certificate_library__certificate_uses": ["case.reference"],
+    "staging.stg_evaluation_hcp__ratings": ["ZGWCSJ.timestamp_order", "case.reference"],
+    "staging.stg_hotline_12345__work_orders": ["is_caller_id_valid.identity_number.identity_valid"],
+    "staging.stg_legal_entity_base__entities": [
+        "is_legal_representative_id_valid.identity_number.identity_valid"
+    ],
+    "staging.stg_population_base__grants": [
+        "is_subject_id_valid.identity_number.identity_valid",
+        "is_subject_id_valid.uscc.identity_valid",
+    ],
+    "theme.person_file": ["identity_number_masked.theme_rule", "age.theme_rule"],
+    "theme.enterprise_file": ["legal_representative_id_masked.theme_rule"],
+    "theme.kpi_monthly": ["rate.theme_rule"],
+}
+
+
+def test_the_suite_table_yields_exactly_the_expected_suites_and_expectations():
+    suites = all_suites(QualityConfig.load(), AS_OF)
+    model = [s for s in suites if s.layer in ("staging", "theme")]
+    assert {s.name: [c.id.removeprefix(f"{s.name}.") for c in s.checks] for s in model} == (
+        MODEL_SUITES
+    )
+    assert (len(model), sum(len(s.checks) for s in model)) == (11, 21)
+    layers = [s.layer for s in suites]
+    assert (layers.count("raw"), layers.count("delivery")) == (14, 6)  # built from the contract
+    by_id = {c.id: (s, c) for s in suites for c in s.checks}
+    suite, check = by_id[
+        "staging.stg_case_platform__cases.is_applicant_id_valid.uscc.identity_valid"
+    ]
+    assert (suite.system, suite.table, suite.key, suite.copied) == (
+        "case_platform", "bj_jbxx", "case_id", True,
+    )  # fmt: skip
+    assert (check.kind, check.column, check.defect) == (
+        "identity_valid",
+        "is_applicant_id_valid",
+        "D5",
+    )
+    assert (check.rule.severity, check.rule.threshold) == ("warning", 0.02)
+    assert check.expectation.value_set == [True] and check.expectation.mostly == 0.98
+    assert check.expectation.row_condition.column.name == "applicant_id_type"
+    _, uses = by_id["staging.stg_certificate_library__certificate_uses.case.reference"]
+    assert (uses.column, uses.expectation.column, uses.defect) == (
+        "case_id",
+        "case_reference",
+        "D8",
+    )
+    cutoff = AS_OF - dt.timedelta(days=QualityConfig.load().late_arrival_grace_days)
+    assert f"used_at < DATE '{cutoff}'" in by_id[uses.id][0].query
+    _, rate = by_id["theme.kpi_monthly.rate.theme_rule"]
+    assert (rate.expectation.min_value, rate.expectation.max_value) == (0, 1)
+    assert (rate.rule.severity, rate.rule.threshold) == ("critical", 0.0)
+
+
+def dbt_tests() -> dict[str, dict[str, set[str]]]:
+    """model -> column (or "<model>" for model-level tests) -> the names of its dbt data tests,
+    from every yml of dbt_project/models, plus the singular tests of dbt_project/tests."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for path in (ROOT / "dbt_project" / "models").rglob("*.yml"):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            tests = found.setdefault(model["name"], {})
+            for test in model.get("data_tests") or []:
+                (name, spec), *_ = test.items()
+                tests.setdefault("<model>", set()).add(spec.get("name", name))
+            for column in model.get("columns") or []:
+                for test in column.get("data_tests") or []:
+                    name = test if isinstance(test, str) else next(iter(test))
+                    tests.setdefault(column["name"], set()).add(name)
+    for path in (ROOT / "dbt_project" / "tests").glob("*.sql"):
+        model = re.search(r"ref\('(\w+)'\)", path.read_text(encoding="utf-8")).group(1)
+        found.setdefault(model, {}).setdefault("<model>", set()).add(path.stem)
+    return found
+
+
+# The structural checks GX ran until issue #30 and dbt's yml runs now (docs/quality.md,
+# "Where each check lives"): model -> column -> the dbt tests that must be there.
+STRUCTURAL = {
+    "stg_case_platform__cases": {
+        "case_id": {"unique", "not_null"},
+        **{
+            c: {"not_null"} for c in ("item_code", "channel", "applied_at", "status", "region_code")
+        },
+    },
+    "stg_case_platform__service_items": {
+        "item_code": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("item_name", "department_code", "committed_limit_workdays")},
+    },
+    "stg_case_platform__case_steps": {
+        "step_id": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("case_id", "step_code", "handled_at")},
+    },
+    "stg_case_platform__help_sessions": {
+        "help_session_id": {"unique"},
+        "requested_at": {"not_null"},
+    },
+    "stg_certificate_library__certificates": {
+        "certificate_id": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("certificate_type", "holder_id_raw", "valid_from")},
+    },
+    "stg_certificate_library__certificate_uses": {
+        "certificate_use_id": {"unique"},
+        "case_id": {"not_null"},
+    },
+    "stg_evaluation_hcp__ratings": {
+        "rating_id": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("case_id", "rated_at", "rating_level")},
+    },
+    "stg_hotline_12345__work_orders": {
+        "work_order_id": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("called_at", "appeal_type", "region_code", "status")},
+    },
+    "stg_legal_entity_base__entities": {
+        "uscc": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("entity_name", "established_on", "region_code")},
+    },
+    "stg_legal_entity_base__annual_facts": {
+        "<model>": {"assert_stg_legal_entity_base__annual_facts_key_unique"}
+    },
+    "stg_population_base__residents": {
+        "resident_id": {"unique", "not_null"},
+        **{c: {"not_null"} for c in ("name", "sex", "birth_date", "hukou_region_code")},
+    },
+    "stg_population_base__special_groups": {
+        "special_group_id": {"unique"},
+        **{c: {"not_null"} for c in ("resident_id", "group_type", "started_on")},
+    },
+    "stg_population_base__grants": {
+        "grant_id": {"unique"},
+        **{
+            c: {"not_null"}
+            for c in ("policy_code", "grant_period", "subject_id_raw", "amount_yuan")
+        },
+    },
+    "stg_population_base__deliveries": {
+        "<model>": {"assert_stg_population_base__deliveries_key_unique"}
+    },
+    "person_file": {"person_key": {"unique", "not_null"}},
+    "enterprise_file": {"enterprise_key": {"unique", "not_null"}},
+    "kpi_monthly": {
+        "<model>": {
+            "kpi_monthly_grain_is_unique",
+            "kpi_monthly_numerator_never_exceeds_denominator",
+        }
+    },
+}
+
+
+def test_structural_checks_are_dbt_tests_in_the_yml_and_not_in_gx():
+    tests = dbt_tests()
+    for model, columns in STRUCTURAL.items():
+        for column, wanted in columns.items():
+            assert wanted <= tests.get(model, {}).get(column, set()), (model, column)
+    suites = all_suites(QualityConfig.load(), AS_OF)
+    model_checks = [c for s in suites if s.layer in ("staging", "theme") for c in s.checks]
+    assert model_checks and not [c.id for c in model_checks if c.kind in ("unique_key", "required")]
+    ids = {c.id for c in model_checks}
+    assert "staging.stg_case_platform__cases.case_id.unique_key" not in ids
+    assert "theme.kpi_monthly.numerator.theme_rule" not in ids  # numerator <= denominator: dbt
+    # what stays in GX feeds the defect rates (D4, D5, D6, D8, D13) or is a theme rule dbt
+    # does not test (masking, age, rate within [0, 1])
+    assert {c.kind for c in model_checks} == {
+        "identity_valid", "stale_status", "timestamp_order", "reference", "theme_rule",
+    }  # fmt: skip
+
+
+CHECKS = QualityConfig.load().checks
+
+
+def valid_suite(**changes) -> dict:
+    suite = {
+        "suite": "staging.stg_x",
+        "system": "case_platform",
+        "table": "bj_jbxx",
+        "model": "stg_x",
+        "key": "x_id",
+        "copied": False,
+        "expectations": [
+            {"check": "identity_valid", "expect": "in_set", "column": "ok", "values": [True]}
+        ],
+    }
+    return {**suite, **changes}
+
+
+def valid_row(**changes) -> dict:
+    row = {"check": "theme_rule", "expect": "between", "column": "age", "min": 0, "max": 150}
+    return {k: v for k, v in {**row, **changes}.items() if v is not None}
+
+
+def test_a_valid_table_row_parses_into_its_spec():
+    (spec,) = parse_model_suites([valid_suite(computed={"ok": "a = b"})], CHECKS)
+    assert (spec.relation, spec.copied, spec.computed) == (
+        "main_staging.stg_x",
+        False,
+        (("ok", "a = b"),),
+    )
+    (row,) = spec.expectations
+    assert (row.name, row.check, row.expect, row.params) == (
+        "ok",
+        "identity_valid",
+        "in_set",
+        (("values", [True]),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"suites": []}, "model_suites: must be a list"),
+        (
+            [valid_suite(expectations=[valid_row(expect="matches_regex")])],
+            "unknown expectation kind expect='matches_regex'",
+        ),
+        (
+            [valid_suite(expectations=[valid_row(column=None)])],
+            r"expectations\[0\]: missing column",
+        ),
+        ([valid_suite(expectations=[valid_row(max=None)])], "missing max"),
+        (
+            [valid_suite(expectations=[valid_row(values=[1])])],
+            r"\['values'\] mean nothing to expect=between",
+        ),
+        ([valid_suite(expectations=[valid_row(check="tidy")])], "unknown check 'tidy'"),
+        ([valid_suite(expectations=[valid_row(severity="fatal")])], "severity 'fatal'"),
+        ([valid_suite(expectations=[valid_row(threshold=2)])], "threshold 2 is a share"),
+        ([valid_suite(expectations=[valid_row(colour="red")])], "unknown key.s. colour"),
+        ([valid_suite(expectations=[valid_row(where={"a": 1, "b": 2})])], "where is one"),
+        ([valid_suite(expectations=[])], "expectations must be a non-empty list"),
+        (
+            [valid_suite(expectations=[valid_row(), valid_row()])],
+            "staging.stg_x.age.theme_rule twice",
+        ),
+        ([valid_suite(key=None)], r"model_suites\[0\] \(staging.stg_x\): missing key"),
+        ([{k: v for k, v in valid_suite().items() if k != "copied"}], "missing copied"),
+        ([valid_suite(suite="mart.stg_x")], "named <layer>.<model>"),
+        ([valid_suite(model="stg_y")], "named <layer>.<model>"),
+        ([valid_suite(copied="yes")], "copied must be true or false"),
+        ([valid_suite(computed={"ok": ""})], "computed maps a column name to an SQL expression"),
+    ],
+)
+def test_the_suite_table_is_validated_on_load_with_clear_errors(table, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_model_suites(table, CHECKS)
+
+
+def test_the_config_file_is_validated_when_loaded(tmp_path):
+    broken = yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
+    broken["model_suites"][0]["expectations"][0]["expect"] = "in_list"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"staging.stg_case_platform__cases.*expect='in_list'"):
+        QualityConfig.load(path)
 
 
 def test_a_sample_holds_distinct_masked_keys_only():
