@@ -77,6 +77,9 @@ def quality_step(
         "commit": commit_of(checkout),
         "exit_code": os.waitstatus_to_exitcode(status),  # 1: a critical expectation failed
         "seconds": round(seconds, 1),
+        # CPU time (user + system) of the child: what the step costs, less sensitive than
+        # wall time to the other processes of a shared machine
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
         "expectations": expectations,
         "log": str(log.relative_to(ROOT)),
@@ -148,22 +151,25 @@ def ab_runs(copy: Path, as_of: dt.date, env: dict, args, build: dict) -> list[di
             run["share_of_build"] = round(run["seconds"] / build["seconds"], 4)
             console.print(
                 f"round {round_} {side} ({run['commit']}, {run['expectations']} expectations): "
-                f"{run['seconds']:,.1f} s = {run['share_of_build']:.1%} of the build"
+                f"{run['seconds']:,.1f} s = {run['share_of_build']:.1%} of the build, "
+                f"CPU {run['cpu_seconds']:,.1f} s"
             )
             runs.append(run)
     return runs
 
 
 def write_ab(args, as_of: dt.date, build: dict, runs: list[dict]) -> int:
-    def mean(side: str) -> float:
-        seconds = [r["seconds"] for r in runs if r["side"] == side]
-        return sum(seconds) / len(seconds)
+    def mean(side: str, measure: str = "seconds") -> float:
+        values = [r[measure] for r in runs if r["side"] == side]
+        return sum(values) / len(values)
 
     before, after = mean("before"), mean("after")
+    cpu_before, cpu_after = mean("before", "cpu_seconds"), mean("after", "cpu_seconds")
     console.print(
         f"{args.people:,} people, dbt build {build['seconds']:,.1f} s: quality step before "
         f"{before:,.1f} s ({before / build['seconds']:.1%}), after {after:,.1f} s "
-        f"({after / build['seconds']:.1%}); after/before {after / before:.2f}"
+        f"({after / build['seconds']:.1%}); after/before {after / before:.2f} (wall), "
+        f"{cpu_after / cpu_before:.2f} (CPU: {cpu_before:,.1f} s, {cpu_after:,.1f} s)"
     )
     result = {
         "people": args.people,
@@ -178,6 +184,8 @@ def write_ab(args, as_of: dt.date, build: dict, runs: list[dict]) -> int:
             "after": round(after / build["seconds"], 4),
         },
         "after_over_before": round(after / before, 3),
+        "mean_cpu_seconds": {"before": round(cpu_before, 1), "after": round(cpu_after, 1)},
+        "cpu_after_over_before": round(cpu_after / cpu_before, 3),
         "goal": GOAL,
         "machine": machine(),
     }
