@@ -478,6 +478,14 @@ class Projection:
                     )
 
             self._changed("jf_ffjl", grant.ffbh, old, new, rows, truth)
+        self._payouts()
+
+    def _payouts(self) -> None:
+        """Ground truth of every 免申即享 payout of the world, written once (payments.py)."""
+        if self.before is not None or not self.config.ground_truth:
+            return
+        for payout in self.city.payouts():
+            self.manifest.payout(payout.truth_row())
 
     def entities(self) -> None:
         ents = self.city.entities

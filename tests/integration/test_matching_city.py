@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import statistics
 
 import duckdb
 import pytest
@@ -166,3 +167,86 @@ def test_every_field_a_near_miss_names_has_a_chinese_label(city_run):
     assert {f: labels[f] for f in named if not has_chinese(labels[f])} == {}
     assert labels["hukou_region_code"] == "户籍地区代码"
     assert labels["is_alive"] == "生存状态（SWBZ=0）"
+
+
+def test_k23_and_the_median_days_to_pay_agree_with_the_simulators_payouts(ingested, city_run):
+    """The simulator's 免申即享 payouts (manifest `payouts`, simulator/payments.py): the bureau's
+    approvals go into a ledger of their own as an officer recorded them; payout() on the built
+    warehouse (the payments as jf_ffjl → benefit_grants) agrees with the truth read directly."""
+    from matching.payout import WINDOW_DAYS, payout
+    from matching.store import open_store
+
+    city, _ = ingested
+    warehouse, _, result = city_run
+    on = result.evaluation_date  # the day before the clock: a payment of `on` is loaded
+    truth = scan.manifest(
+        city,
+        "SELECT policy, period, subject, subject_type, amount, approved_on, paid_on FROM payouts",
+    )
+    assert {row[0] for row in truth} == {"YEBT", "XWWG", "GXJL"}
+    operations = warehouse.parent / "payout-operations.duckdb"
+    store = open_store(operations)
+    try:
+        store.executemany(
+            """insert into match_ledger (policy_code, subject_type, subject_key, period,
+                policy_version, amount_yuan, explanation_json, explanation_zh, evaluation_date,
+                warehouse_snapshot_id, run_id, recorded_at, status, decided_by, decided_at,
+                decided_via)
+            values (?, ?, ?, ?, '1', ?, '{}', '', ?, 'sim', 'sim', ?, 'approved', '李科长', ?,
+                'cli')""",
+            [
+                (
+                    code,
+                    "enterprise" if kind == "001" else "person",
+                    keyed("enterprise" if kind == "001" else "person", subject),
+                    period,
+                    amount,
+                    approved,
+                    approved,
+                    f"{approved} 10:00:00",
+                )
+                for code, period, subject, kind, amount, approved, _ in truth
+                if dt.date.fromisoformat(approved) <= on
+            ],
+        )
+    finally:
+        store.close()
+
+    expected: dict = collections.defaultdict(lambda: [0, 0, 0, []])
+    late = never = 0
+    for code, _, _, _, _, approved, paid in truth:
+        approved_on = dt.date.fromisoformat(approved)
+        if approved_on > on - dt.timedelta(days=WINDOW_DAYS):
+            continue
+        cell = expected[(code, approved_on.replace(day=1))]
+        cell[1] += 1
+        paid_on = dt.date.fromisoformat(paid) if paid else None
+        if paid_on is None:
+            never += 1
+        if paid_on is not None and paid_on <= on:  # loaded by the clock
+            days = max((paid_on - approved_on).days, 0)
+            cell[0] += days <= WINDOW_DAYS
+            late += days > WINDOW_DAYS
+            cell[2] += 1
+            cell[3].append(days)
+    assert late and never, "the city has payments beyond 30 days and approvals never paid"
+
+    rows = payout(warehouse, operations, on)
+    overall = {(r.policy_code, r.month): r for r in rows if r.region_code is None}
+    assert set(overall) == set(expected)
+    for key, (within, approved, paid_ever, days) in expected.items():
+        row = overall[key]
+        assert (row.paid_within_30_days, row.approved, row.paid_ever) == (
+            within,
+            approved,
+            paid_ever,
+        ), key
+        median = statistics.median(days) if days else None
+        assert row.median_days_to_pay == median, key
+    # the districts share each policy's month out, none of it lost to an unknown district
+    by_district = collections.Counter()
+    for r in rows:
+        if r.region_code is not None:
+            assert r.region_code.startswith("3607"), r
+            by_district[(r.policy_code, r.month)] += r.approved
+    assert by_district == {key: cell[1] for key, cell in expected.items()}
