@@ -11,6 +11,7 @@ from functools import cached_property
 import numpy as np
 
 from contract.regions import is_city_region
+from simulator.annual_reports import filed_on, is_late
 from simulator.cases import CaseFactory
 from simulator.catalogue import DEPARTMENTS, ITEMS
 from simulator.config import CityConfig, substream
@@ -29,7 +30,6 @@ from simulator.world import (
 )
 
 CATALOGUE_PUBLISHED = dt.datetime(2024, 12, 1, 9, 0, 0)
-ANNUAL_FACTS_DELIVERED = (5, 31)  # a year's facts arrive on 31 May of the next year
 
 
 @dataclass
@@ -253,8 +253,6 @@ class City:
         for year in range(self.config.start.year, self.config.world_end.year + 1):
             cover = _coverage(seed, f"ENT{year}", len(ents))
             unpaid = self.gxjl_unpaid(year)
-            # last year's annual facts are delivered on 31 May (ANNUAL_FACTS_DELIVERED)
-            facts_in = dt.date(year, *ANNUAL_FACTS_DELIVERED) + dt.timedelta(days=1)
             for k in range(len(ents)):
                 if not _active(ents, k, dt.date(year, 1, 1)):
                     continue
@@ -264,7 +262,8 @@ class City:
                     and _stabilisation_eligible(facts)
                     and ENTITY_TYPES[ents.etype[k]] != "GTGSH"
                 ):
-                    eligible = facts_in + dt.timedelta(days=int(cover[k] * 60))
+                    # found once last year's facts are filed (annual_reports.py)
+                    eligible = filed_on(seed, k, year - 1) + dt.timedelta(days=1)
                     yield follow(seed, f"FFXWWG{year}{k:09d}", "XWWG", str(year), ents.uscc(k),
                                  300 * facts[0], eligible)  # fmt: skip
                 # GXJL: every eligible enterprise but the overlooked ones, found once the
@@ -371,14 +370,21 @@ class City:
         )
 
     def facts_rows(self, clock: dt.datetime) -> Iterator[tuple]:
-        latest = (
-            clock.year - 1 if (clock.month, clock.day) > ANNUAL_FACTS_DELIVERED else clock.year - 2
-        )
+        """The annual facts filed before the clock (simulator/annual_reports.py says when)."""
+        today = clock.date()
         for k in range(len(self.entities)):
-            for year in range(self.config.start.year - 2, latest + 1):
+            for year in range(self.config.start.year - 2, today.year):
                 facts = self.annual_facts(k, year)
-                if facts is not None:
+                if facts is not None and filed_on(self.config.seed, k, year) < today:
                     yield (self.entities.uscc(k), year, *facts)
+
+    def annual_reports(self) -> Iterator[tuple]:
+        """Ground truth: every annual report of the world, when it is filed and whether late."""
+        for k in range(len(self.entities)):
+            for year in range(self.config.start.year - 2, self.config.world_end.year):
+                if self.annual_facts(k, year) is not None:
+                    day = filed_on(self.config.seed, k, year)
+                    yield (self.entities.uscc(k), year, day.isoformat(), int(is_late(day)))
 
 
 def _yes(flag: bool) -> str:

@@ -528,6 +528,9 @@ class Projection:
             for row in set(new_rows) - old_rows:
                 self._log("fr_ndxx", f"{row[0]}|{row[1]}", "added")
         self.exchange.insert("fr_ndxx", new_rows)
+        if self.before is None and self.config.ground_truth:
+            for row in self.city.annual_reports():
+                self.manifest.annual_report(row)
 
     # -- non-residents ---------------------------------------------------------------------------
     def non_residents(self) -> None:
