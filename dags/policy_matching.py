@@ -87,7 +87,17 @@ with DAG(
 
         return tasks.send_reminders(dates.evaluation_date(context))
 
+    # the officer's views (tags, K23 payout) read the warehouse and the ledger as they are
+    @task(
+        task_id="tags_and_payout", pool=WAREHOUSE_WRITER_POOL, on_failure_callback=on_task_failure
+    )
+    def tags_and_payout(**context):
+        from pipeline import dates, tasks
+
+        return tasks.tags_and_payout(dates.evaluation_date(context))
+
     evaluated = evaluate_policies()
     evaluated >> ask_officer() >> [approve_run, nothing_to_approve()]
     evaluated >> send_reminders()
+    evaluated >> tags_and_payout()
     record_decision(approve_run.output) >> write_push_lists()

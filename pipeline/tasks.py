@@ -202,6 +202,22 @@ def send_reminders(on: dt.date) -> dict[str, Any]:
     return {"run_id": run.run_id, "new": run.new, "lists": str(push / "reminders" / run.run_id)}
 
 
+def tags_and_payout(on: dt.date) -> dict[str, Any]:
+    """The policy officer's views of E: the tags (千人千面) and K23 payout with the median days
+    to pay, into the operations store, published for the 免申即享 dashboard."""
+    from groundfloor.settings import Settings, matching_paths, quality_paths
+    from matching.payout import record_payout
+    from matching.tags import evaluate_tags
+    from quality.runner import publish_operations
+
+    operations, _ = matching_paths()
+    warehouse = Settings.load().warehouse
+    tagged = evaluate_tags(warehouse, operations, on)
+    payout_rows = record_payout(warehouse, operations, on)
+    publish_operations(operations, quality_paths()[1])
+    return {"tags": tagged, "payout_rows": payout_rows}
+
+
 def quality_gate(as_of: dt.date) -> dict[str, Any]:
     """Run the quality step on the working warehouse; when critical expectations fail, raise an
     alert naming them and QualityGateFailed, so publish does not run and the last good

@@ -147,6 +147,7 @@ def test_a_run_with_no_pending_row_asks_no_one_and_ends_as_nothing_to_approve(
         "record_decision": "skipped",
         "write_push_lists": "skipped",
         "send_reminders": "success",
+        "tags_and_payout": "success",
     }
     done = {ti.task_id: ti for ti in run.get_task_instances()}
     evaluated = done["evaluate_policies"].xcom_pull(task_ids="evaluate_policies")
