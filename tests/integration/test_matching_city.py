@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import hashlib
 import json
-import os
 import statistics
 
 import duckdb
@@ -18,6 +16,7 @@ from matching.policy import AllOf, AnyOf, Not, load_policies
 from matching.rowwise import evaluate_rowwise
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
+from tests.integration.payout_city import keyed, record_approvals
 from transform.dbt import build
 
 pytestmark = pytest.mark.integration
@@ -77,11 +76,6 @@ def test_a_sampled_match_names_every_condition(city_run):
         assert len(conditions) == leaf_count(policies[code].conditions), code
         assert all({"condition", "value", "threshold", "outcome"} <= set(c) for c in conditions)
         assert all(c["condition"] in sentence for c in conditions), code
-
-
-def keyed(kind: str, number: str) -> str:
-    text = f"{os.environ['IDENTITY_KEY']}|{kind}|{number}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def age_on(birth: str, day: dt.date) -> int:
@@ -174,43 +168,13 @@ def test_k23_and_the_median_days_to_pay_agree_with_the_simulators_payouts(ingest
     approvals go into a ledger of their own as an officer recorded them; payout() on the built
     warehouse (the payments as jf_ffjl → benefit_grants) agrees with the truth read directly."""
     from matching.payout import WINDOW_DAYS, payout
-    from matching.store import open_store
 
     city, _ = ingested
     warehouse, _, result = city_run
     on = result.evaluation_date  # the day before the clock: a payment of `on` is loaded
-    truth = scan.manifest(
-        city,
-        "SELECT policy, period, subject, subject_type, amount, approved_on, paid_on FROM payouts",
-    )
-    assert {row[0] for row in truth} == {"YEBT", "XWWG", "GXJL"}
     operations = warehouse.parent / "payout-operations.duckdb"
-    store = open_store(operations)
-    try:
-        store.executemany(
-            """insert into match_ledger (policy_code, subject_type, subject_key, period,
-                policy_version, amount_yuan, explanation_json, explanation_zh, evaluation_date,
-                warehouse_snapshot_id, run_id, recorded_at, status, decided_by, decided_at,
-                decided_via)
-            values (?, ?, ?, ?, '1', ?, '{}', '', ?, 'sim', 'sim', ?, 'approved', '李科长', ?,
-                'cli')""",
-            [
-                (
-                    code,
-                    "enterprise" if kind == "001" else "person",
-                    keyed("enterprise" if kind == "001" else "person", subject),
-                    period,
-                    amount,
-                    approved,
-                    approved,
-                    f"{approved} 10:00:00",
-                )
-                for code, period, subject, kind, amount, approved, _ in truth
-                if dt.date.fromisoformat(approved) <= on
-            ],
-        )
-    finally:
-        store.close()
+    truth = record_approvals(city, operations, on)
+    assert {row[0] for row in truth} == {"YEBT", "XWWG", "GXJL"}
 
     expected: dict = collections.defaultdict(lambda: [0, 0, 0, []])
     late = never = 0
