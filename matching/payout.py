@@ -127,15 +127,15 @@ def record_payout(warehouse: Path, operations: Path, on: dt.date) -> int:
             names = region_names(store)
             store.begin()
             store.execute("delete from payout_monthly where evaluation_date = ?", [on])
-            store.executemany(
-                "insert into payout_monthly values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (on, r.policy_code, r.region_code, region_name(r.region_code, names),
-                     r.month, r.paid_within_30_days, r.approved, r.paid_ever,
-                     r.median_days_to_pay)
-                    for r in rows
-                ],
-            )  # fmt: skip
+            values = [
+                (on, r.policy_code, r.region_code, region_name(r.region_code, names), r.month,
+                 r.paid_within_30_days, r.approved, r.paid_ever, r.median_days_to_pay)
+                for r in rows
+            ]  # fmt: skip
+            if values:  # duckdb refuses an executemany without rows (no approval old enough)
+                store.executemany(
+                    "insert into payout_monthly values (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                )
             store.commit()
         finally:
             store.close()

@@ -115,10 +115,11 @@ def evaluate_tags(
             counted = store.execute(TAG_COUNTS, [on]).fetchall()
             store.begin()
             store.execute("delete from tag_counts where evaluation_date = ?", [on])
-            store.executemany(
-                "insert into tag_counts values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*row[:7], region_name(row[6], names), row[7]) for row in counted],
-            )
+            if counted:  # duckdb refuses an executemany without rows
+                store.executemany(
+                    "insert into tag_counts values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*row[:7], region_name(row[6], names), row[7]) for row in counted],
+                )
             store.commit()
             return counts
         finally:

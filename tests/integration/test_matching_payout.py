@@ -99,3 +99,14 @@ def test_the_dashboards_payout_table_holds_the_rate_and_the_median(followed):
         ],
         key=repr,
     )
+
+
+def test_recording_a_date_without_old_enough_approvals_leaves_no_rows(followed):
+    from matching.payout import record_payout
+
+    warehouse, operations = followed
+    assert record_payout(warehouse, operations, RUN_DATE) == 2
+    assert record_payout(warehouse, operations, D(2026, 3, 30)) == 0  # 29 days after approval
+    with duckdb.connect(str(operations), read_only=True) as store:
+        dates = store.execute("select distinct evaluation_date from payout_monthly").fetchall()
+    assert dates == [(RUN_DATE,)]
