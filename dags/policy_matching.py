@@ -1,7 +1,8 @@
 """免申即享: when new themes are published, evaluate every active policy for the run's date; a
 policy officer approves (or rejects, with a reason) the run's new ledger rows in Airflow's
-Required Actions page before any push list is written. The reminders due on the date are
-recorded and listed beside the approval."""
+Required Actions page before any push list is written; a run that left no row pending asks
+no one and ends as "nothing to approve". The reminders due on the date are recorded and listed
+beside the approval."""
 
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ with DAG(
 
         return tasks.evaluate_policies(dates.evaluation_date(context))
 
+    @task.branch(task_id="ask_officer")
+    def ask_officer(**context):
+        from pipeline import tasks
+
+        return tasks.ask_officer(context["ti"].xcom_pull("evaluate_policies"))
+
+    @task(task_id="nothing_to_approve", on_failure_callback=on_task_failure)
+    def nothing_to_approve(**context):
+        from pipeline import tasks
+
+        return tasks.nothing_to_approve(context["ti"].xcom_pull("evaluate_policies"))
+
     # A HITLOperator rather than ApprovalOperator: the latter skips everything downstream on
     # "Reject", and a rejection must still be written to the ledger with its reason.
     approve_run = HITLOperator(
@@ -74,7 +87,17 @@ with DAG(
 
         return tasks.send_reminders(dates.evaluation_date(context))
 
+    # the officer's views (tags, K23 payout) read the warehouse and the ledger as they are
+    @task(
+        task_id="tags_and_payout", pool=WAREHOUSE_WRITER_POOL, on_failure_callback=on_task_failure
+    )
+    def tags_and_payout(**context):
+        from pipeline import dates, tasks
+
+        return tasks.tags_and_payout(dates.evaluation_date(context))
+
     evaluated = evaluate_policies()
-    evaluated >> approve_run
+    evaluated >> ask_officer() >> [approve_run, nothing_to_approve()]
     evaluated >> send_reminders()
+    evaluated >> tags_and_payout()
     record_decision(approve_run.output) >> write_push_lists()

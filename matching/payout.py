@@ -101,3 +101,69 @@ def payout(warehouse: Path, operations: Path, on: dt.date) -> list[PayoutRow]:
                   None if median is None else float(median))
         for code, region, month, ok, n, ever, median in rows
     ]  # fmt: skip
+
+
+PAYOUT_DDL = """
+create table if not exists payout_monthly (
+    evaluation_date date not null, policy_code varchar not null,
+    region_code varchar, region_name varchar, month date not null,
+    paid_within_30_days integer not null, approved integer not null, paid_ever integer not null,
+    median_days_to_pay double)
+"""
+
+
+def record_payout(warehouse: Path, operations: Path, on: dt.date) -> int:
+    """payout() as of `on` into the operations store's `payout_monthly` (what the 免申即享
+    dashboard shows; a region None row is the policy over all regions), replacing the rows
+    of an earlier record for the same date. Returns the number of rows."""
+    rows = payout(warehouse, operations, on)
+    with writer_lock(warehouse, "policy matching: payout"):
+        store = open_store(operations)
+        try:
+            store.execute(PAYOUT_DDL)
+            store.execute(
+                f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
+            )
+            names = region_names(store)
+            store.begin()
+            store.execute("delete from payout_monthly where evaluation_date = ?", [on])
+            values = [
+                (on, r.policy_code, r.region_code, region_name(r.region_code, names), r.month,
+                 r.paid_within_30_days, r.approved, r.paid_ever, r.median_days_to_pay)
+                for r in rows
+            ]  # fmt: skip
+            if values:  # duckdb refuses an executemany without rows (no approval old enough)
+                store.executemany(
+                    "insert into payout_monthly values (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                )
+            store.commit()
+        finally:
+            store.close()
+    return len(rows)
+
+
+def region_names(store) -> dict[str, str]:
+    """{code: name} of the regions in force (GB/T 2260) from the attached warehouse's reference
+    seed; empty when the warehouse has none (a hand-made test warehouse)."""
+    present = store.execute(
+        "select count(*) from information_schema.tables where table_catalog = ?"
+        " and table_schema = 'main_reference' and table_name = 'gb2260_codes'",
+        [WAREHOUSE_ALIAS],
+    ).fetchone()[0]
+    if not present:
+        return {}
+    return dict(
+        store.execute(
+            f"select cast(code as varchar), name from {WAREHOUSE_ALIAS}.main_reference.gb2260_codes"
+            " where last_year is null"
+        ).fetchall()
+    )
+
+
+def region_name(code: str | None, names: dict[str, str]) -> str:
+    """The Chinese name a dashboard shows: 全市 for a policy's row over all regions."""
+    if code is None:
+        return "全市"
+    if code == "360700":
+        return "市本级"
+    return names.get(code, "未知" if code == "未知" else code)

@@ -6,7 +6,7 @@ no period. It is compiled by the policies' compiler (as a policy paying nothing)
 reads exactly what a policy condition would. A subject carries the tag when its conditions are
 true; unknown (a null read) does not tag. Results go to the operations store with the
 definition's version (SHA-256 of the file): `subject_tags` (one row per tag and subject for E)
-and `tag_definitions`.
+and `tag_definitions`, and the counts per tag and district the dashboard shows (`tag_counts`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import yaml
 from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
 from matching.engine import WAREHOUSE_ALIAS
+from matching.payout import region_name, region_names
 from matching.policy import Fault, Fixed, Policy, PolicyError, parse_condition
 from matching.store import open_store
 
@@ -36,6 +37,19 @@ create table if not exists tag_definitions (
 create table if not exists subject_tags (
     tag_code varchar not null, tag_version varchar not null, subject_type varchar not null,
     subject_key varchar not null, region_code varchar, evaluation_date date not null);
+create table if not exists tag_counts (
+    evaluation_date date not null, tag_code varchar not null, tag_name varchar not null,
+    subject_type varchar not null, tag_version varchar not null, definition varchar not null,
+    region_code varchar not null, region_name varchar not null, subjects integer not null);
+"""
+
+# counts per tag and district of E, with the definition's version
+TAG_COUNTS = """
+select t.evaluation_date, t.tag_code, d.name, t.subject_type, t.tag_version, d.definition,
+    coalesce(t.region_code, '未知'), count(*)
+from subject_tags t join tag_definitions d using (tag_code, tag_version)
+where t.evaluation_date = ?
+group by all
 """
 
 
@@ -96,7 +110,18 @@ def evaluate_tags(
             store.execute(
                 f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
             )
-            return {tag.code: _tag(store, tag, on) for tag in tags}
+            counts = {tag.code: _tag(store, tag, on) for tag in tags}
+            names = region_names(store)
+            counted = store.execute(TAG_COUNTS, [on]).fetchall()
+            store.begin()
+            store.execute("delete from tag_counts where evaluation_date = ?", [on])
+            if counted:  # duckdb refuses an executemany without rows
+                store.executemany(
+                    "insert into tag_counts values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*row[:7], region_name(row[6], names), row[7]) for row in counted],
+                )
+            store.commit()
+            return counts
         finally:
             store.close()
 

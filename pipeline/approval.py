@@ -151,6 +151,14 @@ class Approver:
             out, err = self.process.communicate(timeout=60)
         return self.process.returncode, out, err
 
+    def stop(self) -> tuple[int | None, str, str]:
+        """End the approver of a run that asked no one (nothing to approve): it would wait
+        for a step that never parks. (None, output, errors)."""
+        assert self.process is not None
+        self.process.terminate()
+        out, err = self.process.communicate(timeout=60)
+        return None, out, err
+
 
 def command_line_approver(officer: str = DEMO_OFFICER) -> Approver:
     """Approve from the command line, then close the Airflow step with the same answer."""

@@ -168,6 +168,7 @@ def approval_lines(outputs: dict) -> tuple[list[str], list[str]]:
     approval = outputs.get("policy_matching.approval", {})
     decision = outputs.get("policy_matching.record_decision", {})
     pushed = outputs.get("policy_matching.write_push_lists", {})
+    nothing = outputs.get("policy_matching.nothing_to_approve", {})
     lines = [
         line.strip() for line in approval.get("command_line", "").splitlines() if "approved" in line
     ]
@@ -176,6 +177,8 @@ def approval_lines(outputs: dict) -> tuple[list[str], list[str]]:
             f"Airflow approval step: {decision['decision']} by {decision['by']}"
             f" ({decision['rows']} rows still pending then)"
         )
+    if nothing:
+        lines.append(f"Airflow approval step: {nothing['decision']} (no officer asked)")
     if pushed:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(pushed.get("ledger", {}).items()))
         lines.append(f"ledger rows of the run: {counts or 'none'}")

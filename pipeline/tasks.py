@@ -5,6 +5,7 @@ the match ledger records a (policy, subject, period) once."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 
@@ -74,6 +75,7 @@ def published_snapshot_id() -> str | None:
 def evaluate_policies(on: dt.date) -> dict[str, Any]:
     """Evaluate every policy as of E = `on`; refused policy files raise an alert, the others run."""
     from groundfloor.settings import Settings, matching_paths, quality_paths
+    from matching import approval
     from matching.engine import evaluate
     from pipeline.alerts import Alert, raise_alert
     from quality.runner import publish_operations
@@ -104,6 +106,7 @@ def evaluate_policies(on: dt.date) -> dict[str, Any]:
         "run_id": result.run_id,
         "push_dir": str(result.push_dir),
         "approval_body": approval_body(result),
+        "pending": approval.status_counts(operations, result.run_id).get("pending", 0),
         "policies": {
             s.code: {
                 "matches": s.matches,
@@ -135,6 +138,22 @@ def approval_body(result) -> str:
         f"命令行同样可审批：`python -m matching approve --run {result.run_id} --by 姓名`。",
     ]
     return "\n".join(lines)
+
+
+def ask_officer(evaluated: dict[str, Any]) -> str:
+    """The approval step's branch: ask an officer (`approve_run`) only when the run left rows
+    pending; a run that found nothing new goes to `nothing_to_approve`."""
+    return "approve_run" if evaluated.get("pending") else "nothing_to_approve"
+
+
+def nothing_to_approve(evaluated: dict[str, Any]) -> dict[str, Any]:
+    """A run with no pending row: no one is asked, no push list is written; logged."""
+    message = (
+        f"免申即享 run {evaluated['run_id']}: no new ledger row is pending, nothing to approve;"
+        " no officer is asked and no push list is written"
+    )
+    logging.getLogger(__name__).info(message)
+    return {"decision": "nothing to approve", "run_id": evaluated["run_id"], "message": message}
 
 
 def record_decision(evaluated: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +200,22 @@ def send_reminders(on: dt.date) -> dict[str, Any]:
     operations, push = matching_paths()
     run = remind(Settings.load().warehouse, operations, push / "reminders", on)
     return {"run_id": run.run_id, "new": run.new, "lists": str(push / "reminders" / run.run_id)}
+
+
+def tags_and_payout(on: dt.date) -> dict[str, Any]:
+    """The policy officer's views of E: the tags (千人千面) and K23 payout with the median days
+    to pay, into the operations store, published for the 免申即享 dashboard."""
+    from groundfloor.settings import Settings, matching_paths, quality_paths
+    from matching.payout import record_payout
+    from matching.tags import evaluate_tags
+    from quality.runner import publish_operations
+
+    operations, _ = matching_paths()
+    warehouse = Settings.load().warehouse
+    tagged = evaluate_tags(warehouse, operations, on)
+    payout_rows = record_payout(warehouse, operations, on)
+    publish_operations(operations, quality_paths()[1])
+    return {"tags": tagged, "payout_rows": payout_rows}
 
 
 def quality_gate(as_of: dt.date) -> dict[str, Any]:

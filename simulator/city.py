@@ -11,10 +11,12 @@ from functools import cached_property
 import numpy as np
 
 from contract.regions import is_city_region
+from simulator.annual_reports import filed_on, is_late
 from simulator.cases import CaseFactory
 from simulator.catalogue import DEPARTMENTS, ITEMS
 from simulator.config import CityConfig, substream
 from simulator.defects import maybe_dirty_identity
+from simulator.payments import Payout, follow
 from simulator.registry import Certificates, EntityRecord, Grant, Groups
 from simulator.timeutil import add_months, at, ts
 from simulator.world import (
@@ -28,7 +30,6 @@ from simulator.world import (
 )
 
 CATALOGUE_PUBLISHED = dt.datetime(2024, 12, 1, 9, 0, 0)
-ANNUAL_FACTS_DELIVERED = (5, 31)  # a year's facts arrive on 31 May of the next year
 
 
 @dataclass
@@ -207,25 +208,50 @@ class City:
                 )
 
     def _childcare_subsidy(self) -> Iterator[Grant]:
-        p = self.people
+        yield from self._paid(self._childcare_payouts())
+
+    def _enterprise_grants(self) -> Iterator[Grant]:
+        yield from self._paid(self._enterprise_payouts())
+
+    def payouts(self) -> Iterator[Payout]:
+        """Every 免申即享 payout of the world (simulator/payments.py): the one-off benefits the
+        bureau's matching finds, approved, then paid after a delay or never."""
+        yield from self._childcare_payouts()
+        yield from self._enterprise_payouts()
+
+    @staticmethod
+    def _paid(payouts: Iterator[Payout]) -> Iterator[Grant]:
+        for p in payouts:
+            if p.paid_on is not None:
+                yield Grant(p.ffbh, p.policy, p.period, p.subject, p.paid_on, p.amount)
+
+    def _childcare_payouts(self) -> Iterator[Payout]:
+        p, seed = self.people, self.config.seed
         for year in range(max(2025, self.config.start.year), self.config.world_end.year + 1):
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
             young = np.flatnonzero(
                 (p.birth > first.toordinal() - 3 * 365) & (p.birth <= last.toordinal())
             )
-            cover = _coverage(self.config.seed, f"YEBT{year}", len(p))
+            cover = _coverage(seed, f"YEBT{year}", len(p))
             for i in young[cover[young] < 0.6]:
                 i = int(i)
                 born = day_of(p.birth[i])
-                paid = max(born, first) + dt.timedelta(days=30 + int(cover[i] * 1000) % 200)
-                if paid > last or not is_city_region(p.hukou(i, paid)) or not p.alive(i, paid):
+                # the birth (or the new year) reaches the population base about two weeks on
+                eligible = max(born, first) + dt.timedelta(days=14 + int(cover[i] * 1000) % 20)
+                if (
+                    eligible > last
+                    or eligible >= self.config.world_end
+                    or not is_city_region(p.hukou(i, eligible))
+                    or not p.alive(i, eligible)
+                ):
                     continue
-                yield Grant(f"FFYEBT{year}{i:09d}", "YEBT", str(year), p.id_number(i), paid, 3600)
+                ffbh = f"FFYEBT{year}{i:09d}"
+                yield follow(seed, ffbh, "YEBT", str(year), p.id_number(i), 3600, eligible)
 
-    def _enterprise_grants(self) -> Iterator[Grant]:
-        ents = self.entities
+    def _enterprise_payouts(self) -> Iterator[Payout]:
+        ents, seed = self.entities, self.config.seed
         for year in range(self.config.start.year, self.config.world_end.year + 1):
-            cover = _coverage(self.config.seed, f"ENT{year}", len(ents))
+            cover = _coverage(seed, f"ENT{year}", len(ents))
             unpaid = self.gxjl_unpaid(year)
             for k in range(len(ents)):
                 if not _active(ents, k, dt.date(year, 1, 1)):
@@ -236,24 +262,16 @@ class City:
                     and _stabilisation_eligible(facts)
                     and ENTITY_TYPES[ents.etype[k]] != "GTGSH"
                 ):
-                    yield Grant(
-                        f"FFXWWG{year}{k:09d}",
-                        "XWWG",
-                        str(year),
-                        ents.uscc(k),
-                        dt.date(year, 7, 15) + dt.timedelta(days=int(cover[k] * 150)),
-                        300 * facts[0],
-                    )
-                # GXJL: every eligible enterprise but the overlooked ones
+                    # found once last year's facts are filed (annual_reports.py)
+                    eligible = filed_on(seed, k, year - 1) + dt.timedelta(days=1)
+                    yield follow(seed, f"FFXWWG{year}{k:09d}", "XWWG", str(year), ents.uscc(k),
+                                 300 * facts[0], eligible)  # fmt: skip
+                # GXJL: every eligible enterprise but the overlooked ones, found once the
+                # bureau's list of last year's certificates is in (January to March)
                 if ents.high_tech[k] == year - 1 and not ents.outside[k] and k not in unpaid:
-                    yield Grant(
-                        f"FFGXJL{year}{k:09d}",
-                        "GXJL",
-                        str(year),
-                        ents.uscc(k),
-                        dt.date(year, 4, 20) + dt.timedelta(days=int(cover[k] * 100)),
-                        100000,
-                    )
+                    eligible = dt.date(year, 1, 5) + dt.timedelta(days=int(cover[k] * 80))
+                    yield follow(seed, f"FFGXJL{year}{k:09d}", "GXJL", str(year), ents.uscc(k),
+                                 100000, eligible)  # fmt: skip
 
     def gxjl_unpaid(self, year: int) -> set[int]:
         """The enterprises entitled to GXJL for `year` that the bureau overlooked (免申即享
@@ -352,14 +370,21 @@ class City:
         )
 
     def facts_rows(self, clock: dt.datetime) -> Iterator[tuple]:
-        latest = (
-            clock.year - 1 if (clock.month, clock.day) > ANNUAL_FACTS_DELIVERED else clock.year - 2
-        )
+        """The annual facts filed before the clock (simulator/annual_reports.py says when)."""
+        today = clock.date()
         for k in range(len(self.entities)):
-            for year in range(self.config.start.year - 2, latest + 1):
+            for year in range(self.config.start.year - 2, today.year):
                 facts = self.annual_facts(k, year)
-                if facts is not None:
+                if facts is not None and filed_on(self.config.seed, k, year) < today:
                     yield (self.entities.uscc(k), year, *facts)
+
+    def annual_reports(self) -> Iterator[tuple]:
+        """Ground truth: every annual report of the world, when it is filed and whether late."""
+        for k in range(len(self.entities)):
+            for year in range(self.config.start.year - 2, self.config.world_end.year):
+                if self.annual_facts(k, year) is not None:
+                    day = filed_on(self.config.seed, k, year)
+                    yield (self.entities.uscc(k), year, day.isoformat(), int(is_late(day)))
 
 
 def _yes(flag: bool) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from contract.identity import USCC_ALPHABET, ric_check_char
+from simulator.annual_reports import ANNUAL_REPORT_COLUMNS
+from simulator.payments import PAYOUT_COLUMNS
 
 FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789X"}
 
@@ -91,10 +93,17 @@ class Manifest:
         # legal-entity base; `since` is the first visit, the birth or the certification
         "non_residents": "subject_type TEXT, id_number TEXT, kind TEXT, name TEXT, sex TEXT, "
         "birth_date TEXT, region_code TEXT, since TEXT",
+        # every 免申即享 payout of the world, paid or not, reached by the clock or not
+        # (simulator/payments.py); paid_on null: never paid
+        "payouts": PAYOUT_COLUMNS,
+        # every annual report (fr_ndxx) of the world and the day it is filed (annual_reports.py)
+        "annual_reports": ANNUAL_REPORT_COLUMNS,
     }
 
     # What `truth` False leaves out (identity_columns only numbers identity_records' columns).
-    RECORD_TRUTH = frozenset({"defects", "identity_records", "data_gaps", "non_residents"})
+    RECORD_TRUTH = frozenset(
+        {"defects", "identity_records", "data_gaps", "non_residents", "payouts", "annual_reports"}
+    )
 
     def __init__(self, path: Path, create: bool = False, truth: bool = True):
         """`truth` False: record-level truth is not kept (CityConfig.ground_truth)."""
@@ -146,6 +155,12 @@ class Manifest:
     def non_resident(self, subject_type, id_number, kind, name, sex, birth, region, since):
         self._add("non_residents", (subject_type, id_number, kind, name, sex, birth, region, since))
 
+    def payout(self, row: tuple) -> None:
+        self._add("payouts", row)
+
+    def annual_report(self, row: tuple) -> None:
+        self._add("annual_reports", row)
+
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))
 
@@ -187,7 +202,8 @@ class ManifestJournal:
     """Stands in for the Manifest in the second process of an advance: records every call,
     in order, for the first process to replay into the one manifest file (`replay`)."""
 
-    RECORDED = ("defect", "identity", "gap", "non_resident", "delivery", "change")
+    RECORDED = ("defect", "identity", "gap", "non_resident", "payout", "annual_report")
+    RECORDED += ("delivery", "change")
     RECORDED += ("forget_defects", "flush")
 
     def __init__(self):

@@ -478,6 +478,14 @@ class Projection:
                     )
 
             self._changed("jf_ffjl", grant.ffbh, old, new, rows, truth)
+        self._payouts()
+
+    def _payouts(self) -> None:
+        """Ground truth of every 免申即享 payout of the world, written once (payments.py)."""
+        if self.before is not None or not self.config.ground_truth:
+            return
+        for payout in self.city.payouts():
+            self.manifest.payout(payout.truth_row())
 
     def entities(self) -> None:
         ents = self.city.entities
@@ -520,6 +528,9 @@ class Projection:
             for row in set(new_rows) - old_rows:
                 self._log("fr_ndxx", f"{row[0]}|{row[1]}", "added")
         self.exchange.insert("fr_ndxx", new_rows)
+        if self.before is None and self.config.ground_truth:
+            for row in self.city.annual_reports():
+                self.manifest.annual_report(row)
 
     # -- non-residents ---------------------------------------------------------------------------
     def non_residents(self) -> None:

@@ -27,9 +27,12 @@ from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_
 from dashboards.browser import logged_in as browser_logged_in
 from dashboards.screenshots import superset_env, wait_for_health
 from matching.engine import evaluate
+from matching.payout import record_payout
+from matching.tags import evaluate_tags
 from quality.runner import run_quality
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
+from tests.integration.payout_city import record_approvals
 from transform.dbt import build, run_dbt
 from transform.publish import publish
 
@@ -82,6 +85,11 @@ def site(ingested, tmp_path_factory) -> Site:
     supervision_later(warehouse, as_of)
     published = publish(warehouse, tmp / "published" / "warehouse.duckdb", as_of).path
     evaluate(as_of, warehouse, tmp / "operations.duckdb", tmp / "push")
+    # the officer's views: the bureau's approvals of the city (its ground truth) followed to
+    # their payments (K23), and the tags, as the matching DAG's tags_and_payout step writes them
+    record_approvals(city, tmp / "operations.duckdb", as_of)
+    record_payout(warehouse, tmp / "operations.duckdb", as_of)
+    evaluate_tags(warehouse, tmp / "operations.duckdb", as_of)
     operations = tmp / "published" / "operations.duckdb"
     # the real quality step, for two days so that the 数据质量看板 has a trend; each run
     # publishes the operations store (results, scorecard, matching) as the pipeline does
@@ -317,6 +325,53 @@ def test_departments_and_items_are_shown_by_their_chinese_names(site, server):
     assert all(r["item_code"] and not has_chinese(r["item_code"]) for r in listed)
 
 
+def operations_rows(site: Site, sql: str) -> list[tuple]:
+    with duckdb.connect(str(site.env["PUBLISHED_OPERATIONS"]), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_the_payout_charts_show_k23_and_the_median_days_to_pay(site, server):
+    """K23 by policy and district is a ratio of sums over the districts' rows; the median days
+    to pay are the matching step's own, per policy, district and month of approval."""
+    admin = api(site, "admin")
+    charts = admin.charts()
+    stored = operations_rows(
+        site,
+        "select policy_code, region_name, sum(paid_within_30_days), sum(approved)"
+        " from payout_monthly where region_code is not null group by all",
+    )
+    assert stored and any(within < approved for *_, within, approved in stored)
+    names = {"GXJL": "高新技术企业认定奖励", "XWWG": "稳岗返还", "YEBT": "育儿补贴"}
+    expected = {(names[code], region): within / approved
+                for code, region, within, approved in stored}  # fmt: skip
+    # the chart data API answers the pivot's query: one row per policy and district
+    pivot = admin.rows(charts["免申即享兑付率 K23（按政策、区县）"])
+    shown = {(r["policy_name"], r["region_name"]): r["payout_rate"] for r in pivot}
+    assert shown == pytest.approx(expected)
+    listed = admin.rows(charts["审批至兑付天数中位数（按政策、区县、审批月份）"])
+    medians = operations_rows(
+        site, "select region_name, approved, paid_within_30_days, median_days_to_pay"
+        " from payout_monthly",
+    )  # fmt: skip
+    shown_medians = [
+        (r["region_name"], r["approved"], r["paid_within_30_days"], r["median_days_to_pay"])
+        for r in listed
+    ]
+    assert sorted(shown_medians, key=repr) == sorted(medians, key=repr)
+    assert any(r["region_name"] == "全市" and r["median_days_to_pay"] for r in listed)
+
+
+def tag_counts(client: Api) -> dict[tuple[str, str], int]:
+    rows = client.rows(client.charts()["千人千面：标签对象数（按标签、区县）"])
+    return {(r["tag_name"], r["region_name"]): r["subject_count"] for r in rows}
+
+
+def test_the_tag_view_counts_each_tag_by_district(site, server):
+    stored = operations_rows(site, "select tag_name, region_name, subjects from tag_counts")
+    assert {name for name, *_ in stored} >= {"老年人", "残疾人", "新设企业"}
+    assert tag_counts(api(site, "admin")) == {(name, region): n for name, region, n in stored}
+
+
 # ------------------------------------------------------------------ roles
 def busiest_district(site: Site):
     """The district with the most cases (K1's denominator) in the latest month."""
@@ -350,6 +405,13 @@ def test_a_district_sees_only_its_own_district(site, server):
     overdue = client.rows(charts["超期与临近到期办件清单"])
     assert {r["region_name"] for r in overdue} <= {district.name}
     assert client.rows(charts["“一件事”主题（全部月份）"]) == []
+    # the tags and K23: its own district's counts only, never the city's 全市 rows
+    tags = operations_rows(
+        site, f"select tag_name, subjects from tag_counts where region_code = '{district.code}'"
+    )
+    assert tags and tag_counts(client) == {(n, district.name): c for n, c in tags}
+    payout = client.rows(charts["审批至兑付天数中位数（按政策、区县、审批月份）"])
+    assert {r["region_name"] for r in payout} <= {district.name}
     assert "数据质量看板" not in {d["dashboard_title"] for d in dashboards(client)}
 
 

@@ -52,7 +52,9 @@ def through_airflow(dag, day: dt.date, chosen: str, officer: str, params: dict) 
         code, _, errors = approver.finish()
     assert code == 0, errors
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert set(states.values()) == {"success"}, states
+    asked = {task: state for task, state in states.items() if task != "nothing_to_approve"}
+    assert set(asked.values()) == {"success"}, states
+    assert states["nothing_to_approve"] == "skipped"  # the run had rows to approve
     return states
 
 
@@ -114,3 +116,55 @@ def test_a_rejection_in_airflow_matches_the_command_line_and_is_never_pushed(
     assert push_lists  # the approval step's run wrote its (header-only or GLJT…) lists
     pushed = "".join(p.read_text("utf-8") for p in push_lists)
     assert not any(row[1] in pushed for row in cjlb)
+
+
+def test_a_run_with_no_pending_row_asks_no_one_and_ends_as_nothing_to_approve(
+    matching_dag, tmp_path, monkeypatch, caplog
+):
+    day = E - dt.timedelta(days=2)  # a run of its own in the metadata database
+    folder = use_stores(monkeypatch, tmp_path / "airflow")
+    # the officer has already approved everything this date finds from the command line
+    through_command_line(day, "approve", "--run", "latest", "--by", "李科长")
+    before, _ = ledger(folder)
+    assert before and {row[4] for row in before} == {"approved"}
+
+    # an approver stands by: if the step wrongly parked, it would be answered (not hang) and
+    # the states below would show approve_run as success
+    approver = Approver("Reject", "李科长", {"reason": "不应被询问"}).start()
+    caplog.set_level("INFO", logger="pipeline.tasks")
+    try:
+        run = matching_dag.test(logical_date=pendulum.datetime(day.year, day.month, day.day,
+                                                               tz="Asia/Shanghai"))  # fmt: skip
+    finally:
+        approver.stop()
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success"
+    assert states == {
+        "evaluate_policies": "success",
+        "ask_officer": "success",
+        "nothing_to_approve": "success",
+        "approve_run": "skipped",
+        "record_decision": "skipped",
+        "write_push_lists": "skipped",
+        "send_reminders": "success",
+        "tags_and_payout": "success",
+    }
+    done = {ti.task_id: ti for ti in run.get_task_instances()}
+    evaluated = done["evaluate_policies"].xcom_pull(task_ids="evaluate_policies")
+    assert evaluated["pending"] == 0
+    assert sum(p["new"] for p in evaluated["policies"].values()) == 0
+    outcome = done["nothing_to_approve"].xcom_pull(task_ids="nothing_to_approve")
+    assert outcome["decision"] == "nothing to approve"
+    assert outcome["run_id"] == evaluated["run_id"]
+    assert any("nothing to approve" in r.getMessage() and evaluated["run_id"] in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    # the ledger is as the officer left it, and this run wrote no push list
+    with duckdb.connect(str(folder / "operations.duckdb"), read_only=True) as store:
+        rows = store.execute(
+            "select count(*), count(*) filter (where status = 'approved')"
+            " from match_ledger where run_id = ?",
+            [evaluated["run_id"]],
+        ).fetchone()
+        assert rows == (0, 0)
+        assert store.execute("select count(*) from match_ledger").fetchone()[0] == len(before)
+    assert not (folder / "push" / evaluated["run_id"]).exists()

@@ -78,3 +78,35 @@ def test_the_payout_command_prints_the_rate(followed):
         cwd=PROJECT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "42.9%" in shown and "29.5" in shown
+
+
+def test_the_dashboards_payout_table_holds_the_rate_and_the_median(followed):
+    from matching.payout import record_payout
+
+    warehouse, operations = followed
+    assert record_payout(warehouse, operations, RUN_DATE) == 2
+    assert record_payout(warehouse, operations, RUN_DATE) == 2  # replaces the date's rows
+    with duckdb.connect(str(operations), read_only=True) as store:
+        stored = store.execute(
+            "select policy_code, region_code, region_name, month, paid_within_30_days, approved,"
+            " paid_ever, median_days_to_pay from payout_monthly where evaluation_date = ?",
+            [RUN_DATE],
+        ).fetchall()
+    assert sorted(stored, key=repr) == sorted(
+        [
+            ("GLJT", None, "全市", D(2026, 3, 1), 3, 7, 4, 29.5),
+            ("GLJT", CITY, CITY, D(2026, 3, 1), 3, 7, 4, 29.5),
+        ],
+        key=repr,
+    )
+
+
+def test_recording_a_date_without_old_enough_approvals_leaves_no_rows(followed):
+    from matching.payout import record_payout
+
+    warehouse, operations = followed
+    assert record_payout(warehouse, operations, RUN_DATE) == 2
+    assert record_payout(warehouse, operations, D(2026, 3, 30)) == 0  # 29 days after approval
+    with duckdb.connect(str(operations), read_only=True) as store:
+        dates = store.execute("select distinct evaluation_date from payout_monthly").fetchall()
+    assert dates == [(RUN_DATE,)]

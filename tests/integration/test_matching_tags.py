@@ -111,3 +111,33 @@ def test_counts_per_tag_and_district_carry_the_definition_version(tagged):
         )
     for path in DEFAULT_TAGS.glob("*.yaml"):
         assert versions[path.stem] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_dashboards_tag_counts_equal_the_tagged_subjects_per_district(tagged):
+    """tag_counts (what the 免申即享 dashboard reads) once per tag, district and E: the counts of
+    the tagged subjects by their district, with the tag's name and definition version."""
+    warehouse, operations, _, found = tagged
+    district = dict(
+        rows(warehouse, "select person_key, hukou_region_code from main_marts.person_file")
+        + rows(warehouse, "select enterprise_key, region_code from main_marts.enterprise_file")
+    )
+    expected = {}
+    for code, keys in found.items():
+        for key in keys:
+            region = district[key] or "未知"
+            expected[(code, region)] = expected.get((code, region), 0) + 1
+    with duckdb.connect(str(operations), read_only=True) as store:
+        stored = store.execute(
+            "select tag_code, region_code, subjects, tag_version, tag_name, region_name,"
+            " evaluation_date from tag_counts"
+        ).fetchall()
+    assert {(code, region): n for code, region, n, *_ in stored} == expected
+    assert len(stored) == len(expected)  # the re-run replaced its rows
+    versions = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest()
+                for path in DEFAULT_TAGS.glob("*.yaml")}  # fmt: skip
+    assert {(code, version) for code, _, _, version, *_ in stored} <= set(versions.items())
+    assert {name for *_, name, _, _ in stored} >= {"老年人", "残疾人"}
+    # the hand-made warehouse has no GB/T 2260 table: the code stands for the name
+    assert all(region_name == (region if region != "360700" else "市本级")
+               for _, region, _, _, _, region_name, _ in stored)  # fmt: skip
+    assert {day for *_, day in stored} == {E}

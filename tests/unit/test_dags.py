@@ -73,14 +73,18 @@ def test_matching_dag_runs_on_the_themes_asset_and_waits_for_an_officer(bag):
     assert list(dag.timetable.asset_condition.objects) == [THEMES_ASSET]
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
     assert downstream == {
-        "evaluate_policies": {"approve_run", "send_reminders"},
+        "evaluate_policies": {"ask_officer", "send_reminders", "tags_and_payout"},
+        "ask_officer": {"approve_run", "nothing_to_approve"},
+        "nothing_to_approve": set(),
         "approve_run": {"record_decision"},
         "record_decision": {"write_push_lists"},
         "write_push_lists": set(),
         "send_reminders": set(),
+        "tags_and_payout": set(),
     }
     assert dag.get_task("evaluate_policies").pool == WAREHOUSE_WRITER_POOL
     assert dag.get_task("send_reminders").pool == WAREHOUSE_WRITER_POOL
+    assert dag.get_task("tags_and_payout").pool == WAREHOUSE_WRITER_POOL
     approve = dag.get_task("approve_run")
     assert isinstance(approve, HITLOperator) and approve.options == ["Approve", "Reject"]
     assert set(approve.params) == {"reason", "policies"}
