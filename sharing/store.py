@@ -242,8 +242,10 @@ class Store:
         )
 
     def registry_version(self) -> int | None:
-        """The current version (None for a store created before it existed). A plain DBAPI
-        query on a connection kept for it: this runs once per request."""
+        """The current version; None when it cannot be read (a store created before the
+        version existed, until `create` runs again; the store unreachable), and then nothing is
+        cached: each request authenticates against the store. A plain DBAPI query on a
+        connection kept for it: this runs once per request."""
         with self._version_lock:
             try:
                 if self._version_conn is None:
@@ -259,7 +261,7 @@ class Store:
                 if self._version_conn is not None:
                     self._version_conn.invalidate()
                     self._version_conn = None
-                raise
+                return None
         return row[0] if row else None
 
     # --- consumers and grants -----------------------------------------------------------
