@@ -33,6 +33,7 @@ SLUGS = {
     "benefits": "免申即享看板",
     "supervision": "电子监察看板",
     "action_lists": "行动清单看板",
+    "sharing_usage": "数据共享用量看板",
 }
 
 

@@ -3,9 +3,9 @@
 The bundle is Superset's own v1 export format (YAML files linked by UUID). Two things make
 it fit for git: the database URIs are templates (`${PUBLISHED_WAREHOUSE}` is the published
 snapshot's absolute path, `${PUBLISHED_OPERATIONS}` the operations store's published copy,
-both filled in at import), and an export is normalised (no database
-ids, sorted keys, a fixed timestamp, the bundle's own file names) so that exporting what
-was imported gives back the same files byte for byte.
+`${PUBLISHED_SHARING_USAGE}` the sharing service's usage counts, all filled in at import),
+and an export is normalised (no database ids, sorted keys, a fixed timestamp, the bundle's
+own file names) so that exporting what was imported gives back the same files byte for byte.
 
 Pure Python and PyYAML only: used from Superset's environment and from the tests.
 """
@@ -21,6 +21,7 @@ import yaml
 BUNDLE = Path(__file__).resolve().parent / "bundle"
 WAREHOUSE_PLACEHOLDER = "${PUBLISHED_WAREHOUSE}"
 OPERATIONS_PLACEHOLDER = "${PUBLISHED_OPERATIONS}"
+SHARING_USAGE_PLACEHOLDER = "${PUBLISHED_SHARING_USAGE}"
 METADATA = {"version": "1.0.0", "type": "assets", "timestamp": "1970-01-01T00:00:00+00:00"}
 KINDS = ("databases", "datasets", "charts", "dashboards")
 
@@ -43,11 +44,14 @@ def documents(files: dict[str, str], kind: str) -> dict[str, dict]:
     }
 
 
-def placeholders(published_warehouse: Path, published_operations: Path) -> dict[str, str]:
+def placeholders(
+    published_warehouse: Path, published_operations: Path, published_sharing_usage: Path
+) -> dict[str, str]:
     """{placeholder: absolute path} of the files the bundle's databases read."""
     return {
         WAREHOUSE_PLACEHOLDER: str(Path(published_warehouse).resolve()),
         OPERATIONS_PLACEHOLDER: str(Path(published_operations).resolve()),
+        SHARING_USAGE_PLACEHOLDER: str(Path(published_sharing_usage).resolve()),
     }
 
 

@@ -84,7 +84,14 @@ def published_paths(config) -> dict[str, str]:
             f"warning: no published operations store at {config.published_operations} yet: "
             "the quality and 免申即享 dashboards stay empty until the quality step publishes it"
         )
-    return bundle.placeholders(config.published, config.published_operations)
+    if not config.published_sharing_usage.exists():
+        print(
+            f"warning: no published sharing usage at {config.published_sharing_usage} yet: "
+            "the 数据共享用量看板 stays empty until the 回流 step publishes it"
+        )
+    return bundle.placeholders(
+        config.published, config.published_operations, config.published_sharing_usage
+    )
 
 
 def import_all(config) -> None:
@@ -103,7 +110,9 @@ def export_all(config, root: Path) -> None:
 
     with superset_context():
         exported = export_assets(config.admin_username)
-    paths = bundle.placeholders(config.published, config.published_operations)
+    paths = bundle.placeholders(
+        config.published, config.published_operations, config.published_sharing_usage
+    )
     files = bundle.normalise_export(exported, paths, bundle.read_bundle())
     changed = bundle.write_bundle(files, root)
     print(f"exported to {root}: {len(changed)} file(s) changed")

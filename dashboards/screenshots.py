@@ -3,7 +3,7 @@ published for the demo city (`make demo` first), never from a test fixture or st
 
     .venv/bin/python -m dashboards.screenshots [--out docs/screenshots]
 
-Reads the published snapshot and the published operations store exactly as `make serve`'s
+Reads the published snapshot, operations store and sharing usage exactly as `make serve`'s
 Superset does, but through a Superset of its own: a throwaway metadata database and random
 passwords in a temporary directory, the bundle imported into it, served on a free port of
 127.0.0.1, every dashboard opened as the leader in Debian's chromium, every chart checked to
@@ -27,20 +27,21 @@ from pathlib import Path
 import httpx
 
 from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, logged_in, not_drawn, render_dashboard
-from groundfloor.settings import PROJECT, Settings, quality_paths
+from groundfloor.settings import PROJECT, Settings, quality_paths, sharing_settings
 
 SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
 SCREENSHOTS = PROJECT / "docs" / "screenshots"
 
 
-def published_files() -> tuple[Path, Path]:
-    """The pipeline's published snapshot and operations store; an error naming `make demo`
-    when the pipeline has not produced them."""
+def published_files() -> tuple[Path, Path, Path]:
+    """The pipeline's published snapshot, operations store and sharing usage; an error naming
+    `make demo` when the pipeline has not produced them."""
     warehouse, operations = Settings.load().published.resolve(), quality_paths()[1].resolve()
-    missing = [str(p) for p in (warehouse, operations) if not p.exists()]
+    usage = sharing_settings().published_usage.resolve()
+    missing = [str(p) for p in (warehouse, operations, usage) if not p.exists()]
     if missing:
         raise SystemExit(f"not published yet: {', '.join(missing)}; run `make demo` first")
-    return warehouse, operations
+    return warehouse, operations, usage
 
 
 def free_port() -> int:
@@ -49,7 +50,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def superset_env(tmp: Path, warehouse: Path, operations: Path) -> dict[str, str]:
+def superset_env(tmp: Path, warehouse: Path, operations: Path, usage: Path) -> dict[str, str]:
     """A Superset of its own reading the pipeline's published files."""
     return {
         **os.environ,
@@ -61,6 +62,7 @@ def superset_env(tmp: Path, warehouse: Path, operations: Path) -> dict[str, str]
         "SUPERSET_DEMO_PASSWORD": secrets.token_hex(12),
         "PUBLISHED_WAREHOUSE": str(warehouse),
         "PUBLISHED_OPERATIONS": str(operations),
+        "PUBLISHED_SHARING_USAGE": str(usage),
         "SUPERSET_HOST": "127.0.0.1",
         "SUPERSET_HTTP_PORT": str(free_port()),
         "REDIS_HOST": "",
@@ -110,12 +112,12 @@ def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
 
 
 def screenshots(out: Path) -> list[str]:
-    warehouse, operations = published_files()
+    warehouse, operations, usage = published_files()
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is missing: run `make browser`")
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
         tmp_path = Path(tmp)
-        env = superset_env(tmp_path, warehouse, operations)
+        env = superset_env(tmp_path, warehouse, operations, usage)
         dashboards_cli(env, "import")
         url = f"http://127.0.0.1:{env['SUPERSET_HTTP_PORT']}"
         with (tmp_path / "superset.log").open("w") as log:

@@ -215,7 +215,8 @@ class SupersetSettings:
 
     Secrets come from the environment or `.env` (`ensure_superset_dotenv` generates them on
     first run). Superset reads only published files (absolute paths): the warehouse snapshot
-    and the operations store's published copy, both replaced atomically, never written in place.
+    the operations store's published copy and the sharing usage counts, each replaced
+    atomically, never written in place.
     """
 
     metadata_uri: str
@@ -225,6 +226,7 @@ class SupersetSettings:
     demo_password: str | None
     published: Path
     published_operations: Path
+    published_sharing_usage: Path
     host: str
     port: int
     redis_host: str | None
@@ -243,6 +245,7 @@ def superset_settings() -> SupersetSettings:
         demo_password=env.get("SUPERSET_DEMO_PASSWORD") or None,
         published=(PROJECT / Settings.load().published).resolve(),
         published_operations=(PROJECT / quality_paths()[1]).resolve(),
+        published_sharing_usage=(PROJECT / sharing_settings().published_usage).resolve(),
         host=env.get("SUPERSET_HOST", "127.0.0.1"),
         port=int(env.get("SUPERSET_HTTP_PORT", "8088")),
         redis_host=env.get("REDIS_HOST") or None,

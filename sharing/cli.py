@@ -58,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
     )
     audit.add_parser("verify", help="check the hash chain; report the first broken link")
 
+    catalogue = commands.add_parser("catalogue", help="the catalogue").add_subparsers(
+        dest="action", required=True
+    )
+    meta = catalogue.add_parser("meta", help="write the catalogue into the dbt models' meta")
+    meta.add_argument("--check", action="store_true", help="only check; exit 1 if they differ")
+
     snapshot = commands.add_parser("snapshot", help="build the sharing snapshot")
     snapshot.add_argument("--warehouse", type=Path, help="working warehouse (default: settings)")
 
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = sharing_settings()
     if args.command == "serve":
         return serve(args, settings)
+    if args.command == "catalogue":
+        return catalogue_meta(args)
     store = Store(args.store or settings.store_url)
     try:
         store.create()
@@ -152,6 +160,24 @@ def backflow_run(args, store: Store) -> int:
         print(
             f"{delivery.consumer_id} {delivery.grant_id}: {delivery.rows} rows -> {delivery.folder}"
         )
+    return 0
+
+
+def catalogue_meta(args) -> int:
+    """The catalogue's resources as `meta` of the dbt models they are served from."""
+    from sharing import catalogue_meta as meta
+
+    if args.check:
+        differing = meta.differing()
+        for path in differing:
+            print(f"{path}: its sharing-catalogue meta differs from sharing/catalogue.yaml")
+        if differing:
+            print("run: python -m sharing catalogue meta", file=sys.stderr)
+            return 1
+        print("the dbt models' meta agree with sharing/catalogue.yaml")
+        return 0
+    changed = meta.write()
+    print(f"{len(changed)} yml file(s) written: {', '.join(str(p) for p in changed) or '-'}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -37,12 +38,14 @@ class RateLimiter:
     def __init__(self, rate: float, burst: int):
         self.rate, self.burst = rate, burst
         self.buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()  # requests run in the worker's thread pool
 
     def retry_after(self, consumer_id: str, rate: float | None, burst: int | None) -> int:
         """0 when the request may go on, else whole seconds to wait (for Retry-After)."""
-        bucket = self.buckets.get(consumer_id)
-        if bucket is None:
-            bucket = TokenBucket(rate or self.rate, float(burst or self.burst))
-            self.buckets[consumer_id] = bucket
-        wait = bucket.take()
+        with self._lock:
+            bucket = self.buckets.get(consumer_id)
+            if bucket is None:
+                bucket = TokenBucket(rate or self.rate, float(burst or self.burst))
+                self.buckets[consumer_id] = bucket
+            wait = bucket.take()
         return 0 if wait == 0 else max(1, math.ceil(wait))

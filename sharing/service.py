@@ -25,6 +25,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from contract.identity import (
     is_valid_identity,
@@ -38,7 +39,7 @@ from sharing.limits import RateLimiter
 from sharing.pseudonyms import enterprise_key, person_key
 from sharing.registry import Consumer
 from sharing.snapshot import SnapshotReader, name_digest, table_name
-from sharing.store import AuditWriteFailed, Store
+from sharing.store import AuditWriteFailed, AuditWriter, Store, now_text
 
 LOG = logging.getLogger("sharing.service")
 CITY_TIME = ZoneInfo("Asia/Shanghai")
@@ -63,8 +64,12 @@ class Refusal(Exception):
 
 
 class Caller:
-    def __init__(self, consumer: Consumer, key_id: str, grants: list):
+    def __init__(self, consumer: Consumer, key_id: str, grants: list, expires: str | None = None):
         self.consumer, self.key_id, self.grants = consumer, key_id, grants
+        self.expires = expires  # when the key stops working (rotated out), None if it does not
+
+
+CACHED_CALLERS = 10_000  # keys held in memory per worker at most (then the cache starts over)
 
 
 # --- request bodies (the OpenAPI schema; validated in the handler so that a 422 is audited) ---
@@ -113,6 +118,12 @@ class SharingService:
     ):
         self.store, self.catalogue, self.snapshot = store, catalogue, snapshot
         self.identity_key, self.limiter, self.max_body_bytes = identity_key, limiter, max_body_bytes
+        self.audit_writer = AuditWriter(store)
+        # authenticated keys with their consumer and grants, valid while the store's registry
+        # version is the one they were read at (a key issued, rotated or revoked or the grants
+        # loaded again, by any process, raises it)
+        self._callers: dict[str, Caller] = {}
+        self._registry_version: int | None = None
 
     @staticmethod
     def today() -> dt.date:
@@ -138,7 +149,7 @@ class SharingService:
         audit.update(status=status, result=result_of(status))
         audit["latency_us"] = int((time.perf_counter() - started) * 1e6)
         try:
-            audit["seq"] = self.store.append_audit(audit)
+            audit["seq"] = self.audit_writer.append(audit)
         except AuditWriteFailed as error:
             LOG.error("audit write failed, request %s not answered: %s", call, error)
             return JSONResponse(
@@ -157,12 +168,25 @@ class SharingService:
         return JSONResponse(body, status, headers=headers)
 
     def _authenticate(self, api_key: str | None, audit: dict) -> Caller:
-        found = self.store.authenticate(api_key)
-        if found is None:
-            raise Refusal(401, "unauthenticated", "缺少有效的 API 密钥（X-API-Key）")
-        consumer, key_id = found
-        audit.update(consumer_id=consumer.id, key_id=key_id)
-        return Caller(consumer, key_id, self.store.grants_of(consumer.id))
+        version = self.store.registry_version()
+        if version is None or version != self._registry_version:
+            self._callers = {}
+            self._registry_version = version
+        caller = self._callers.get(api_key) if api_key and version is not None else None
+        if caller is not None and caller.expires is not None and caller.expires <= now_text():
+            caller = None  # rotated out since it was cached: asked again below
+        if caller is None:
+            found = self.store.authenticate_until(api_key)
+            if found is None:
+                raise Refusal(401, "unauthenticated", "缺少有效的 API 密钥（X-API-Key）")
+            consumer, key_id, expires = found
+            caller = Caller(consumer, key_id, self.store.grants_of(consumer.id), expires)
+            if version is not None and api_key:
+                if len(self._callers) >= CACHED_CALLERS:
+                    self._callers = {}
+                self._callers[api_key] = caller
+        audit.update(consumer_id=caller.consumer.id, key_id=caller.key_id)
+        return caller
 
     def _limit(self, caller: Caller) -> None:
         consumer = caller.consumer
@@ -489,8 +513,8 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_identity(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
-            "verify_identity", key, lambda c, a: service.verify_identity(c, a, raw)
+        return await run_in_threadpool(
+            service.handle, "verify_identity", key, lambda c, a: service.verify_identity(c, a, raw)
         )
 
     @app.post(
@@ -504,8 +528,11 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_certificate(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
-            "verify_certificate", key, lambda c, a: service.verify_certificate(c, a, raw)
+        return await run_in_threadpool(
+            service.handle,
+            "verify_certificate",
+            key,
+            lambda c, a: service.verify_certificate(c, a, raw),
         )
 
     @app.post(
@@ -519,8 +546,11 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_enterprise(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
-            "verify_enterprise", key, lambda c, a: service.verify_enterprise(c, a, raw)
+        return await run_in_threadpool(
+            service.handle,
+            "verify_enterprise",
+            key,
+            lambda c, a: service.verify_enterprise(c, a, raw),
         )
 
     @app.get(
@@ -537,7 +567,8 @@ def build_app(service: SharingService) -> FastAPI:
         fields: str | None = Query(None, description="字段，逗号分隔（默认：全部授权字段）"),
     ):
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
+        return await run_in_threadpool(
+            service.handle,
             "query_person",
             key,
             lambda c, a: service.query(c, a, "person", identity_number, resource, fields),
@@ -557,7 +588,8 @@ def build_app(service: SharingService) -> FastAPI:
         fields: str | None = Query(None, description="字段，逗号分隔（默认：全部授权字段）"),
     ):
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
+        return await run_in_threadpool(
+            service.handle,
             "query_enterprise",
             key,
             lambda c, a: service.query(c, a, "enterprise", uscc, resource, fields),
@@ -572,7 +604,7 @@ def build_app(service: SharingService) -> FastAPI:
     )
     async def catalogue(request: Request):
         key = request.headers.get(KEY_HEADER)
-        return service.handle("catalogue", key, service.catalogue_for)
+        return await run_in_threadpool(service.handle, "catalogue", key, service.catalogue_for)
 
     @app.get(
         "/v1/persons/{identity_number}/access-log",
@@ -583,8 +615,11 @@ def build_app(service: SharingService) -> FastAPI:
     )
     async def access_log(request: Request, identity_number: str = Path(description="公民身份号码")):
         key = request.headers.get(KEY_HEADER)
-        return service.handle(
-            "access_log", key, lambda c, a: service.access_log(c, a, identity_number)
+        return await run_in_threadpool(
+            service.handle,
+            "access_log",
+            key,
+            lambda c, a: service.access_log(c, a, identity_number),
         )
 
     def openapi() -> dict:

@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import os
 import sqlite3
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,25 +301,33 @@ class SnapshotReader:
     """The current snapshot for the service: reopened when the file at `path` is replaced.
 
     A request takes `connection()` once and keeps it to the end, so a swap during the request
-    changes nothing for it (the replaced file lives on while it is open)."""
+    changes nothing for it (the replaced file lives on while it is open). Each thread of the
+    worker (requests run in its thread pool) has its own connection and its own `info`."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._identity: tuple[int, int] | None = None
-        self._conn: sqlite3.Connection | None = None
-        self.info: dict = {}
+        self._local = threading.local()
+
+    @property
+    def info(self) -> dict:
+        """snapshot_info of the snapshot this thread's connection reads."""
+        return getattr(self._local, "info", {})
 
     def connection(self) -> sqlite3.Connection:
         stat = os.stat(self.path)
         identity = (stat.st_ino, stat.st_mtime_ns)
-        if identity != self._identity or self._conn is None:
+        local = self._local
+        if identity != getattr(local, "identity", None) or getattr(local, "conn", None) is None:
             conn = sqlite3.connect(
                 f"file:{self.path.resolve()}?mode=ro&immutable=1", uri=True, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
             row = conn.execute("SELECT * FROM snapshot_info").fetchone()
-            self._conn, self._identity, self.info = conn, identity, dict(row)
-        return self._conn
+            old = getattr(local, "conn", None)
+            local.conn, local.identity, local.info = conn, identity, dict(row)
+            if old is not None:
+                old.close()
+        return local.conn
 
     def tables(self) -> set[str]:
         found = self.connection().execute("SELECT name FROM sqlite_master WHERE type = 'table'")

@@ -7,6 +7,15 @@ its own hash, SHA-256 of that previous hash and its canonical content. A one-row
 holds the last sequence number and hash; appending locks it (SELECT ... FOR UPDATE on
 PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent workers extend one chain, and a
 deleted record, an altered one or a cut tail shows in `verify_chain`.
+
+The service appends through `AuditWriter` (group commit): the records of the requests that
+arrive while one transaction commits are appended together in the next one, one head lock
+and one commit for all of them, each still chained record by record; every request waits
+for its own record's commit before it is answered, and a failed commit fails them all.
+
+A one-row registry version, raised by every change of keys or grants, lets the service keep
+what it authenticated in memory and drop it as soon as a key is issued, rotated or revoked
+or the grants are loaded again, whichever process did it.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import queue
 import secrets
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,6 +120,14 @@ head_table = sa.Table(
 )
 
 
+registry_table = sa.Table(
+    "sharing_registry_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+
 class AuditWriteFailed(RuntimeError):
     """The audit record could not be written: the request it records must fail."""
 
@@ -189,20 +208,61 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.engine, self.reader = make_engines(url)
+        self._version_lock = threading.Lock()
+        self._version_conn = None  # one DBAPI connection kept for `registry_version`
 
     def create(self) -> None:
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(head_table.c.id)).first() is None:
                 conn.execute(head_table.insert().values(id=1, seq=0, hash=GENESIS))
+            if conn.execute(sa.select(registry_table.c.id)).first() is None:
+                conn.execute(registry_table.insert().values(id=1, version=0))
         if self.engine.dialect.name == "sqlite":
             database = self.engine.url.database
             if database:
                 Path(database).chmod(0o600)
 
     def dispose(self) -> None:
+        with self._version_lock:
+            if self._version_conn is not None:
+                self._version_conn.close()
+                self._version_conn = None
         self.engine.dispose()
         self.reader.dispose()
+
+    # --- the registry version: any change of keys or grants raises it ---------------------
+
+    @staticmethod
+    def _changed(conn) -> None:
+        conn.execute(
+            registry_table.update()
+            .where(registry_table.c.id == 1)
+            .values(version=registry_table.c.version + 1)
+        )
+
+    def registry_version(self) -> int | None:
+        """The current version; None when it cannot be read (a store created before the
+        version existed, until `create` runs again; the store unreachable), and then nothing is
+        cached: each request authenticates against the store. A plain DBAPI query on a
+        connection kept for it: this runs once per request."""
+        with self._version_lock:
+            try:
+                if self._version_conn is None:
+                    self._version_conn = self.reader.raw_connection()
+                cursor = self._version_conn.cursor()
+                try:
+                    cursor.execute("SELECT version FROM sharing_registry_version WHERE id = 1")
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+                self._version_conn.rollback()  # no transaction left open (PostgreSQL)
+            except Exception:
+                if self._version_conn is not None:
+                    self._version_conn.invalidate()
+                    self._version_conn = None
+                return None
+        return row[0] if row else None
 
     # --- consumers and grants -----------------------------------------------------------
 
@@ -223,6 +283,7 @@ class Store:
                 if done.rowcount == 0:
                     conn.execute(consumers_table.insert(), {"id": consumer.id, **row})
             conn.execute(grants_table.delete())
+            self._changed(conn)
             loaded = now_text()
             for grant in grants:
                 conn.execute(
@@ -271,6 +332,7 @@ class Store:
                     "created_at": now_text(),
                 },
             )
+            self._changed(conn)
         return IssuedKey(key_id, consumer_id, f"{KEY_PREFIX}_{key_id}_{secret_part}")
 
     def rotate_key(self, consumer_id: str, grace: dt.timedelta) -> tuple[IssuedKey, list[str]]:
@@ -290,6 +352,7 @@ class Store:
             conn.execute(
                 keys_table.update().where(keys_table.c.key_id.in_(old)).values(expires_at=expires)
             )
+            self._changed(conn)
         return new, old
 
     def revoke_key(self, key_id: str) -> bool:
@@ -299,10 +362,16 @@ class Store:
                 .where(keys_table.c.key_id == key_id, keys_table.c.revoked_at.is_(None))
                 .values(revoked_at=now_text())
             )
+            self._changed(conn)
         return done.rowcount == 1
 
     def authenticate(self, presented: str | None) -> tuple[Consumer, str] | None:
         """(consumer, key id) of a live key, None for anything else."""
+        found = self.authenticate_until(presented)
+        return found[:2] if found else None
+
+    def authenticate_until(self, presented: str | None) -> tuple[Consumer, str, str | None] | None:
+        """(consumer, key id, when the key expires or None) of a live key, None otherwise."""
         parts = (presented or "").split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1].isalnum():
             return None
@@ -316,30 +385,37 @@ class Store:
             return None
         if row.revoked_at is not None or (row.expires_at and row.expires_at <= now_text()):
             return None
-        return _consumer(row), row.key_id
+        return _consumer(row), row.key_id, row.expires_at
 
     # --- audit --------------------------------------------------------------------------
 
     def append_audit(self, record: dict) -> int:
         """Append one record to the chain; its sequence number. Raises AuditWriteFailed."""
+        return self.append_audits([record])[0]
+
+    def append_audits(self, records: list[dict]) -> list[int]:
+        """Append the records to the chain in order, in one transaction; their sequence
+        numbers. Raises AuditWriteFailed (and none of them is written)."""
         try:
             with self.engine.begin() as conn:
                 head = conn.execute(
                     sa.select(head_table).where(head_table.c.id == 1).with_for_update()
                 ).one()
-                row = {name: record.get(name) for name in AUDIT_CONTENT}
-                row["seq"] = head.seq + 1
-                row["at"] = row["at"] or now_text()
-                row["prev_hash"] = head.hash
-                row["hash"] = record_hash(head.hash, row)
-                conn.execute(audit_table.insert(), row)
+                seq, prev, rows = head.seq, head.hash, []
+                for record in records:
+                    row = {name: record.get(name) for name in AUDIT_CONTENT}
+                    seq += 1
+                    row["seq"] = seq
+                    row["at"] = row["at"] or now_text()
+                    row["prev_hash"] = prev
+                    row["hash"] = prev = record_hash(prev, row)
+                    rows.append(row)
+                conn.execute(audit_table.insert(), rows)
                 conn.execute(
-                    head_table.update()
-                    .where(head_table.c.id == 1)
-                    .values(seq=row["seq"], hash=row["hash"])
+                    head_table.update().where(head_table.c.id == 1).values(seq=seq, hash=prev)
                 )
-            return row["seq"]
-        except Exception as error:  # any failure: the caller must not answer
+            return [row["seq"] for row in rows]
+        except Exception as error:  # any failure: the callers must not answer
             raise AuditWriteFailed(str(error)) from error
 
     def audit_records(self, subject: str | None = None) -> list[dict]:
@@ -372,6 +448,67 @@ class Store:
         if head.seq != count or head.hash != prev:
             return ChainReport(count, count + 1, f"records {count + 1}..{head.seq} are missing")
         return ChainReport(count, None, None)
+
+
+class _Pending:
+    __slots__ = ("done", "error", "record", "seq")
+
+    def __init__(self, record: dict):
+        self.record, self.done = record, threading.Event()
+        self.seq: int | None = None
+        self.error: str | None = None
+
+
+class AuditWriter:
+    """Group commit of the audit chain for one process (the service's worker).
+
+    `append` hands the record to one writer thread and waits until the transaction holding it
+    has committed (its sequence number) or failed (AuditWriteFailed). The writer takes every
+    record queued meanwhile into its next transaction: no waiting window, so a lone request
+    is committed at once and a busy worker commits many records per transaction. Across
+    worker processes the head lock still orders the transactions into one chain."""
+
+    def __init__(self, store: Store, max_batch: int = 512):
+        self.store, self.max_batch = store, max_batch
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def append(self, record: dict) -> int:
+        pending = _Pending(record)
+        self._start()
+        self._queue.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise AuditWriteFailed(pending.error)
+        return pending.seq  # type: ignore[return-value]
+
+    def _start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                seqs = self.store.append_audits([p.record for p in batch])
+                for pending, seq in zip(batch, seqs, strict=True):
+                    pending.seq = seq
+            except Exception as error:  # AuditWriteFailed or worse: none is answered
+                for pending in batch:
+                    pending.error = str(error)
+            finally:
+                for pending in batch:
+                    pending.done.set()
 
 
 def _consumer(row) -> Consumer:

@@ -30,9 +30,14 @@ from matching.engine import evaluate
 from matching.payout import record_payout
 from matching.tags import evaluate_tags
 from quality.runner import run_quality
+from sharing.backflow import deliver_all
+from sharing.snapshot import SnapshotReader
+from sharing.store import Store
+from sharing.usage import publish_usage
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
 from tests.integration.payout_city import record_approvals
+from tests.integration.sharing_city import build_city_snapshot, demo_registry, running_service
 from transform.dbt import build, run_dbt
 from transform.publish import publish
 
@@ -48,6 +53,7 @@ class Site:
     env: dict[str, str]
     warehouse: Path
     published: Path
+    usage: SharingUsage
     metadata: Path
     as_of: dt.date
     tmp: Path
@@ -68,6 +74,69 @@ def supervision_later(warehouse: Path, as_of: dt.date) -> None:
     see it if none of them were completed, so that its charts have rows to show."""
     later = as_of + dt.timedelta(days=21)
     run_dbt(warehouse, "run", "--select", "overdue_cases", as_of=later, target="ci", capture=True)
+
+
+@dataclass
+class SharingUsage:
+    """The sharing service's usage published as the pipeline publishes it, and what made it."""
+
+    published: Path
+    people: list
+    answered_verifications: int
+    refusals: dict[str, int]
+    deliveries: int
+
+
+def sharing_usage(tmp: Path) -> SharingUsage:
+    """The sharing test city's service over real HTTP: verifications answered (found and not
+    found), a query, refusals (wrong key, a field outside the grant, another district's
+    resident); 回流 delivered; the audit log counted and published (sharing/usage.py)."""
+    home = tmp / "sharing"
+    home.mkdir()
+    snapshot, people, _ = build_city_snapshot(home)
+    url = f"sqlite:///{home / 'store.db'}"
+    store = Store(url)
+    store.create()
+    catalogue, consumers, grants = demo_registry()
+    store.load_registry(consumers, grants)
+    keys = {c.id: store.issue_key(c.id).secret for c in consumers}
+    zgq = [p for p in people if p.region == "360702"]
+    other = next(p for p in people if p.region != "360702")
+    with (
+        running_service(url, snapshot, home / "service.log", workers=1) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        answers = [
+            client.post(
+                "/v1/verify/identity",
+                json={"identity_number": p.number, "name": p.name},
+                headers={"X-API-Key": keys["gaj"]},
+            ).status_code
+            for p in people[:4]
+        ]
+        client.get(
+            f"/v1/persons/{zgq[0].number}",
+            params={"fields": "name,age"},
+            headers={"X-API-Key": keys["zgq"]},
+        ).raise_for_status()
+        refused = [
+            client.get(f"/v1/persons/{zgq[1].number}", params={"fields": "mobile_phone"},
+                       headers={"X-API-Key": keys["mzj"]}).status_code,
+            client.get(f"/v1/persons/{other.number}", params={"fields": "age"},
+                       headers={"X-API-Key": keys["zgq"]}).status_code,
+            client.post("/v1/verify/identity", json={"identity_number": people[0].number,
+                        "name": people[0].name}, headers={"X-API-Key": "wrong"}).status_code,
+        ]  # fmt: skip
+    assert answers == [200] * 4 and refused == [403, 403, 401]
+    delivered = deliver_all(store, catalogue, SnapshotReader(snapshot), home / "backflow", TODAY)
+    target = tmp / "published" / "sharing_usage.duckdb"
+    assert publish_usage(store, target) == 8
+    store.dispose()
+    return SharingUsage(target, people, 4, {"密钥无效或缺失": 1, "字段超出授权": 1,
+                        "超出授权区划": 1}, len(delivered))  # fmt: skip
+
+
+TODAY = dt.date.today()
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +165,9 @@ def site(ingested, tmp_path_factory) -> Site:
     for day in (as_of - dt.timedelta(days=1), as_of):
         run_quality(warehouse, day, operations_store=tmp / "operations.duckdb",
                     published_operations=operations, docs_dir=tmp / "quality")  # fmt: skip
-    env = superset_env(tmp, published, operations)
-    return Site(env, warehouse, published, tmp / "superset.db", as_of, tmp)
+    usage = sharing_usage(tmp)
+    env = superset_env(tmp, published, operations, usage.published)
+    return Site(env, warehouse, published, usage, tmp / "superset.db", as_of, tmp)
 
 
 def run_dashboards(site: Site, *args: str) -> str:
@@ -199,10 +269,10 @@ def chart_names() -> list[str]:
 # ------------------------------------------------------------------ import and export
 def test_import_into_a_fresh_metadata_database(site, imported):
     files = bundle.read_bundle()
-    assert len(imported["dbs"]) == 2
+    assert len(imported["dbs"]) == 3
     assert len(imported["tables"]) == len(bundle.documents(files, "datasets"))
     assert len(imported["slices"]) == len(bundle.documents(files, "charts"))
-    assert len(imported["dashboards"]) == 5
+    assert len(imported["dashboards"]) == 6
     roles = {row["name"] for row in imported["ab_role"]}
     districts = {d.role for d in access_districts(site.published)}
     assert len(districts) == 18
@@ -412,7 +482,8 @@ def test_a_district_sees_only_its_own_district(site, server):
     assert tags and tag_counts(client) == {(n, district.name): c for n, c in tags}
     payout = client.rows(charts["审批至兑付天数中位数（按政策、区县、审批月份）"])
     assert {r["region_name"] for r in payout} <= {district.name}
-    assert "数据质量看板" not in {d["dashboard_title"] for d in dashboards(client)}
+    seen = {d["dashboard_title"] for d in dashboards(client)}
+    assert "数据质量看板" not in seen and "数据共享用量看板" not in seen
 
 
 def dashboards(client: Api) -> list[dict]:
@@ -436,7 +507,7 @@ def test_sql_lab_is_closed_to_leaders_and_districts_open_to_data_officers(site, 
     assert sql_lab_status(api(site, "data_officer"), warehouse) == 200
 
 
-def test_leaders_see_all_five_dashboards(site, server):
+def test_leaders_see_all_six_dashboards(site, server):
     titles = {d["dashboard_title"] for d in dashboards(api(site, "leader"))}
     assert titles == {
         "政务服务效能看板",
@@ -444,7 +515,45 @@ def test_leaders_see_all_five_dashboards(site, server):
         "免申即享看板",
         "电子监察看板",
         "行动清单看板",
+        "数据共享用量看板",
     }
+
+
+def test_the_usage_dashboard_counts_the_audit_log_and_shows_no_personal_value(site, server):
+    """数据共享用量看板, as the data officer reads it through the chart data API: the counts
+    equal what the service was asked, and no identity number, name, phone or subject key of
+    the residents it was asked about appears in any chart or in the published file."""
+    officer = api(site, "data_officer")
+    assert "数据共享用量看板" in {d["dashboard_title"] for d in dashboards(officer)}
+    charts = officer.charts()
+    verified = officer.rows(charts["核验应答量（每日，按核验类型）"])
+    assert [(r["call_name"], r["requests_sum"]) for r in verified] == [
+        ("人证一致核验", site.usage.answered_verifications)
+    ]
+    refused = officer.rows(charts["拒绝与出错（按原因）"])
+    by_reason: dict[str, int] = {}
+    for row in refused:
+        by_reason[row["reason_name"]] = by_reason.get(row["reason_name"], 0) + row["requests_sum"]
+    assert by_reason == site.usage.refusals
+    delivered = officer.rows(charts["回流交付记录"])
+    assert len(delivered) == site.usage.deliveries > 0
+    summary = {r["consumer_name"]: r for r in officer.rows(charts["各调用方调用汇总"])}
+    assert summary["赣州市公安局"]["requests_sum"] == 4
+    assert summary["赣州市公安局"]["refused_share"] == 0
+    # nothing of a resident: in any usage chart, nor anywhere in the published file
+    usage_charts = ["数据截至（数据共享）", "各调用方每日调用量", "各资源调用量（按结果）",
+                    "拒绝与出错（按原因）", "核验应答量（每日，按核验类型）", "各调用方调用汇总",
+                    "回流交付记录"]  # fmt: skip
+    values = {
+        str(v) for name in usage_charts for r in officer.rows(charts[name]) for v in r.values()
+    }
+    with duckdb.connect(str(site.usage.published), read_only=True) as conn:
+        for (table,) in conn.execute("show tables").fetchall():
+            for row in conn.execute(f"select * from {table}").fetchall():
+                values |= {str(v) for v in row}
+    secrets = {x for p in site.usage.people for x in (p.number, p.phone, p.key)}
+    assert [v for v in values if any(s in v for s in secrets)] == []
+    assert {p.name for p in site.usage.people} & values == set()
 
 
 # ------------------------------------------------------------------ publishing while serving

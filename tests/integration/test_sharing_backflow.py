@@ -129,8 +129,8 @@ def test_the_usage_published_for_the_dashboard_holds_counts_only(delivered, tmp_
         "SELECT consumer_name, call, result, status, reason, requests FROM sharing_calls ORDER BY 1"
     ).fetchall()
     assert calls == [
-        ("(unauthenticated)", "verify_identity", "denied", 401, None, 1),
         ("赣州市民政局", "query_person", "denied", 403, "field_not_granted", 1),
+        ("（未认证的调用方）", "verify_identity", "denied", 401, None, 1),
     ]
     assert conn.execute(
         "SELECT count(*), sum(rows_delivered) FROM sharing_deliveries"

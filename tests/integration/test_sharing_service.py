@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -617,3 +618,40 @@ def test_a_snapshot_swap_during_requests_loses_none(service):
     assert answers and set(answers) == {200}
     served = service.call("GET", f"/v1/persons/{person.number}", "zgq").json()["snapshot_id"]
     assert served in snapshot_ids
+
+
+def test_concurrent_requests_are_each_audited_in_one_intact_chain(service):
+    """Many requests at once on both workers (each worker commits the records that arrive
+    together in one transaction): one record per request, each request's own, one chain."""
+    people = service.people[:8]
+    before = service.store.verify_chain().records
+
+    def ask(i: int) -> int:
+        person = people[i % len(people)]
+        body = identity_body(person) if i % 5 else {"identity_number": person.number, "name": "x"}
+        return service.call("POST", "/v1/verify/identity", "gaj", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(ask, range(240)))
+    assert statuses == [200] * 240
+    report = service.store.verify_chain()
+    assert report.intact and report.records == before + 240
+    records = service.store.audit_records()[before:]
+    assert len({r["seq"] for r in records}) == 240
+    assert sorted(r["subject"] for r in records) == sorted(
+        people[i % len(people)].key for i in range(240)
+    )
+
+
+def test_a_key_revoked_while_the_service_runs_is_refused_at_once(service):
+    """The workers keep authenticated keys in memory: a revocation (and an issue) made in the
+    store by another process reaches every worker before its next request."""
+    issued = service.store.issue_key("mzj")
+
+    def catalogue_status() -> int:
+        return service.call("GET", "/v1/catalogue", issued.secret).status_code
+
+    assert [catalogue_status() for _ in range(6)] == [200] * 6  # cached in both workers
+    assert service.store.revoke_key(issued.key_id)
+    assert [catalogue_status() for _ in range(6)] == [401] * 6
+    assert service.call("GET", "/v1/catalogue", "mzj").status_code == 200  # the other key

@@ -153,3 +153,31 @@ def test_consumer_add_and_grants_load_from_the_command_line(tmp_path):
     store = Store(url)
     assert store.authenticate(issued[1])[0].name == "赣县区政务服务中心"
     store.dispose()
+
+
+def test_every_change_of_keys_or_grants_raises_the_registry_version(store):
+    """What the service's per-worker key cache relies on."""
+    _, consumers, grants = demo_registry()
+    versions = [store.registry_version()]
+    issued = store.issue_key("mzj")
+    versions.append(store.registry_version())
+    store.rotate_key("mzj", dt.timedelta(hours=1))
+    versions.append(store.registry_version())
+    store.revoke_key(issued.key_id)
+    versions.append(store.registry_version())
+    store.load_registry(consumers, grants)
+    versions.append(store.registry_version())
+    assert versions == sorted(set(versions)) and len(versions) == 5
+    store.authenticate(None)  # reading changes nothing
+    assert store.registry_version() == versions[-1]
+
+
+def test_without_the_registry_version_nothing_is_cached_and_keys_still_work(store):
+    """A store created before the version existed: None (no cache) until `create` runs."""
+    issued = store.issue_key("mzj")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE sharing_registry_version")
+    assert store.registry_version() is None
+    assert store.authenticate(issued.secret)[1] == issued.key_id
+    store.create()
+    assert store.registry_version() == 0

@@ -189,7 +189,14 @@ def test_every_dashboard_has_a_dbt_exposure_and_every_exposure_a_dashboard():
     assert (
         titles
         == dashboards
-        == {"政务服务效能看板", "数据质量看板", "免申即享看板", "电子监察看板", "行动清单看板"}
+        == {
+            "政务服务效能看板",
+            "数据质量看板",
+            "免申即享看板",
+            "电子监察看板",
+            "行动清单看板",
+            "数据共享用量看板",
+        }
     )
 
 
@@ -213,17 +220,23 @@ def test_databases_read_published_files_only_and_read_only():
     uris = sorted(doc["sqlalchemy_uri"] for doc in DATABASES.values())
     assert uris == [
         "duckdb:///${PUBLISHED_OPERATIONS}?access_mode=read_only",
+        "duckdb:///${PUBLISHED_SHARING_USAGE}?access_mode=read_only",
         "duckdb:///${PUBLISHED_WAREHOUSE}?access_mode=read_only",
     ]
     assert all(not doc["allow_dml"] and not doc["allow_csv_upload"] for doc in DATABASES.values())
 
 
 def test_rendering_fills_in_the_published_paths_only():
-    paths = bundle.placeholders(Path("/srv/p/warehouse.duckdb"), Path("/srv/p/operations.duckdb"))
+    paths = bundle.placeholders(
+        Path("/srv/p/warehouse.duckdb"),
+        Path("/srv/p/operations.duckdb"),
+        Path("/srv/p/sharing_usage.duckdb"),
+    )
     rendered = bundle.render(FILES, paths)
     uris = sorted(yaml.safe_load(rendered[n])["sqlalchemy_uri"] for n in DATABASES)
     assert uris == [
         "duckdb:////srv/p/operations.duckdb?access_mode=read_only",
+        "duckdb:////srv/p/sharing_usage.duckdb?access_mode=read_only",
         "duckdb:////srv/p/warehouse.duckdb?access_mode=read_only",
     ]
     assert {n: t for n, t in rendered.items() if n not in DATABASES} == {
@@ -282,3 +295,57 @@ def test_kpi_tiles_colour_by_the_better_direction_and_monitored_kpis_have_no_tar
             assert "kpi-{{target_state}}" in doc["params"]["handlebarsTemplate"], name
             style = doc["params"]["styleTemplate"]
             assert all(f".kpi-{state} {{" in style for state in ("met", "missed", "none")), name
+
+
+# What the usage dashboard may show: counts of the audit log by day, consumer, call, resource,
+# result and reason, and the 回流 deliveries. No subject key, field value, name, number or phone.
+USAGE_COLUMNS = {
+    "day", "day_text", "consumer_id", "consumer_name", "call", "call_name", "resource",
+    "resource_name", "result", "result_name", "status", "reason", "reason_name", "is_refused",
+    "is_answered_verification", "requests", "rows_returned", "grant_id", "rows_delivered",
+    "published_at", "last_day", "deliveries",
+}  # fmt: skip
+IDENTIFYING = re.compile(r"subject|person|identity|number|name_digest|phone|mobile|uscc|key_id")
+
+
+def usage_datasets() -> list[dict]:
+    (usage,) = [d["uuid"] for d in DATABASES.values() if "SHARING_USAGE" in d["sqlalchemy_uri"]]
+    return [d for d in DATASETS.values() if d["database_uuid"] == usage]
+
+
+def test_the_usage_dashboard_reads_only_counts_from_the_usage_database():
+    """数据共享用量看板: every chart on it reads a dataset of the usage database, whose columns
+    are counts and labels only (no L3/L4 field can be among them)."""
+    datasets = usage_datasets()
+    assert {d["table_name"] for d in datasets} == {
+        "sharing_calls", "sharing_deliveries", "sharing_usage_info",
+    }  # fmt: skip
+    columns = {c["column_name"] for d in datasets for c in d["columns"]}
+    assert columns <= USAGE_COLUMNS
+    assert [c for c in columns if IDENTIFYING.search(c)] == []
+    assert all(CJK.search(c["verbose_name"] or "") for d in datasets for c in d["columns"])
+    (dashboard,) = [d for d in DASHBOARDS.values() if d["dashboard_title"] == "数据共享用量看板"]
+    on_it = {
+        node["meta"]["uuid"]
+        for node in dashboard["position"].values()
+        if isinstance(node, dict) and node.get("type") == "CHART"
+    }
+    usage = {d["uuid"] for d in datasets}
+    charts = [c for c in CHARTS.values() if c["uuid"] in on_it]
+    assert len(charts) == 7
+    assert {c["dataset_uuid"] for c in charts} == usage
+    assert all(c["description"] and CJK.search(c["description"]) for c in charts)
+    # the datasets select named columns of the usage tables, never `*`
+    assert all("*" not in d["sql"].replace("COUNT(*)", "") for d in datasets)
+
+
+def test_the_usage_columns_are_the_ones_sharing_usage_publishes():
+    from sharing import usage
+
+    text = Path(usage.__file__).read_text(encoding="utf-8")
+    published = set(re.findall(r"(\w+) (?:DATE|VARCHAR|INTEGER|BIGINT)\b", text))
+    published |= {"published_at", "last_day", "requests", "deliveries"}
+    selected = {c["column_name"] for d in usage_datasets() for c in d["columns"]}
+    derived = {"day_text", "is_refused", "is_answered_verification"}
+    assert selected - derived <= published
+    assert not [c for c in published if IDENTIFYING.search(c)]
