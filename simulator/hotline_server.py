@@ -247,11 +247,13 @@ def render_ts(text: str | None) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text  # the vendor passes on what it holds; the pipeline's checks judge it
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=SHANGHAI).isoformat()
-    return moment.astimezone(SHANGHAI).isoformat()
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=SHANGHAI).isoformat()
+        return moment.astimezone(SHANGHAI).isoformat()
+    # a garbled stamp, or one at the calendar's edge (9999-12-31T23:59Z moved to +08:00):
+    # the vendor passes on what it holds; the pipeline's checks judge it
+    except (ValueError, OverflowError):
+        return text
 
 
 # --- faults (D12) -----------------------------------------------------------------------
