@@ -91,10 +91,14 @@ class Manifest:
         # legal-entity base; `since` is the first visit, the birth or the certification
         "non_residents": "subject_type TEXT, id_number TEXT, kind TEXT, name TEXT, sex TEXT, "
         "birth_date TEXT, region_code TEXT, since TEXT",
+        # what the city shows on purpose for the handbook's v2 (simulator/v2_cases.py)
+        "planted": "kind TEXT, system TEXT, table_name TEXT, key TEXT, detail TEXT, expected TEXT",
     }
 
     # What `truth` False leaves out (identity_columns only numbers identity_records' columns).
-    RECORD_TRUTH = frozenset({"defects", "identity_records", "data_gaps", "non_residents"})
+    RECORD_TRUTH = frozenset(
+        {"defects", "identity_records", "data_gaps", "non_residents", "planted"}
+    )
 
     def __init__(self, path: Path, create: bool = False, truth: bool = True):
         """`truth` False: record-level truth is not kept (CityConfig.ground_truth)."""
@@ -146,6 +150,9 @@ class Manifest:
     def non_resident(self, subject_type, id_number, kind, name, sex, birth, region, since):
         self._add("non_residents", (subject_type, id_number, kind, name, sex, birth, region, since))
 
+    def planted(self, system, table, key, kind, detail, expected):
+        self._add("planted", (kind, system, table, key, detail, expected))
+
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))
 
@@ -187,7 +194,7 @@ class ManifestJournal:
     """Stands in for the Manifest in the second process of an advance: records every call,
     in order, for the first process to replay into the one manifest file (`replay`)."""
 
-    RECORDED = ("defect", "identity", "gap", "non_resident", "delivery", "change")
+    RECORDED = ("defect", "identity", "gap", "non_resident", "delivery", "change", "planted")
     RECORDED += ("forget_defects", "flush")
 
     def __init__(self):
