@@ -46,14 +46,38 @@ def run_stage(checkout: Path, name: str, as_of: dt.date, env: dict, log: Path) -
     return {"seconds": round(seconds, 2), **json.loads(lines[-1])}
 
 
-def model_seconds(checkout: Path) -> dict[str, float]:
-    """Each model's execution time in the checkout's last dbt run."""
+def node_seconds(checkout: Path) -> dict[str, float]:
+    """Each node's execution time (models, seeds, data and unit tests) in the checkout's last
+    dbt run, by unique id."""
     results = json.loads((checkout / "dbt_project" / "target" / "run_results.json").read_text())
-    return {
-        r["unique_id"].split(".")[-1]: round(r.get("execution_time") or 0.0, 2)
-        for r in results["results"]
-        if r["unique_id"].startswith("model.")
-    }
+    return {r["unique_id"]: round(r.get("execution_time") or 0.0, 2) for r in results["results"]}
+
+
+def new_node_share(report: dict) -> list[dict]:
+    """For each run of `after`: the seconds dbt spent in nodes that `before` does not have
+    (the new models and their tests), and their share of all node seconds of that run. A
+    share inside one run is less at the mercy of the machine's other load than two walls."""
+
+    old = set()
+    for run in report["runs"]:
+        if run["variant"] == "before" and "node_seconds" in run:
+            old |= set(run["node_seconds"])
+    out = []
+    for run in report["runs"]:
+        if run["variant"] == "after" and old and "node_seconds" in run:
+            total = sum(run["node_seconds"].values())
+            new = {k: v for k, v in run["node_seconds"].items() if k not in old}
+            out.append(
+                {
+                    "round": run["round"],
+                    "new_nodes": len(new),
+                    "new_node_seconds": round(sum(new.values()), 1),
+                    "all_node_seconds": round(total, 1),
+                    "share": round(sum(new.values()) / total, 4) if total else None,
+                    "slowest_new": sorted(new.items(), key=lambda kv: -kv[1])[:8],
+                }
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, required=True)
     parser.add_argument("--after", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--first-round", type=int, default=0, help="to add rounds to --out")
     parser.add_argument("--city", type=Path, help="default: AFTER/bench/cache/sim-N")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -95,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             text=True,
         ).stdout.strip()
     out = args.out or ROOT / "bench" / "results" / f"build-{args.tier}-ab.json"
-    for n in range(args.rounds):
+    if out.exists() and args.first_round:
+        report["runs"] = json.loads(out.read_text())["runs"]
+    for n in range(args.first_round, args.first_round + args.rounds):
         for variant in ("before", "after") if n % 2 == 0 else ("after", "before"):
             name = f"{variant}-{n}"
             shutil.rmtree(work / name, ignore_errors=True)
@@ -110,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_mib": outcome.get("peak_rss_mib"),
                 "dbt_elapsed_seconds": outcome.get("dbt_elapsed_seconds"),
                 "node_seconds_by_type": outcome.get("node_seconds_by_type"),
-                "model_seconds": model_seconds(checkouts[variant]),
+                "node_seconds": node_seconds(checkouts[variant]),
             }
             report["runs"].append(run)
             shutil.rmtree(work / name, ignore_errors=True)
@@ -122,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[variant] = {"runs": times, "median": statistics.median(times)}
     summary["growth"] = round(summary["after"]["median"] / summary["before"]["median"] - 1, 4)
     report["summary"] = summary
+    report["new_nodes"] = new_node_share(report)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(summary), flush=True)
     return 0

@@ -52,7 +52,7 @@ SPIKE_DAY_WEIGHTS = (5, 4, 3, 2, 2, 1, 1)  # the calls fade over the week
 SPIKE_TOPICS = ("城市管理", "住房", "环境保护", "交通", "社保", "医保")
 
 # -- bad ratings near and past the limit ------------------------------------------------------
-RATING_PLANTS_PER_MONTH = 3.0  # planted beyond the ratings' own tail, whatever the city's size
+RATING_PLANTS_PER_MONTH = 1.0  # planted beyond the ratings' own tail, whatever the city's size
 LIMIT_WORKDAYS = 15
 
 # -- the bottleneck -------------------------------------------------------------------------
