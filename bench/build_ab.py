@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,13 +38,21 @@ def run_stage(checkout: Path, name: str, as_of: dt.date, env: dict, log: Path) -
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"\n=== {name} in {checkout} ===\n")
         handle.flush()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(argv, env=env, cwd=checkout, stdout=subprocess.PIPE, stderr=handle)
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the stage and its children (user + system): what the build costs, less at
+    # the mercy of the other load than its wall time (which waits for the cores)
+    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     lines = done.stdout.decode().strip().splitlines()
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{name} in {checkout} failed (exit {done.returncode}); see {log}")
-    return {"seconds": round(seconds, 2), **json.loads(lines[-1])}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        **json.loads(lines[-1]),
+    }
 
 
 def node_seconds(checkout: Path) -> dict[str, float]:
@@ -134,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 "variant": variant,
                 "round": n,
                 "seconds": outcome["seconds"],
+                "cpu_seconds": outcome["cpu_seconds"],
                 "peak_rss_mib": outcome.get("peak_rss_mib"),
                 "dbt_elapsed_seconds": outcome.get("dbt_elapsed_seconds"),
                 "node_seconds_by_type": outcome.get("node_seconds_by_type"),
@@ -141,13 +151,18 @@ def main(argv: list[str] | None = None) -> int:
             }
             report["runs"].append(run)
             shutil.rmtree(work / name, ignore_errors=True)
-            print(f"{name}: {run['seconds']} s", flush=True)
+            print(f"{name}: {run['seconds']} s, {run['cpu_seconds']} CPU s", flush=True)
             out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     summary = {}
-    for variant in checkouts:
-        times = [r["seconds"] for r in report["runs"] if r["variant"] == variant]
-        summary[variant] = {"runs": times, "median": statistics.median(times)}
-    summary["growth"] = round(summary["after"]["median"] / summary["before"]["median"] - 1, 4)
+    for measure in ("seconds", "cpu_seconds"):
+        for variant in checkouts:
+            times = [r[measure] for r in report["runs"] if r["variant"] == variant and measure in r]
+            summary.setdefault(variant, {})[measure] = {
+                "runs": times,
+                "median": statistics.median(times),
+            }
+        growth = summary["after"][measure]["median"] / summary["before"][measure]["median"] - 1
+        summary[f"growth_{measure}"] = round(growth, 4)
     report["summary"] = summary
     report["new_nodes"] = new_node_share(report)
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
