@@ -11,6 +11,7 @@ from functools import cache
 from itertools import accumulate
 
 from contract.workdays import calendar
+from simulator import v2_cases
 from simulator.catalogue import DEPARTMENTS, ITEMS, RATING_TEXT, STEP_OPINIONS, Item
 from simulator.config import CityConfig, substream
 from simulator.defects import dirty_uscc, maybe_dirty_identity
@@ -525,7 +526,7 @@ class CaseFactory:
         )
         events.append(Event("SL", accepted))
         finished = self._finish_time(rng, accepted, item, profile)
-        review = accepted + (finished - accepted) * rng.uniform(0.2, 0.6)
+        review = accepted + (finished - accepted) * rng.uniform(*v2_cases.review_share(item))
         if finished - accepted > dt.timedelta(minutes=30):
             events.append(Event("SC", review))
             events.append(Event("JD", finished - dt.timedelta(minutes=rng.randint(5, 25))))
@@ -656,7 +657,8 @@ class CaseFactory:
                 else rng.choices("345", cum_weights=GOOD_LEVEL_CUM)[0]
             )
         )
-        return self._rating_from(rng, f"PJ{case.sblsh}", case.sblsh, case.channel, when, level)
+        rating = self._rating_from(rng, f"PJ{case.sblsh}", case.sblsh, case.channel, when, level)
+        return v2_cases.plant_rating(self.config, rating)
 
     def _rating_from(self, rng, pjbh, sblsh, channel, when, level) -> Rating:
         cal = calendar()

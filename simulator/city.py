@@ -76,11 +76,15 @@ class City:
         )
 
     # -- case platform: catalogue ---------------------------------------------------------
-    def sxml_rows(self) -> list[tuple]:
+    def sxml_rows(self, clock: dt.datetime | None = None) -> list[tuple]:
+        """The catalogue as listed at `clock` (None: as first published), with the
+        revisions of v2_cases."""
         from simulator.catalogue import BUNDLES
+        from simulator.v2_cases import item_at
 
         rows = []
-        for item in ITEMS:
+        for listed in ITEMS:
+            item, revised = item_at(self.config, listed, clock) if clock else (listed, None)
             rows.append(
                 (
                     item.code,
@@ -98,7 +102,7 @@ class City:
                     _yes(item.cross_province),
                     item.bundle,
                     BUNDLES.get(item.bundle) if item.bundle else None,
-                    ts(CATALOGUE_PUBLISHED),
+                    ts(revised or CATALOGUE_PUBLISHED),
                     "0",
                 )
             )

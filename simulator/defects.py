@@ -98,11 +98,14 @@ class Manifest:
         "payouts": PAYOUT_COLUMNS,
         # every annual report (fr_ndxx) of the world and the day it is filed (annual_reports.py)
         "annual_reports": ANNUAL_REPORT_COLUMNS,
+        # what the city shows on purpose for the handbook's v2 (simulator/v2_cases.py)
+        "planted": "kind TEXT, system TEXT, table_name TEXT, key TEXT, detail TEXT, expected TEXT",
     }
 
     # What `truth` False leaves out (identity_columns only numbers identity_records' columns).
     RECORD_TRUTH = frozenset(
         {"defects", "identity_records", "data_gaps", "non_residents", "payouts", "annual_reports"}
+        | {"planted"}
     )
 
     def __init__(self, path: Path, create: bool = False, truth: bool = True):
@@ -161,6 +164,9 @@ class Manifest:
     def annual_report(self, row: tuple) -> None:
         self._add("annual_reports", row)
 
+    def planted(self, system, table, key, kind, detail, expected):
+        self._add("planted", (kind, system, table, key, detail, expected))
+
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))
 
@@ -203,7 +209,7 @@ class ManifestJournal:
     in order, for the first process to replay into the one manifest file (`replay`)."""
 
     RECORDED = ("defect", "identity", "gap", "non_resident", "payout", "annual_report")
-    RECORDED += ("delivery", "change")
+    RECORDED += ("delivery", "change", "planted")
     RECORDED += ("forget_defects", "flush")
 
     def __init__(self):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from contract import load_contract
-from simulator import hcp_files
+from simulator import hcp_files, v2_cases
 from simulator.buffered import BufferedTables
 from simulator.cases import Case, Day
 from simulator.city import City
@@ -202,7 +202,12 @@ class Projection:
     # -- case platform ----------------------------------------------------------------------
     def catalogue(self) -> None:
         if self.before is None:
-            self.exchange.insert("sxml", self.city.sxml_rows())
+            self.exchange.insert("sxml", self.city.sxml_rows(self.after))
+            v2_cases.record_catalogue(self.manifest, self.config)
+            return
+        before = {r[0]: r for r in self.city.sxml_rows(self.before)}
+        for row in self.city.sxml_rows(self.after):  # revisions (v2_cases) the days brought
+            self._changed("sxml", row[0], before[row[0]], row, [row], lambda: None)
 
     def case_days(self, chunks: Iterable[list[dt.date]] | None = None, scratch=None) -> None:
         """The case platform's days: all of them, or (a parallel generate) the `chunks` of
@@ -334,6 +339,9 @@ class Projection:
                 self._new_record = old is None
                 if self.config.ground_truth:
                     self._order_truth(order, new)
+                    if order.planted and old is None:
+                        planted = ("hotline_12345", "work_orders", order.gdbh, *order.planted)
+                        self.manifest.planted(*planted)
             write_orders(store, changed, new_only=self.before is None)
             self.progress("hotline", n, len(days))
         store.commit()
@@ -748,6 +756,7 @@ class Projection:
                 self._defect("hcp_pj", key, "D7", "PJDJ", f"{name}|{rating.d7}", "quarantined")
             if rating.d6 and done is not None:
                 self._defect("hcp_pj", key, "D6", "ZGWCSJ", f"{name}|ZGWCSJ<PJSJ", "flagged")
+        v2_cases.record_ratings(self.manifest, self.config, name, month, [t[0] for t in truth])
         if self.before is not None:
             self._log("hcp_pj", name, "added")
 

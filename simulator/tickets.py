@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from contract.workdays import calendar
+from simulator import v2_cases
 from simulator.catalogue import HOTLINE_TOPIC_DEPT, HOTLINE_TOPICS
 from simulator.config import CityConfig, substream
 from simulator.defects import maybe_dirty_identity
@@ -53,6 +54,7 @@ class WorkOrder:
     satisfaction: str | None
     d7: str | None = None
     person: int = -1  # the caller, for the identity ground truth
+    planted: tuple | None = None  # (kind, detail, expected) of a v2 case (simulator/v2_cases)
 
     def row(self, clock: dt.datetime) -> tuple | None:
         if self.called > clock:
@@ -101,14 +103,18 @@ class TicketFactory:
         rng = substream(self.config.seed, "tickets", day.isoformat())
         rate = self.config.people * TICKETS_PER_PERSON_YEAR / 365
         count = max(0, round(rng.gauss(rate, rate**0.5)))
-        return [self._order(rng, day, n) for n in range(count)]
+        orders = [self._order(rng, day, n) for n in range(count)]
+        return orders + v2_cases.planted_orders(self, day, count)
 
-    def _order(self, rng, day: dt.date, n: int) -> WorkOrder:
+    def _order(
+        self, rng, day: dt.date, n: int, caller=None, topic=None, region_of_call=None
+    ) -> WorkOrder:
+        """One call; `caller`, `topic` and `region_of_call` are a planted one's (v2_cases)."""
         people, config = self.people, self.config
-        i = rng.randrange(len(people))
+        i = rng.randrange(len(people)) if caller is None else caller
         called = online_time(rng, day)
         appeal = rng.choices("123456", cum_weights=APPEAL_CUM)[0]
-        topic = rng.choice(HOTLINE_TOPICS)
+        topic = rng.choice(HOTLINE_TOPICS) if topic is None else topic
         direct = (appeal in "15" and rng.random() < 0.8) or (appeal == "4" and rng.random() < 0.3)
         unit = None if direct else HOTLINE_TOPIC_DEPT[topic]
         known = people.birth[i] <= day.toordinal() - 16 * 365
@@ -118,6 +124,7 @@ class TicketFactory:
         region = people.hukou(i, day)
         if not region.startswith("3607"):
             region = rng.choice(DISTRICTS)
+        region = region if region_of_call is None else region_of_call
         dispatched = deadline = None
         if direct:
             finished = called + dt.timedelta(minutes=rng.randint(3, 15))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import sqlite3
 import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -327,3 +328,104 @@ def test_scorecard_equals_the_reading(built):
 def test_a_one_line_mistake_in_a_list_reading_is_caught(built, name, reading, mart):
     warehouse, as_of = built
     assert not same(mart(warehouse), reading(warehouse, as_of)), f"{name} is not caught"
+
+
+# --- the planted v2 cases (simulator/v2_cases.py, the manifest's `planted`) --------------------
+
+
+def planted(city: Path, kind: str) -> list[dict]:
+    """The ground truth's planted rows of one kind."""
+    conn = sqlite3.connect(city / "manifest" / "manifest.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM planted WHERE kind = ?", (kind,))]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def city(ingested):
+    return ingested[0]
+
+
+def test_a_planted_hotline_spike_is_a_spike_of_the_hotspots_list(built, city):
+    warehouse, as_of = built
+    spikes = defaultdict(set)  # (week, region, topic, calls) -> planted work orders
+    for p in planted(city, "hotline_spike"):
+        week, region, topic, calls = p["detail"].split("|")
+        spikes[(date.fromisoformat(week[5:]), region, topic, int(calls.split()[0]))].add(p["key"])
+    whole = {k: v for k, v in spikes.items() if k[0] + timedelta(days=6) <= as_of}
+    assert whole, "no planted spike in the test city"
+    orders = {
+        w["work_order_id"]: w
+        for w in rows(warehouse, f"SELECT * FROM {STG}.stg_hotline_12345__work_orders")
+    }
+    hotspots = hotspot_mart(warehouse)
+    for (week, region, topic, calls), keys in whole.items():
+        # the city holds the calls as recorded: that week, that district, that topic
+        assert len(keys) == calls
+        for key in keys:
+            w = orders[key]
+            assert (w["region_code"], w["appeal_topic"]) == (region, topic)
+            assert week <= w["called_at"].date() <= week + timedelta(days=6)
+        count, is_spike = hotspots[(week, region, topic)]
+        assert is_spike, (week, region, topic)
+        assert count >= calls
+
+
+def test_planted_bad_ratings_are_on_the_to_do_list_as_delivered(built, city):
+    """A planted bad rating is on the to-do list exactly when the file in force for its month
+    still had it open (the pipeline knows the state it was delivered with), and then overdue:
+    the monthly drop comes after working day 15 for all but the month's last days."""
+    warehouse, _ = built
+    conn = sqlite3.connect(city / "manifest" / "manifest.sqlite")
+    delivered = dict(conn.execute("SELECT month, delivered_at FROM hcp_deliveries WHERE in_force"))
+    conn.close()
+    todo = todo_mart(warehouse)
+    known = {
+        r["rating_id"]: r
+        for r in rows(warehouse, "SELECT * FROM main_intermediate.int_ratings__with_cases")
+    }
+    kinds = ("rating_near_limit", "rating_past_limit", "rating_left_open")
+    plants = [(k, p) for k in kinds for p in planted(city, k)]
+    assert {k for k, _ in plants} == set(kinds)
+    on_list = 0
+    for kind, p in plants:
+        month_tag, _file, rated, rectified = p["detail"].split("|")
+        rated = datetime.fromisoformat(rated.removeprefix("rated "))
+        rectified = rectified.removeprefix("rectified ")
+        rectified = None if rectified == "-" else datetime.fromisoformat(rectified)
+        at = datetime.fromisoformat(delivered[month_tag])
+        still_open = rectified is None or rectified > at
+        rating = known[p["key"]]  # the city holds the rating as recorded: bad, rated then
+        assert rating["rating_level"] in ("1", "2")
+        assert rating["rated_at"].replace(second=0) == rated.replace(second=0)
+        if still_open:
+            on_list += 1
+            assert todo[p["key"]][4] == "overdue", p
+            assert todo[p["key"]][2] > 15
+        else:
+            assert p["key"] not in todo, p
+            days = rating["working_days_to_rectify"]
+            assert (days <= 15) == (kind == "rating_near_limit"), (p, days)
+    assert on_list
+
+
+def test_the_planted_bottleneck_step_is_the_bottleneck_of_its_items(built, city):
+    warehouse, _ = built
+    truth = {p["key"]: p["expected"] for p in planted(city, "bottleneck_step")}
+    assert set(truth) == {"SJXK0003", "BDCQR0001"}
+    summary = summary_mart(warehouse)
+    bottlenecks = defaultdict(set)
+    for (m, item, code), v in summary.items():
+        if v[4]:
+            bottlenecks[item].add((m, code))
+    for item, step in truth.items():
+        months = {m for (m, i, _c) in summary if i == item}
+        assert len(months) >= 3, item
+        # the review, which waits for the inspection, in at least three months of four (a
+        # month of few cases may have one held up elsewhere, e.g. over the Spring Festival)
+        at_review = {m for m, code in bottlenecks[item] if code == step}
+        assert len(at_review) >= 0.75 * len(months), (item, sorted(bottlenecks[item]))
+    others = [code for item, found in bottlenecks.items() if item not in truth for _, code in found]
+    assert others.count("SC") < len(others) / 2  # elsewhere the decision waits longest

@@ -8,6 +8,7 @@ by one deliberate one-line mistake, is shown to disagree with the mart."""
 from __future__ import annotations
 
 import csv
+import sqlite3
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -488,3 +489,32 @@ def test_working_days_follow_the_calendar_including_make_up_days(built):
     for offset in range(0, 760, 7):
         end = start + timedelta(days=offset, hours=3)
         assert index[end.date()] - index[start.date()] == wd(start, end), end
+
+
+def test_planted_repeat_callers_are_the_repeats_of_k22(built, ingested):
+    """The simulator's repeat callers (simulator/v2_cases.py): the same phone and topic again
+    within 30 days is a repeat in the model K22 reads, a call after more than 30 days is not;
+    and K22's numerator of each month counts them."""
+    warehouse, _ = built
+    conn = sqlite3.connect(ingested[0] / "manifest" / "manifest.sqlite")
+    truth = dict(conn.execute("SELECT key, expected FROM planted WHERE kind = 'repeat_call'"))
+    conn.close()
+    flagged = {
+        r["work_order_id"]: r
+        for r in rows(warehouse, "SELECT * FROM main_intermediate.int_work_orders__repeat_calls")
+    }
+    assert "repeat" in truth.values()
+    assert any(e.startswith("not a repeat (") for e in truth.values()), "none after 30 days"
+    repeats_by_month = defaultdict(int)
+    for key, expected in truth.items():
+        order = flagged[key]  # the city holds every planted call
+        if expected == "repeat":
+            assert order["is_repeat_call"], key
+            repeats_by_month[month(order["called_at"])] += 1
+        elif expected.startswith("not a repeat ("):
+            assert not order["is_repeat_call"], key
+    numerators = defaultdict(int)
+    for r in rows(warehouse, f"SELECT * FROM {MART} WHERE kpi_id = 'K22' AND region_code = 'ALL'"):
+        numerators[r["month"]] += r["numerator"]
+    for m, planted_repeats in repeats_by_month.items():
+        assert numerators[m] >= planted_repeats, m
