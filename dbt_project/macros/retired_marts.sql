@@ -18,11 +18,7 @@
             {%- set schema = marts[0] -%}
             {%- set known = models | selectattr("schema", "equalto", schema)
                 | map(attribute="alias") | map("lower") | list -%}
-            {%- set found = run_query(
-                "select table_name, table_type from information_schema.tables"
-                ~ " where table_catalog = current_database() and table_schema = '" ~ schema ~ "'"
-            ) -%}
-            {%- for row in found.rows if row[0] | lower not in known -%}
+            {%- for row in schema_relations(schema) if row[0] | lower not in known -%}
                 {%- set kind = "view" if row[1] == "VIEW" else "table" -%}
                 {%- do log("dropping retired " ~ kind ~ " " ~ schema ~ "." ~ row[0], info=true) -%}
                 {%- set relation = adapter.quote(schema) ~ "." ~ adapter.quote(row[0]) -%}
@@ -31,4 +27,28 @@
         {%- endif -%}
     {%- endif -%}
     select 1 as retired_marts_checked
+{%- endmacro %}
+
+
+{#- (name, type) of every table and view in `schema`, type TABLE or VIEW (information_schema;
+    Spark has none: its SHOW TABLES and SHOW VIEWS). -#}
+{% macro schema_relations(schema) -%}
+    {{ return(adapter.dispatch('schema_relations')(schema)) }}
+{%- endmacro %}
+
+{% macro default__schema_relations(schema) -%}
+    {%- set found = run_query(
+        "select table_name, table_type from information_schema.tables"
+        ~ " where table_catalog = current_database() and table_schema = '" ~ schema ~ "'"
+    ) -%}
+    {{ return(found.rows | map('list') | list) }}
+{%- endmacro %}
+
+{% macro spark__schema_relations(schema) -%}
+    {%- set views = run_query("show views in " ~ schema).columns['viewName'].values() | list -%}
+    {%- set relations = [] -%}
+    {%- for name in run_query("show tables in " ~ schema).columns['tableName'].values() -%}
+        {%- do relations.append([name, "VIEW" if name in views else "TABLE"]) -%}
+    {%- endfor -%}
+    {{ return(relations) }}
 {%- endmacro %}

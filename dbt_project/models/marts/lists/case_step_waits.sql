@@ -24,7 +24,7 @@ ordered as (
         cases.item_code,
         cases.department,
         cases.region_code,
-        cast(date_trunc('month', cases.completed_at) as date) as month,
+        cast({{ truncate_to('month', 'cases.completed_at') }} as date) as month,
         steps.step_id,
         steps.step_code,
         steps.handled_at,
