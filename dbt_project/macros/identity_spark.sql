@@ -5,7 +5,8 @@
   transform(array(x), v -> ...)[0], the check-character sums are aggregate() over
   sequence(0, 16), regexp_full_match is rlike anchored with ^(?: )$. The session reads
   string literals as written (spark.sql.parser.escapedStringLiterals), so the patterns
-  (Java regular expressions accept \x{...} and \p{Z}) are DuckDB's.
+  (Java regular expressions accept \x{...} and \p{Z}) are DuckDB's; a doubled quote inside a
+  literal stays two characters there, so the apostrophe is a double-quoted literal.
 -#}
 
 {% macro spark_clean_code_text(column) -%}
@@ -15,7 +16,8 @@ transform(array(regexp_replace(cast({{ column }} as string), {{ identity_whitesp
       translate(
         raw_text,
         '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～',
-        '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'
+        {#- the apostrophe in double quotes: Spark reads '' inside a literal as two -#}
+        '!"#$%&' || "'" || '()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'
       )
     else raw_text
     end
