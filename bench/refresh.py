@@ -527,8 +527,8 @@ def spark_lines(report: dict) -> list[str]:
         f"{peer['session']['spark.driver.memory']}): {peer['build_seconds']:,.1f} s, peak RSS "
         f"{peer['peak_rss_mib']:,} MiB (dbt and the session's JVM){against}; exit "
         f"{peer['dbt_exit_code']}. The export of the {peer['export']['rows']:,} raw rows as "
-        f"Parquet took {peer['export']['export_seconds']:,.1f} s and the metastore "
-        f"registration {peer['register']['register_seconds']:,.1f} s, not counted (docs/spark.md).",
+        f"Parquet took {peer['export']['export_seconds']:,.1f} s, not counted (the build "
+        "declares the Parquet folders as its sources first: docs/spark.md).",
         f"  - spark__ macros: {', '.join(peer['overrides'])}",
     ]
 

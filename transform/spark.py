@@ -182,6 +182,7 @@ def session_settings(env: dict) -> dict[str, str]:
         "spark.master": f"local[{env['SPARK_CORES']}]",
         "spark.driver.memory": env["SPARK_DRIVER_MEMORY"],
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": f"{work}/warehouse",
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={work}/metastore_db;create=true"
@@ -201,11 +202,10 @@ def session_settings(env: dict) -> dict[str, str]:
     }
 
 
-def register_sources(lake: Path, env: dict) -> dict:
-    """Declare the exported folders as external Parquet tables in the session's metastore
-    (dropped and declared again; the partitions are found in the folders at read time). Runs
-    pyspark in a child process, so that its JVM is gone before dbt's session opens the same
-    Derby metastore (embedded Derby admits one JVM at a time)."""
+def raw_table_statements(lake: Path) -> list[str]:
+    """The DDL that declares the exported folders as external Parquet tables of the Spark
+    catalogue (dropped and declared again; the partitions are found in the folders when read).
+    The same statements declare them in a cluster's Hive Metastore (docs/spark.md)."""
     layout = json.loads((Path(lake) / "_tables.json").read_text(encoding="utf-8"))
     statements = []
     for name, table in sorted(layout.items()):
@@ -221,31 +221,17 @@ def register_sources(lake: Path, env: dict) -> dict:
         if partition:
             create += f" partitioned by (`{partition}`)"
         statements.append(f"{create} location '{table['path']}'")
-    script = (
-        "import json, sys\n"
-        "from pyspark.sql import SparkSession\n"
-        "settings, statements = json.load(sys.stdin)\n"
-        "builder = SparkSession.builder.enableHiveSupport()\n"
-        "for key, value in settings.items():\n"
-        "    builder = builder.config(key, value)\n"
-        "spark = builder.getOrCreate()\n"
-        "for statement in statements:\n"
-        "    spark.sql(statement)\n"
-        "spark.stop()\n"
-    )
-    Path(env["SPARK_WORK"]).mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps([session_settings(env), statements]),
-        capture_output=True,
-        text=True,
-        cwd=env["SPARK_WORK"],
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SparkBuildFailed(f"registering the raw tables failed:\n{result.stderr[-4000:]}")
-    return {"tables": len(layout), "register_seconds": round(time.perf_counter() - started, 2)}
+    return statements
+
+
+def register_sources(lake: Path, env: dict) -> dict:
+    """Hand the DDL of the raw tables to the build: dbt's on-run-start hook
+    (`register_raw_tables`, dbt_project/macros/spark_raw.sql) runs it in the build's own
+    session, so no second JVM opens the Derby metastore (embedded Derby admits one at a
+    time) and no second session start is paid."""
+    statements = raw_table_statements(lake)
+    env["SPARK_RAW_TABLES"] = json.dumps(statements)
+    return {"tables": sum(s.startswith("create table") for s in statements)}
 
 
 def run_dbt_on_spark(
