@@ -22,7 +22,7 @@
                 {%- set kind = "view" if row[1] == "VIEW" else "table" -%}
                 {%- do log("dropping retired " ~ kind ~ " " ~ schema ~ "." ~ row[0], info=true) -%}
                 {%- set relation = adapter.quote(schema) ~ "." ~ adapter.quote(row[0]) -%}
-                {%- do run_query("drop " ~ kind ~ " if exists " ~ relation ~ " cascade") -%}
+                {%- do run_query(drop_retired_sql(kind, relation)) -%}
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
@@ -47,8 +47,22 @@
 {% macro spark__schema_relations(schema) -%}
     {%- set views = run_query("show views in " ~ schema).columns['viewName'].values() | list -%}
     {%- set relations = [] -%}
-    {%- for name in run_query("show tables in " ~ schema).columns['tableName'].values() -%}
-        {%- do relations.append([name, "VIEW" if name in views else "TABLE"]) -%}
+    {#- SHOW TABLES also lists the session's temporary views, which belong to no schema -#}
+    {%- for row in run_query("show tables in " ~ schema).rows if not row['isTemporary'] -%}
+        {%- do relations.append([row['tableName'], "VIEW" if row['tableName'] in views else "TABLE"]) -%}
     {%- endfor -%}
     {{ return(relations) }}
+{%- endmacro %}
+
+{#- Spark's DROP TABLE and DROP VIEW take no CASCADE. -#}
+{% macro drop_retired_sql(kind, relation) -%}
+    {{ return(adapter.dispatch('drop_retired_sql')(kind, relation)) }}
+{%- endmacro %}
+
+{% macro default__drop_retired_sql(kind, relation) -%}
+    {{ return("drop " ~ kind ~ " if exists " ~ relation ~ " cascade") }}
+{%- endmacro %}
+
+{% macro spark__drop_retired_sql(kind, relation) -%}
+    {{ return("drop " ~ kind ~ " if exists " ~ relation) }}
 {%- endmacro %}

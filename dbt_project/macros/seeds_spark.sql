@@ -3,14 +3,15 @@
     list per 10,000 rows: Spark's parser took minutes over gb2260_codes (6,886 rows) on 2
     cores, and the session method puts each value between quotes without escaping it
     (dbt/adapters/spark/session.py, _fix_binding), so "New Year's Day" (workdays) broke the
-    statement. Empty cells are NULL, as agate reads them for DuckDB. -#}
+    statement. Empty cells are NULL, as agate reads them for DuckDB; a quote inside a quoted
+    cell is doubled, as in every CSV of the project. -#}
 {% macro spark__load_csv_rows(model, agate_table) %}
   {%- set column_override = model['config'].get('column_types', {}) -%}
   {%- set path = model['root_path'] ~ '/' ~ model['original_file_path'] -%}
   {%- set view = this.identifier ~ '__csv' -%}
   {%- do adapter.add_query(
     "create or replace temporary view " ~ view ~ " using csv options (path '" ~ path
-    ~ "', header 'true', encoding 'UTF-8', multiLine 'true', mode 'FAILFAST')"
+    ~ "', header 'true', escape '\"', encoding 'UTF-8', multiLine 'true', mode 'FAILFAST')"
   ) -%}
   {%- set sql -%}
     insert into {{ this.render() }}
@@ -23,5 +24,6 @@
     from {{ view }}
   {%- endset -%}
   {%- do adapter.add_query(sql, abridge_sql_log=True) -%}
+  {%- do adapter.add_query("drop view if exists " ~ view) -%}
   {{ return(sql) }}
 {% endmacro %}
