@@ -23,7 +23,9 @@ from tests.integration.dbt_city import warehouse_copy
 from transform.dbt import build
 from transform.spark import build_on_spark, source_tables, spark_tables
 
-pytestmark = [pytest.mark.integration, pytest.mark.spark]
+# The Spark build of the small city takes 4-7 minutes on 2 free cores (session start, a
+# planned job per model), over 10 on a busy machine: past pytest's default 600 s.
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.timeout(2400)]
 KPI_GRAIN = "kpi_id, month, region_code, department, item_code, channel"
 
 
