@@ -103,3 +103,55 @@ def test_every_construct_the_models_use_has_a_spark_variant_or_runs_as_is():
         "schema_relations",
         "release_replaced_blocks",
     } <= set(overrides())
+
+
+def test_the_raw_tables_are_declared_partitioned_by_load(tmp_path):
+    from transform.spark import raw_table_statements
+
+    layout = {
+        "raw.bj_jbxx": {
+            "path": "/lake/raw/bj_jbxx",
+            "partition_column": "_load_id",
+            "columns": [["SBLSH", "string"], ["_load_id", "string"], ["_loaded_at", "timestamp"]],
+        },
+        "meta.files": {
+            "path": "/lake/meta/files",
+            "partition_column": None,
+            "columns": [["a", "int"]],
+        },
+    }
+    (tmp_path / "_tables.json").write_text(__import__("json").dumps(layout), encoding="utf-8")
+    statements = raw_table_statements(tmp_path)
+    assert statements == [
+        "create database if not exists meta",
+        "drop table if exists meta.files",
+        "create table meta.files (`a` int) using parquet location '/lake/meta/files'",
+        "create database if not exists raw",
+        "drop table if exists raw.bj_jbxx",
+        # the partition column last, as Spark keeps it
+        "create table raw.bj_jbxx (`SBLSH` string, `_loaded_at` timestamp, `_load_id` string) "
+        "using parquet partitioned by (`_load_id`) location '/lake/raw/bj_jbxx'",
+    ]
+
+
+def test_the_built_tables_are_copied_back_into_the_warehouse(tmp_path):
+    import duckdb
+
+    from transform.spark import import_results
+
+    folder = tmp_path / "spark" / "warehouse" / "main_marts.db" / "kpi_monthly"
+    folder.mkdir(parents=True)
+    with duckdb.connect() as conn:
+        for part in (0, 1):
+            conn.execute(
+                f"COPY (SELECT 'K{part + 1}' AS kpi_id, {part} AS numerator) "
+                f"TO '{folder}/part-{part}.parquet' (FORMAT parquet)"
+            )
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:  # an older build's table is replaced
+        conn.execute("CREATE SCHEMA main_marts")
+        conn.execute("CREATE TABLE main_marts.kpi_monthly AS SELECT 'old' AS kpi_id")
+    assert import_results(tmp_path / "spark", warehouse) == {"tables": 1, "rows": 2}
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        rows = conn.execute("SELECT * FROM main_marts.kpi_monthly ORDER BY 1").fetchall()
+    assert rows == [("K1", 0), ("K2", 1)]
