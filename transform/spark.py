@@ -277,7 +277,7 @@ def _node_times(run_results: dict) -> dict:
         entry = by_type.setdefault(kind, {"nodes": 0, "seconds": 0.0, "not_ok": 0})
         entry["nodes"] += 1
         entry["seconds"] = round(entry["seconds"] + (r.get("execution_time") or 0.0), 1)
-        entry["not_ok"] += r["status"] not in ("success", "pass")
+        entry["not_ok"] += r["status"] not in ("success", "pass", "no-op")
         nodes.append((round(r.get("execution_time") or 0.0, 2), r["unique_id"], r["status"]))
     nodes.sort(reverse=True)
     return {"node_seconds_by_type": by_type, "slowest_nodes": nodes[:10]}
