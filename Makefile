@@ -75,10 +75,16 @@ advance: install ## move the demo city's clock on: make advance DAYS=3
 # The date the warehouse is built "as of": the demo city's last day, unless AS_OF is given.
 AS_OF ?= $(shell $(VENV)/bin/python -c "import json,datetime as d; print(d.date.fromisoformat(json.load(open('$(CITY)/city.json'))['clock'][:10]) - d.timedelta(days=1))" 2>/dev/null || date +%F)
 
+# ENGINE=spark: the same dbt project on a local Spark session (dbt-spark), the raw layer
+# exported as Parquet beside the warehouse, the built tables copied back (docs/spark.md).
+ENGINE ?= duckdb
+DBT_BUILD_TARGET := $(if $(filter spark,$(ENGINE)),spark,demo)
+BUILD_NEEDS := $(if $(filter spark,$(ENGINE)),java)
+
 .PHONY: build
-build: install ## dbt build (seeds, models, data and unit tests) on WAREHOUSE as of AS_OF, then publish
+build: install $(BUILD_NEEDS) ## dbt build (seeds, models, data and unit tests) on WAREHOUSE as of AS_OF, then publish; ENGINE=spark on Spark
 	@$(VENV)/bin/python -m groundfloor.settings ensure-dotenv
-	$(VENV)/bin/python -m transform build --warehouse $(WAREHOUSE) --as-of $(AS_OF)
+	$(VENV)/bin/python -m transform build --warehouse $(WAREHOUSE) --as-of $(AS_OF) --target $(DBT_BUILD_TARGET)
 	@$(MAKE) --no-print-directory publish
 
 .PHONY: publish
@@ -134,8 +140,22 @@ browser: ## Debian chromium and a CJK font for the browser tests (apt, when miss
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 		--no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }
 
+# Spark (pyspark, the dbt-spark session target) runs on a Java 17 runtime: Debian's, with apt
+# when no `java` is on the PATH.
+JAVA_PACKAGES := openjdk-17-jre-headless
+
+.PHONY: java
+java: ## a Java runtime for Spark (apt, when `java` is missing)
+	@command -v java >/dev/null 2>&1 || { echo "installing $(JAVA_PACKAGES) with apt"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends $(JAVA_PACKAGES) >/dev/null; }
+
+.PHONY: test-spark
+test-spark: install java ## the Spark build against DuckDB's, mart by mart, alone (tests marked spark)
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider -m spark
+
 .PHONY: test
-test: install browser ## run every test (unit, integration against local services, end to end, browser)
+test: install browser java ## run every test (unit, integration against local services, end to end, browser)
 	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
 
 .PHONY: test-unit

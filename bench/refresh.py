@@ -69,6 +69,7 @@ class Plan:
     exchange_format: str = "sqlite"  # how the city's four exchange databases are stored
     ground_truth: bool = True  # the simulator's record-level truth (tests read it; no peer does)
     rowwise_peer: bool = True  # the row-by-row Python evaluator on this tier's own warehouse
+    spark_peer: bool = True  # the dbt project on a local Spark session (2 cores), docs/spark.md
 
 
 # L (10 M people, about 300 M source rows) has to fit one working session on this machine: its
@@ -88,7 +89,11 @@ PLANS = {
         exchange_format="parquet",
         ground_truth=False,
         rowwise_peer=False,
-    )
+        spark_peer=False,
+    ),
+    # The tiny tier is the benchmark's own test (run twice in `make test`): the Spark build is
+    # proven by tests/integration/test_spark_dbt.py, and measured on S and M.
+    "tiny": Plan(spark_peer=False),
 }
 GOALS = {
     "full_refresh_minutes_L": 30,
@@ -331,6 +336,29 @@ def postgres_peer(as_of: dt.date, work: Path, database: str) -> dict:
     return peer
 
 
+def spark_peer(as_of: dt.date, work: Path) -> dict:
+    """The dbt project on Spark (a local session, 2 cores) against DuckDB, on the rebuilt
+    warehouse: its raw layer exported as Parquet (not counted), then `dbt build --target
+    spark` (seeds, models, data and unit tests, as the DuckDB build stage). Peak RSS is dbt's
+    process tree: dbt and the session's JVM."""
+    from bench.dbt import BENCH_IDENTITY_KEY
+    from transform.spark import build_on_spark
+
+    os.environ.setdefault("IDENTITY_KEY", BENCH_IDENTITY_KEY)
+    warehouse = work / "rebuild" / "warehouse.duckdb"
+    say("  dbt project on Spark (local[2]) …")
+    peer = build_on_spark(
+        warehouse, work / "spark-lake", work / "spark", as_of - dt.timedelta(days=1), check=False
+    )
+    shutil.rmtree(work / "spark" / "warehouse", ignore_errors=True)
+    say(
+        f"  spark dbt build {peer['build_seconds']:,.1f} s, peak RSS {peer['peak_rss_mib']:,} "
+        f"MiB (export of the raw layer as Parquet {peer['export']['export_seconds']:,.1f} s, "
+        f"not counted), exit {peer['dbt_exit_code']}"
+    )
+    return peer
+
+
 def run_peers(city: Path, work: Path, database: str, log: Path, plan: Plan, results: Path) -> dict:
     """Every peer on the run's data: the dbt project on PostgreSQL (on the rebuilt warehouse),
     extraction against pandas.read_sql, row-wise policy evaluation (on the refreshed one).
@@ -342,6 +370,8 @@ def run_peers(city: Path, work: Path, database: str, log: Path, plan: Plan, resu
         peers["extraction"] = extraction_peer(city, database)
     else:
         peers = database_peers_of_tier_m(results)
+    if plan.spark_peer:
+        peers["spark_dbt"] = spark_peer(as_of, work)
     if plan.rowwise_peer:
         env = stage_env(work, sources_file(city, work), "warehouse")
         rowwise = run_stage("rowwise", as_of, env, log)
@@ -452,6 +482,7 @@ def summarise(report: dict) -> dict:
             round(min(r["memory_ratio"] for r in extraction), 1) if extraction else None
         ),
         "duckdb_vs_postgres_build": postgres_ratio(report),
+        "duckdb_vs_spark_build": spark_ratio(report),
     }
 
 
@@ -470,6 +501,36 @@ def postgres_ratio(report: dict) -> float | None:
     if not isinstance(peer, dict) or not duck:
         return None
     return round(peer["build_seconds"] / duck, 1)
+
+
+def spark_ratio(report: dict) -> float | None:
+    """Spark's dbt build time (local session) over DuckDB's on the same rebuilt warehouse."""
+    peer, duck = report["peers"].get("spark_dbt"), duckdb_build_seconds(report)
+    if not isinstance(peer, dict) or not duck or report["peers"].get("from_tier"):
+        return None
+    return round(peer["build_seconds"] / duck, 1)
+
+
+def spark_lines(report: dict) -> list[str]:
+    peer = report["peers"].get("spark_dbt")
+    if not isinstance(peer, dict):
+        return ["- dbt on Spark: not run on this tier"]
+    duck = next((s for s in report.get("rebuild", []) if s["name"] == "build"), None)
+    against = (
+        f" against DuckDB {duck['seconds']:,.1f} s and {duck['peak_rss_mib']:,} MiB on the same "
+        f"rebuilt warehouse → {report['summary'].get('duckdb_vs_spark_build')}× the time"
+        if duck
+        else ""
+    )
+    return [
+        f"- dbt build on Spark ({peer['session']['spark.master']}, driver memory "
+        f"{peer['session']['spark.driver.memory']}): {peer['build_seconds']:,.1f} s, peak RSS "
+        f"{peer['peak_rss_mib']:,} MiB (dbt and the session's JVM){against}; exit "
+        f"{peer['dbt_exit_code']}. The export of the {peer['export']['rows']:,} raw rows as "
+        f"Parquet took {peer['export']['export_seconds']:,.1f} s, not counted (the build "
+        "declares the Parquet folders as its sources first: docs/spark.md).",
+        f"  - spark__ macros: {', '.join(peer['overrides'])}",
+    ]
 
 
 def duckdb_build_seconds(report: dict) -> float | None:
@@ -659,6 +720,7 @@ def markdown(report: dict) -> str:
             )
         )
     out += postgres_lines(report)
+    out += spark_lines(report)
     out += ["", "## Where the time goes (full refresh)", "", *limits(report)]
     out += ["", "## Goals", ""] + [f"- {line}" for line in goal_lines(report)]
     check = report.get("marts_check")

@@ -81,5 +81,12 @@ def run_dbt(
 
 
 def build(warehouse: Path, as_of: dt.date | None, *args: str, **kwargs) -> None:
-    """dbt build: seeds, models, data tests and unit tests."""
+    """dbt build: seeds, models, data tests and unit tests. Target spark: the same build on a
+    local Spark session from the raw layer exported as Parquet, the built tables copied back
+    into the warehouse (transform/spark.py, docs/spark.md)."""
+    if kwargs.get("target") == "spark":
+        from transform.spark import build_into_warehouse
+
+        build_into_warehouse(warehouse, as_of, *args)
+        return
     run_dbt(warehouse, "build", *args, as_of=as_of, **kwargs)

@@ -20,3 +20,8 @@
     (cast(extract(year from {{ on_date }}) as bigint) - cast(extract(year from {{ birth_date }}) as bigint)
         - case when to_char({{ on_date }}, 'MMDD') < to_char({{ birth_date }}, 'MMDD') then 1 else 0 end)
 {%- endmacro %}
+
+{% macro spark__age_on(birth_date, on_date) -%}
+    (cast(year({{ on_date }}) as bigint) - cast(year({{ birth_date }}) as bigint)
+        - case when date_format({{ on_date }}, 'MMdd') < date_format({{ birth_date }}, 'MMdd') then 1 else 0 end)
+{%- endmacro %}

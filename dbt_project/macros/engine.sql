@@ -40,6 +40,10 @@
     union all
 {%- endmacro %}
 
+{% macro spark__union_all_by_name() -%}
+    union all
+{%- endmacro %}
+
 
 {#- The first row of every partition: `select {{ first_row_distinct(p) }} ... from ...
     {{ first_row_qualify(p, o) }}` is DuckDB's `qualify row_number() over (partition by p
@@ -165,6 +169,17 @@
 {%- endmacro %}
 
 
+{#- Spark: exactly eight ASCII digits (surrounding spaces ignored) read strictly; year 0000
+    (DuckDB's 1 BC) is NULL, as Spark has no year 0. -#}
+{% macro spark__try_date_from_yyyymmdd(text) -%}
+    (case
+        when trim(cast({{ text }} as string)) rlike '^[0-9]{8}$'
+            and substr(trim(cast({{ text }} as string)), 1, 4) <> '0000'
+            then try_to_date(trim(cast({{ text }} as string)), 'yyyyMMdd')
+    end)
+{%- endmacro %}
+
+
 {#- A YYYYMMDD text known to be a real day (e.g. characters 7-14 of a valid identity
     number) as a date; raises otherwise. -#}
 {% macro date_from_yyyymmdd(text) -%}
@@ -179,6 +194,10 @@
     to_date({{ text }}, 'YYYYMMDD')
 {%- endmacro %}
 
+{% macro spark__date_from_yyyymmdd(text) -%}
+    to_date({{ text }}, 'yyyyMMdd')
+{%- endmacro %}
+
 
 {#- ISO day of the week, Monday 1 to Sunday 7. -#}
 {% macro iso_day_of_week(day) -%}
@@ -191,6 +210,10 @@
 
 {% macro postgres__iso_day_of_week(day) -%}
     cast(extract(isodow from {{ day }}) as integer)
+{%- endmacro %}
+
+{% macro spark__iso_day_of_week(day) -%}
+    cast(extract(dayofweek_iso from {{ day }}) as bigint)
 {%- endmacro %}
 
 
@@ -216,6 +239,15 @@
         ) as {{ alias }} (day)
 {%- endmacro %}
 
+{#- Spark: a generator in FROM (the start may be a scalar subquery). -#}
+{% macro spark__day_series(start, stop, alias) -%}
+    explode(sequence(
+            cast({{ start }} as timestamp),
+            cast({{ stop }} as timestamp) - interval 1 day,
+            interval 1 day
+        )) as {{ alias }} (day)
+{%- endmacro %}
+
 
 {#- The value of the row that comes first in `order_by` (ascending, nulls last) among the
     rows where `condition` holds: DuckDB's arg_min over a struct of the order columns. -#}
@@ -233,6 +265,14 @@
     (array_agg(
             {{ value }} order by {{ order_by }}
         ) filter (where {{ condition }}))[1]
+{%- endmacro %}
+
+{#- Spark: min_by over a struct of the order columns (the callers' order columns are never
+    null). -#}
+{% macro spark__first_value_by(value, order_by, condition) -%}
+    min_by(
+            {{ value }}, struct({{ order_by }})
+        ) filter (where {{ condition }})
 {%- endmacro %}
 
 
@@ -293,6 +333,10 @@
     coalesce(cast({{ column }} as text), '')
 {%- endmacro %}
 
+{% macro spark__key_hash(column) -%}
+    xxhash64({{ column }})
+{%- endmacro %}
+
 
 {#- After a large model, outside its transaction: a checkpoint, so that the blocks of the
     table the model replaced can hold the next model's. DuckDB reuses a dropped table's blocks
@@ -327,6 +371,10 @@
     select 1 as nothing_to_release
 {%- endmacro %}
 
+{% macro spark__release_replaced_blocks() -%}
+    select 1 as nothing_to_release
+{%- endmacro %}
+
 
 {#- The continuous quantile q (0–1) of an expression, interpolated (DuckDB quantile_cont;
     PostgreSQL percentile_cont ... within group), a double. -#}
@@ -342,6 +390,10 @@
     percentile_cont({{ q }}) within group (order by {{ expression }})
 {%- endmacro %}
 
+{% macro spark__quantile_cont(expression, q) -%}
+    percentile_cont({{ q }}) within group (order by {{ expression }})
+{%- endmacro %}
+
 
 {#- Seconds from timestamp `start_ts` to `end_ts` (negative when end is earlier), exact. -#}
 {% macro seconds_between(start_ts, end_ts) -%}
@@ -354,4 +406,58 @@
 
 {% macro postgres__seconds_between(start_ts, end_ts) -%}
     extract(epoch from ({{ end_ts }} - {{ start_ts }}))
+{%- endmacro %}
+
+{% macro spark__seconds_between(start_ts, end_ts) -%}
+    (cast(timestampdiff(microsecond, {{ start_ts }}, {{ end_ts }}) as double) / 1000000)
+{%- endmacro %}
+
+
+{#- A CTE the query reads more than once, not copied: DuckDB and PostgreSQL copy (materialise)
+    such a CTE unless told `not materialized`; Spark inlines every CTE and has no such word.
+    `name as {{ not_materialized() }}(...)`. -#}
+{% macro not_materialized() -%}
+    {{ adapter.dispatch('not_materialized')() }}
+{%- endmacro %}
+
+{% macro default__not_materialized() -%}
+    not materialized
+{%- endmacro %}
+
+{% macro spark__not_materialized() -%}
+{%- endmacro %}
+
+
+{#- The start of the `part` ('month', 'week') that holds a timestamp, as a timestamp.
+    Spark's date_trunc answers in its time-zone-aware timestamp type: cast back to the
+    wall-clock type the models use. -#}
+{% macro truncate_to(part, ts) -%}
+    {{ adapter.dispatch('truncate_to')(part, ts) }}
+{%- endmacro %}
+
+{% macro default__truncate_to(part, ts) -%}
+    date_trunc('{{ part }}', {{ ts }})
+{%- endmacro %}
+
+{% macro spark__truncate_to(part, ts) -%}
+    cast(date_trunc('{{ part }}', {{ ts }}) as timestamp_ntz)
+{%- endmacro %}
+
+
+{#- dbt's cross-database macros on Spark, overridden here (the root project comes first in
+    dbt's dispatch): dbt-spark's dateadd goes through Unix seconds and time-zone-aware
+    timestamps, and its listagg ignores the order. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart }}, {{ interval }}, cast({{ from_date_or_timestamp }} as timestamp_ntz))
+{%- endmacro %}
+
+{#- The callers order by the aggregated value itself (optionally distinct): a sorted list.
+    NULL, as string_agg gives, when no value is there. -#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- set distinct = measure.strip().lower().startswith('distinct ') -%}
+    {%- set value = measure.strip()[9:] if distinct else measure -%}
+    {%- set collected = ('collect_set(' if distinct else 'collect_list(') ~ value ~ ')' -%}
+    case when size({{ collected }}) > 0
+        then array_join(array_sort({{ collected }}), {{ delimiter_text }})
+    end
 {%- endmacro %}

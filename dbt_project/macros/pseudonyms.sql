@@ -20,6 +20,13 @@
     )), 'hex'), 32)
 {%- endmacro %}
 
+{#- Spark: the session setting govdata.identity_key (profiles.yml, from IDENTITY_KEY), put in
+    by Spark's variable substitution when the statement is parsed: the compiled SQL holds only
+    the placeholder. -#}
+{% macro spark__keyed_hash(kind, normalised_number) -%}
+    left(sha2('${govdata.identity_key}' || '|{{ kind }}|' || {{ normalised_number }}, 256), 32)
+{%- endmacro %}
+
 {#- person_key of a normalised identity number that is valid; null otherwise (invalid numbers
     are kept but not linked, defects.md D4). -#}
 {% macro person_key(normalised_number, is_valid='true') -%}

@@ -62,7 +62,7 @@ k1_online_rate as (
 
     select
         'K1' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -78,7 +78,7 @@ k2_first_time_success_rate as (
 
     select
         'K2' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -95,7 +95,7 @@ k3_prefill_rate as (
 
     select
         'K3' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -131,7 +131,7 @@ k4_on_time_rate as (
 
     select
         'K4' as kpi_id,
-        date_trunc('month', completed_at) as month,
+        {{ truncate_to('month', 'completed_at') }} as month,
         region_code,
         department,
         item_code,
@@ -147,7 +147,7 @@ k5_certificate_reuse_rate as (
 
     select
         'K5' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -167,7 +167,7 @@ help_desk_sessions as (
     select
         *,
         coalesce(region_code, 'unknown') as region,
-        date_trunc('month', requested_at) as month
+        {{ truncate_to('month', 'requested_at') }} as month
     from help_sessions
     where help_channel = '1' and requested_at is not null
 
@@ -180,8 +180,8 @@ k6_help_resolution_rate as (
         month,
         region as region_code,
         'help_desk' as department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where is_resolved is not null and is_resolved) as numerator,
         count(*) filter (where is_resolved is not null) as denominator
     from help_desk_sessions
@@ -196,8 +196,8 @@ k7_help_first_response_rate as (
         month,
         region as region_code,
         'help_desk' as department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (
             where
             not is_responded_before_requested
@@ -216,11 +216,11 @@ k8_good_rating_rate as (
 
     select
         'K8' as kpi_id,
-        date_trunc('month', rated_at) as month,
+        {{ truncate_to('month', 'rated_at') }} as month,
         region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where rating_level in ('3', '4', '5')) as numerator,
         count(*) as denominator
     from ratings
@@ -245,11 +245,11 @@ k9_rectification_rate as (
 
     select
         'K9' as kpi_id,
-        date_trunc('month', rated_at) as month,
+        {{ truncate_to('month', 'rated_at') }} as month,
         region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (
             where
             is_in_k9
@@ -271,7 +271,7 @@ hotline_orders as (
         *,
         coalesce(region_code, 'unknown') as region,
         coalesce(handling_unit_code, 'hotline') as department,
-        date_trunc('month', called_at) as month
+        {{ truncate_to('month', 'called_at') }} as month
     from work_orders
     where called_at is not null
 
@@ -284,8 +284,8 @@ k10_hotline_on_time_rate as (
         month,
         region as region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (
             where
             completed_at is not null
@@ -307,8 +307,8 @@ k11_hotline_resolution_rate as (
         month,
         region as region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where is_resolved is not null and is_resolved) as numerator,
         count(*) filter (where is_resolved is not null) as denominator
     from hotline_orders
@@ -323,8 +323,8 @@ k12_hotline_satisfaction_rate as (
         month,
         region as region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where satisfaction in ('1', '2')) as numerator,
         count(*) filter (where satisfaction is not null) as denominator
     from hotline_orders
@@ -338,11 +338,11 @@ k13_one_thing_online_rate as (
 
     select
         'K13' as kpi_id,
-        date_trunc('month', first_applied_at) as month,
+        {{ truncate_to('month', 'first_applied_at') }} as month,
         region_code,
         department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where is_all_online) as numerator,
         count(*) as denominator
     from one_thing_instances
@@ -356,7 +356,7 @@ k14_rating_coverage_rate as (
 
     select
         'K14' as kpi_id,
-        date_trunc('month', completed_at) as month,
+        {{ truncate_to('month', 'completed_at') }} as month,
         region_code,
         department,
         item_code,
@@ -373,7 +373,7 @@ k19_cross_region_case_rate as (
 
     select
         'K19' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -389,7 +389,7 @@ k20_commitment_acceptance_rate as (
 
     select
         'K20' as kpi_id,
-        date_trunc('month', applied_at) as month,
+        {{ truncate_to('month', 'applied_at') }} as month,
         region_code,
         department,
         item_code,
@@ -409,7 +409,7 @@ offline_help_sessions as (
     select
         *,
         coalesce(region_code, 'unknown') as region,
-        date_trunc('month', requested_at) as month
+        {{ truncate_to('month', 'requested_at') }} as month
     from help_sessions
     where help_channel = '2' and requested_at is not null
 
@@ -422,8 +422,8 @@ k21_offline_help_resolution_rate as (
         month,
         region as region_code,
         'help_desk' as department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where is_resolved is not null and is_resolved) as numerator,
         count(*) filter (where is_resolved is not null) as denominator
     from offline_help_sessions
@@ -437,11 +437,11 @@ k22_hotline_repeat_rate as (
 
     select
         'K22' as kpi_id,
-        date_trunc('month', called_at) as month,
+        {{ truncate_to('month', 'called_at') }} as month,
         coalesce(region_code, 'unknown') as region_code,
         coalesce(handling_unit_code, 'hotline') as department,
-        cast(null as varchar) as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as item_code,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where caller_phone is not null and is_repeat_call) as numerator,
         count(*) filter (where caller_phone is not null) as denominator
     from work_orders_with_repeats
@@ -460,7 +460,7 @@ k15_fully_online_item_rate as (
         'ALL' as region_code,
         department,
         'ALL' as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where is_fully_online) as numerator,
         count(*) as denominator
     from items_at_month_end
@@ -476,7 +476,7 @@ k16_instant_item_rate as (
         'ALL' as region_code,
         department,
         'ALL' as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where committed_limit_workdays = 0) as numerator,
         count(*) as denominator
     from items_at_month_end
@@ -492,7 +492,7 @@ k17_deadline_compression_rate as (
         'ALL' as region_code,
         department,
         'ALL' as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as channel,
         coalesce(sum(statutory_limit_workdays - committed_limit_workdays) filter (
             where statutory_limit_workdays > 0 and committed_limit_workdays is not null
         ), 0) as numerator,
@@ -512,7 +512,7 @@ k18_zero_visit_item_rate as (
         'ALL' as region_code,
         department,
         'ALL' as item_code,
-        cast(null as varchar) as channel,
+        cast(null as {{ dbt.type_string() }}) as channel,
         count(*) filter (where max_visits = 0) as numerator,
         count(*) filter (where max_visits is not null) as denominator
     from items_at_month_end

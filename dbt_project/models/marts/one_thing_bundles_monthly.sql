@@ -48,7 +48,7 @@ instances as (
 
     select
         coalesce(instance_facts.one_thing_code, 'unknown') as one_thing_code,
-        cast(date_trunc('month', one_thing_instances.first_applied_at) as date) as month,
+        cast({{ truncate_to('month', 'one_thing_instances.first_applied_at') }} as date) as month,
         one_thing_instances.one_thing_instance_id,
         one_thing_instances.case_count,
         one_thing_instances.is_all_online,

@@ -49,7 +49,7 @@ final as (
         cases.item_code,
         cases.department,
         cases.region_code,
-        cast(date_trunc('month', cases.completed_at) as date) as month,
+        cast({{ truncate_to('month', 'cases.completed_at') }} as date) as month,
         ordered.step_id,
         ordered.step_seq,
         ordered.step_code,

@@ -15,7 +15,7 @@ work_orders as (
 weekly as (
 
     select
-        cast(date_trunc('week', called_at) as date) as week_start,
+        cast({{ truncate_to('week', 'called_at') }} as date) as week_start,
         coalesce(region_code, 'unknown') as region_code,
         appeal_topic,
         count(*) as order_count

@@ -115,7 +115,9 @@ case_summary as (
             where applied_at >= {{ dbt.dateadd('month', -12, as_of_date()) }}
         ) as cases_last_12_months,
         max(applied_at) as last_case_applied_at,
-        avg(case when is_online then 1.0 else 0.0 end) as online_case_share,
+        avg(
+            cast(case when is_online then 1 else 0 end as {{ type_double() }})
+        ) as online_case_share,
         count(distinct one_thing_instance_id) as one_thing_bundles_used
     from cases
     where person_key is not null

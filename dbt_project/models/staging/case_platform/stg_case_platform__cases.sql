@@ -15,7 +15,7 @@ with
 
 -- Read again by last_versions, not copied (a full build's copy was every raw row); an
 -- incremental run's few touched versions are copied once instead of selected three times.
-source as {% if not is_incremental() %}not materialized {% endif %}(
+source as {% if not is_incremental() %}{{ not_materialized() }} {% endif %}(
 
     select * from {{ source('case_platform', 'bj_jbxx') }}
     {% if is_incremental() %}

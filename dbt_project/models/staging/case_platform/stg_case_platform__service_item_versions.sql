@@ -41,7 +41,7 @@ quarantined_versions as (
 
     select
         row_key as item_code,
-        cast(null as varchar) as department_code,
+        cast(null as {{ dbt.type_string() }}) as department_code,
         cast(null as integer) as statutory_limit_workdays,
         cast(null as integer) as committed_limit_workdays,
         cast(null as boolean) as is_fully_online,
@@ -50,7 +50,7 @@ quarantined_versions as (
         true as is_quarantined,
         {{ try_cast_timestamp('change_value') }} as updated_at,
         cast(null as timestamp) as loaded_at,
-        cast(null as varchar) as row_hash
+        cast(null as {{ dbt.type_string() }}) as row_hash
     from quarantine
 
 ),

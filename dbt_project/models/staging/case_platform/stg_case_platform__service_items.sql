@@ -4,7 +4,7 @@
 with
 
 -- Read again by last_versions, not copied (macros/current_versions.sql).
-source as not materialized (
+source as {{ not_materialized() }} (
 
     select * from {{ source('case_platform', 'sxml') }}
 

@@ -7,7 +7,7 @@
 with
 
 -- Read again by last_versions, not copied (macros/current_versions.sql).
-source as not materialized (
+source as {{ not_materialized() }} (
 
     select * from {{ source('legal_entity_base', 'fr_jbxx') }}
 
