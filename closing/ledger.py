@@ -259,42 +259,69 @@ def refresh_restatements(conn, day: dt.date) -> int:
 
 def refresh_as_reported(conn) -> None:
     """kpi_monthly_as_reported, the dashboards' table: closed months at their latest reported
-    values (已结账, restated = true when a restatement is open), the open months at their
-    current values (未结账). Rebuilt on every run from the snapshot and the close ledger."""
+    values (已结账; is_restated when a restatement of the KPI and region is open; the current
+    values beside them), the open months at their current values (未结账). Rebuilt on every
+    run from the snapshot and the close ledger, with the snapshot's region and department
+    names (the dashboards read the operations store, which has none)."""
     conn.execute(
         f"""
         create or replace table kpi_monthly_as_reported as
         with reported as ({LATEST_REPORTED}),
-        closes as (
-            select month, max(close_no) as close_no, max(closed_on) as closed_on
-            from kpi_closes group by month
-        ),
+        closes as (select distinct month from kpi_closes),
         restated as (
-            select distinct month, close_no, kpi_id, region_code
-            from kpi_restatements where still_differs
+            select distinct s.month, s.kpi_id, s.region_code
+            from kpi_restatements as s
+            join (select month, max(close_no) as close_no from kpi_closes group by month)
+                as latest using (month, close_no)
+            where s.still_differs
         ),
-        open_rows as (
-            select k.kpi_id, k.kpi_name_zh, k.month, k.region_code, k.department, k.item_code,
-                k.channel, k.numerator, k.denominator, k.rate, k.target, k.better,
-                '未结账' as close_status, cast(null as date) as closed_on,
-                false as is_restated
-            from published.main_marts.kpi_monthly as k
-            where k.month not in (select month from closes)
-        ),
+        current_rows as (select * from published.main_marts.kpi_monthly),
         closed_rows as (
             select r.kpi_id, r.kpi_name_zh, r.month, r.region_code, r.department, r.item_code,
-                r.channel, r.numerator, r.denominator, r.rate, r.target, r.better,
-                '已结账' as close_status, r.closed_on,
-                exists (
-                    select 1 from restated as s
-                    where s.month = r.month and s.close_no = r.close_no
-                        and s.kpi_id = r.kpi_id and s.region_code = r.region_code
-                ) as is_restated
+                r.channel, r.numerator, r.denominator,
+                coalesce(c.numerator, 0) as current_numerator,
+                coalesce(c.denominator, 0) as current_denominator,
+                r.target, r.better, '已结账' as close_status, r.closed_on
             from reported as r
+            left join current_rows as c
+                on r.kpi_id = c.kpi_id and r.month = c.month
+                and r.region_code = c.region_code and r.department = c.department
+                and r.item_code is not distinct from c.item_code
+                and r.channel is not distinct from c.channel
+        ),
+        open_rows as (
+            select kpi_id, kpi_name_zh, month, region_code, department, item_code, channel,
+                numerator, denominator, numerator as current_numerator,
+                denominator as current_denominator, target, better,
+                '未结账' as close_status, cast(null as date) as closed_on
+            from current_rows
+            where month not in (select month from closes)
+        ),
+        all_rows as (
+            select * from closed_rows
+            union all by name
+            select * from open_rows
+        ),
+        regions as (
+            select cast(code as varchar) as region_code, any_value(name) as region_name
+            from published.main_reference.gb2260_codes where last_year is null group by all
         )
-        select * from closed_rows
-        union all by name
-        select * from open_rows
+        select
+            a.*,
+            a.kpi_id || ' ' || a.kpi_name_zh as kpi_label,
+            strftime(a.month, '%Y年%m月') as month_text,
+            case a.region_code when '360700' then '市本级' when 'unknown' then '未知'
+                when 'ALL' then '全市' else coalesce(g.region_name, a.region_code) end
+                as region_name,
+            coalesce(d.department_name, case a.department when 'help_desk' then '帮办代办'
+                when 'hotline' then '12345热线' when 'unknown' then '未知'
+                else a.department end) as department_name,
+            s.kpi_id is not null as is_restated
+        from all_rows as a
+        left join regions as g on g.region_code = a.region_code
+        left join published.main_marts.departments as d on d.department_code = a.department
+        left join restated as s
+            on s.month = a.month and s.kpi_id = a.kpi_id and s.region_code = a.region_code
         """
     )
 

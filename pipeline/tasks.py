@@ -75,10 +75,11 @@ def kpi_alerts(day: dt.date) -> dict[str, Any]:
     dashboard's alert list)."""
     from closing.kpi_alerts import raise_new
     from groundfloor.settings import close_settings, quality_paths
-    from pipeline.alerts import Alert, raise_alert
+    from pipeline.alerts import Alert, ensure_table, raise_alert
     from quality.runner import publish_operations
 
     store, published_operations, _ = quality_paths()
+    ensure_table(store)
     new = raise_new(store, day, close_settings())
     for alert in new:
         raise_alert(

@@ -88,6 +88,14 @@ def publish(path: Path, records: list[tuple]) -> str:
         conn.execute(
             "create table main_reference.snapshot_info as select ? as snapshot_id", [snapshot_id]
         )
+        conn.execute(
+            "create table main_reference.gb2260_codes as select * from (values "
+            "(360702, '章贡区', null), (360703, '南康区', null)) as t(code, name, last_year)"
+        )
+        conn.execute(
+            "create table main_marts.departments as select 'rsj' as department_code, "
+            "'赣州市人力资源和社会保障局' as department_name"
+        )
     staging.replace(path)
     return snapshot_id
 
@@ -260,6 +268,14 @@ def test_across_the_october_close_day_through_airflow(warehouse_dag, stores):
         [OCT],
     )
     assert shown == [(38 + 36, 80)]  # the dashboards keep October as reported
+    beside = query(
+        stores["PUBLISHED_OPERATIONS"],
+        "select region_name, sum(current_numerator), sum(current_denominator) "
+        "from kpi_monthly_as_reported where month = ? and kpi_id = 'K2' "
+        "and region_code = '360703' group by region_name",
+        [OCT],
+    )
+    assert beside == [("南康区", 36 + 1, 40 + 2)]  # with the current values beside them
 
     # a later run still lists them as first seen on the day they were found
     run_on(warehouse_dag, after + dt.timedelta(days=1))
