@@ -88,8 +88,25 @@ def site(ingested, tmp_path_factory) -> Site:
     for day in (as_of - dt.timedelta(days=1), as_of):
         run_quality(warehouse, day, operations_store=tmp / "operations.duckdb",
                     published_operations=operations, docs_dir=tmp / "quality")  # fmt: skip
+    close_and_alert(tmp, published, operations, as_of + dt.timedelta(days=1))
     env = superset_env(tmp, published, operations)
     return Site(env, warehouse, published, tmp / "superset.db", as_of, tmp)
+
+
+def close_and_alert(tmp: Path, published: Path, operations: Path, day: dt.date) -> None:
+    """The warehouse DAG's last two tasks after publish, for the run of `day`: the monthly
+    close (every month whose close day has passed) and the KPI alerts, both publishing the
+    operations store."""
+    from pipeline import tasks
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUBLISHED_WAREHOUSE", str(published))
+        patch.setenv("OPERATIONS_STORE", str(tmp / "operations.duckdb"))
+        patch.setenv("PUBLISHED_OPERATIONS", str(operations))
+        for name in ("ALERT_WEBHOOK_URL", "ALERT_SMTP_HOST", "CLOSE_WORKDAY"):
+            patch.delenv(name, raising=False)
+        tasks.close_months(day)
+        tasks.kpi_alerts(day)
 
 
 def run_dashboards(site: Site, *args: str) -> str:
@@ -289,6 +306,66 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
             met = latest <= target if better == "lower" else latest >= target
             state = "met" if met else "missed"
         assert row["target_state"] == state, kpi
+        # 环比 in words: "—" with the reason when a month has no denominator (K9 often)
+        if previous is None:
+            assert row["change_text"] == "—（上月无分母，无法比较）", kpi
+        elif latest is None:
+            assert row["change_text"] == "—（本月无分母，无法比较）", kpi
+        else:
+            assert row["change_text"] == f"{round(100 * latest - 100 * previous, 1)} 个百分点"
+        # the latest month is 未结账 unless the close has recorded it
+        latest_month = kpi_latest_month(site.published, kpi)
+        closed = latest_month in closed_months(site)
+        assert row["close_mark"] == ("已结账" if closed else "未结账"), kpi
+
+
+def kpi_latest_month(published: Path, kpi: str) -> dt.date:
+    with duckdb.connect(str(published), read_only=True) as conn:
+        sql = "select max(month) from main_marts.kpi_monthly where kpi_id = ?"
+        return conn.execute(sql, [kpi]).fetchone()[0]
+
+
+def closed_months(site: Site) -> set[dt.date]:
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        return {m for (m,) in conn.execute("select month from kpi_closes").fetchall()}
+
+
+def test_the_close_charts_show_the_reported_values_and_the_open_month(site, server):
+    """结账与重述: each closed month at the values recorded on its close (city: the sum over
+    regions of the store's reported rows), marked 已结账; the latest month 未结账."""
+    leader = api(site, "leader")
+    charts = leader.charts()
+    ops = site.tmp / "operations.duckdb"
+    with duckdb.connect(str(ops), read_only=True) as conn:
+        closed = dict(conn.execute("select month, closed_on from kpi_closes").fetchall())
+        reported = {
+            (month, label): num / den if den else None
+            for month, label, num, den in conn.execute(
+                "select strftime(month, '%Y年%m月'), kpi_id || ' ' || kpi_name_zh, "
+                "sum(numerator), sum(denominator) from kpi_reported "
+                "where region_code = 'ALL' group by all"
+            ).fetchall()
+        }
+    assert closed
+    status = {r["month_text"]: (r["close_status"], r["closed_on_text"])
+              for r in leader.rows(charts["结账状态（按月）"])}  # fmt: skip
+    assert {m for m, (s, _) in status.items() if s == "已结账"} == {f"{m:%Y年%m月}" for m in closed}
+    assert {s for m, (s, _) in status.items() if f"{site.as_of:%Y年%m月}" == m} == {"未结账"}
+    rows = leader.rows(charts["重述对照：报告值与当前值（全市）"])
+    shown = {(r["month_text"], r["kpi_label"]): r["reported_rate"] for r in rows}
+    assert set(shown) == set(reported)
+    for key, value in reported.items():
+        assert shown[key] == (None if value is None else pytest.approx(value)), key
+    assert {r["restated_mark"] for r in rows} == {"—"}  # nothing moved since the close
+
+
+def test_the_quality_dashboard_lists_the_kpi_alerts(site, server):
+    officer = api(site, "data_officer")
+    rows = officer.rows(officer.charts()["告警列表"])
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        raised = [m for (m,) in conn.execute("select message from kpi_alerts").fetchall()]
+    assert raised
+    assert sorted(r["message"] for r in rows if r["kind"] == "KPI 告警") == sorted(raised)
 
 
 def has_chinese(text: str) -> bool:
