@@ -10,6 +10,7 @@ import and export commands, and `python -m dashboards serve` on a free port.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import subprocess
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -551,4 +553,157 @@ def test_a_district_sees_only_its_district_in_the_browser_and_no_sql_lab(site, s
     assert district.name in ranking
     assert [name for name in others if name in ranking] == []
     assert page.goto(f"{site.url}/sqllab/").status == 403
+    page.close()
+
+
+# ------------------------------------------------------------------ drill-down (native filters)
+FILTERS = {"月份": "month_text", "区县": "region_name", "部门": "department_name",
+           "事项": "item_code", "渠道": "channel_name"}  # fmt: skip
+
+
+def dataset_ids(client: Api) -> dict[str, int]:
+    found = client.client.get("/api/v1/dataset/", params={"q": "(page_size:100)"}).json()
+    return {d["table_name"]: d["id"] for d in found["result"]}
+
+
+def native_filters(client: Api, slug: str) -> list[dict]:
+    dashboard = client.client.get(f"/api/v1/dashboard/{slug}").json()["result"]
+    return json.loads(dashboard["json_metadata"])["native_filter_configuration"]
+
+
+def k2_drill_target(site: Site) -> tuple[str, str, str, str]:
+    """(district code, its name, department code, its name): the busiest district and, in it,
+    the department with the most K2 decisions in K2's latest month."""
+    district = busiest_district(site)
+    with duckdb.connect(str(site.published), read_only=True) as conn:
+        department, name = conn.execute(
+            "select k.department, coalesce(d.department_name, k.department) "
+            "from main_marts.kpi_monthly as k "
+            "left join main_marts.departments as d on d.department_code = k.department "
+            "where k.kpi_id = 'K2' and k.region_code = ? "
+            "and k.month = (select max(month) from main_marts.kpi_monthly where kpi_id = 'K2') "
+            "group by all order by sum(k.denominator) desc, 1 limit 1",
+            [district.code],
+        ).fetchone()
+    return district.code, district.name, department, name
+
+
+def k2_latest(published: Path, region: str, department: str | None = None) -> float:
+    with duckdb.connect(str(published), read_only=True) as conn:
+        return conn.execute(
+            "select sum(numerator) / sum(denominator) from main_marts.kpi_monthly "
+            "where kpi_id = 'K2' and region_code = ? and (? is null or department = ?) "
+            "and month = (select max(month) from main_marts.kpi_monthly where kpi_id = 'K2')",
+            [region, department, department],
+        ).fetchone()[0]
+
+
+def test_the_effectiveness_dashboard_filters_by_month_region_department_item_and_channel(
+    site, server
+):
+    admin = api(site, "admin")
+    reported = dataset_ids(admin)["kpi_as_reported"]
+    filters = native_filters(admin, "effectiveness")
+    assert {f["name"]: f["targets"][0]["column"]["name"] for f in filters} == FILTERS
+    assert {f["targets"][0]["datasetId"] for f in filters} == {reported}
+    dashboard = admin.client.get("/api/v1/dashboard/effectiveness").json()["result"]
+    assert json.loads(dashboard["json_metadata"])["cross_filters_enabled"] is True
+
+
+def column_values(client: Api, dataset_id: int, column: str) -> set[str]:
+    response = client.client.get(f"/api/v1/datasource/table/{dataset_id}/column/{column}/values/")
+    assert response.status_code == 200, response.text[:300]
+    return {v for v in response.json()["result"] if v is not None}
+
+
+def test_a_district_sees_only_its_district_in_every_filter(site, server):
+    code, name, _, _ = k2_drill_target(site)
+    district = next(d for d in access_districts(site.published) if d.code == code)
+    client = api(site, district.username)
+    reported = dataset_ids(api(site, "admin"))["kpi_as_reported"]
+    assert column_values(client, reported, "region_name") == {name}
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        own = {
+            column: {
+                v
+                for (v,) in conn.execute(
+                    f"select distinct {column} from kpi_monthly_as_reported "
+                    f"where region_code = ? and {column} is not null",
+                    [code],
+                ).fetchall()
+            }
+            for column in ("department_name", "item_code", "month_text")
+        }
+    for column, values in own.items():
+        assert column_values(client, reported, column) == values, column
+    every = column_values(api(site, "admin"), reported, "department_name")
+    assert own["department_name"] < every  # other districts' departments are not offered
+
+
+def filtered_tile(client: Api, chart_id: int, filters: list[dict]) -> dict:
+    """The tile's row with the dashboard's native filters applied (as the dashboard sends
+    them: extra filters in the chart's query)."""
+    chart = client.client.get(f"/api/v1/chart/{chart_id}").json()["result"]
+    context = json.loads(chart["query_context"])
+    for query in context["queries"]:
+        query["filters"] = [*query["filters"], *filters]
+    response = client.client.post("/api/v1/chart/data", json=context)
+    assert response.status_code == 200, response.text[:500]
+    (row,) = response.json()["result"][0]["data"]
+    return row
+
+
+def test_the_k2_tile_drills_from_the_city_to_a_district_and_a_department(site, server):
+    code, name, department, department_name = k2_drill_target(site)
+    leader = api(site, "leader")
+    tile = leader.charts()["K2 首办成功率"]
+    city = filtered_tile(leader, tile, [])
+    assert city["latest_rate"] == pytest.approx(k2_latest(site.published, "ALL"))
+    by_region = [{"col": "region_name", "op": "IN", "val": [name]}]
+    district = filtered_tile(leader, tile, by_region)
+    assert district["latest_rate"] == pytest.approx(k2_latest(site.published, code))
+    by_department = [*by_region, {"col": "department_name", "op": "IN", "val": [department_name]}]
+    both = filtered_tile(leader, tile, by_department)
+    assert both["latest_rate"] == pytest.approx(k2_latest(site.published, code, department))
+
+
+def rison_filter(filter_id: str, column: str, value: str) -> str:
+    quoted = "'" + value.replace("!", "!!").replace("'", "!'") + "'"
+    return (
+        f"{filter_id}:(extraFormData:(filters:!((col:{column},op:IN,val:!({quoted})))),"
+        f"filterState:(label:{quoted},value:!({quoted})),id:{filter_id},ownState:())"
+    )
+
+
+def tile_percent(page, url: str) -> float:
+    """The K2 tile's value as the page shows it (one decimal, "%")."""
+    page.goto(url)
+    page.wait_for_selector('[data-test-chart-name="K2 首办成功率"] .kpi-value', timeout=60_000)
+    settle(page)
+    text = page.locator('[data-test-chart-name="K2 首办成功率"] .kpi-value').inner_text()
+    assert text.endswith("%"), text
+    return float(text[:-1])
+
+
+def shows(percent: float, rate: float) -> bool:
+    """`percent`, shown to one decimal, is `rate`."""
+    return abs(percent - 100 * rate) <= 0.05 + 1e-9
+
+
+def test_the_leader_drills_the_k2_tile_to_a_district_and_a_department_in_the_browser(
+    site, server, browser
+):
+    code, name, department, department_name = k2_drill_target(site)
+    ids = {f["name"]: f["id"] for f in native_filters(api(site, "admin"), "effectiveness")}
+    page = logged_in(browser, site, "leader")
+    base = f"{site.url}/superset/dashboard/effectiveness/"
+    assert shows(tile_percent(page, base), k2_latest(site.published, "ALL"))
+    region = rison_filter(ids["区县"], "region_name", name)
+    shown = tile_percent(page, f"{base}?native_filters=({quote(region)})")
+    assert shows(shown, k2_latest(site.published, code))
+    page.screenshot(path=str(site.tmp / "drill-district.png"), full_page=True)
+    both = f"{region},{rison_filter(ids['部门'], 'department_name', department_name)}"
+    shown = tile_percent(page, f"{base}?native_filters=({quote(both)})")
+    assert shows(shown, k2_latest(site.published, code, department))
+    page.screenshot(path=str(site.tmp / "drill-department.png"), full_page=True)
     page.close()
