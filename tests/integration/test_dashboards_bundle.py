@@ -18,14 +18,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import duckdb
 import httpx
 import pytest
 
 from dashboards import bundle
-from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
+from dashboards.browser import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    SLUGS,
+    native_filters_param,
+    not_drawn,
+    render_dashboard,
+    settle,
+)
 from dashboards.browser import logged_in as browser_logged_in
 from dashboards.screenshots import superset_env, wait_for_health
 from matching.engine import evaluate
@@ -680,14 +687,6 @@ def test_the_k2_tile_drills_from_the_city_to_a_district_and_a_department(site, s
     assert both["latest_rate"] == pytest.approx(k2_latest(site.published, code, department))
 
 
-def rison_filter(filter_id: str, column: str, value: str) -> str:
-    quoted = "'" + value.replace("!", "!!").replace("'", "!'") + "'"
-    return (
-        f"{filter_id}:(extraFormData:(filters:!((col:{column},op:IN,val:!({quoted})))),"
-        f"filterState:(label:{quoted},value:!({quoted})),id:{filter_id},ownState:())"
-    )
-
-
 def tile_percent(page, url: str) -> float:
     """The K2 tile's value as the page shows it (one decimal, "%")."""
     page.goto(url)
@@ -711,12 +710,12 @@ def test_the_leader_drills_the_k2_tile_to_a_district_and_a_department_in_the_bro
     page = logged_in(browser, site, "leader")
     base = f"{site.url}/superset/dashboard/effectiveness/"
     assert shows(tile_percent(page, base), k2_latest(site.published, "ALL"))
-    region = rison_filter(ids["区县"], "region_name", name)
-    shown = tile_percent(page, f"{base}?native_filters=({quote(region)})")
+    region = (ids["区县"], "region_name", name)
+    shown = tile_percent(page, f"{base}?{native_filters_param([region])}")
     assert shows(shown, k2_latest(site.published, code))
     page.screenshot(path=str(site.tmp / "drill-district.png"), full_page=True)
-    both = f"{region},{rison_filter(ids['部门'], 'department_name', department_name)}"
-    shown = tile_percent(page, f"{base}?native_filters=({quote(both)})")
+    both = [region, (ids["部门"], "department_name", department_name)]
+    shown = tile_percent(page, f"{base}?{native_filters_param(both)}")
     assert shows(shown, k2_latest(site.published, code, department))
     page.screenshot(path=str(site.tmp / "drill-department.png"), full_page=True)
     page.close()
