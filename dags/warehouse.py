@@ -1,4 +1,5 @@
-"""The warehouse DAG: when any source has landed, dbt build → quality gate → publish.
+"""The warehouse DAG: when any source has landed, dbt build → quality gate → publish →
+monthly close (结账) → KPI alerts.
 
 Every task holds the warehouse writer slot (DuckDB allows one writer). Publishing updates the
 themes asset, which schedules policy matching.
@@ -43,4 +44,16 @@ with DAG(
 
         return tasks.publish(dates.build_date(context))
 
-    dbt_build() >> quality_gate() >> publish()
+    @task(task_id="kpi_close")
+    def kpi_close(**context):
+        from pipeline import dates, tasks
+
+        return tasks.close_months(dates.load_day(context))
+
+    @task(task_id="kpi_alerts")
+    def kpi_alerts(**context):
+        from pipeline import dates, tasks
+
+        return tasks.kpi_alerts(dates.load_day(context))
+
+    dbt_build() >> quality_gate() >> publish() >> kpi_close() >> kpi_alerts()

@@ -87,6 +87,22 @@ def render_dashboard(page, url: str, slug: str, shots: Path) -> dict[str, dict]:
     return states
 
 
+def native_filters_param(selections: list[tuple[str, str, str]]) -> str:
+    """The `native_filters` URL parameter (rison) that opens a dashboard with its native
+    select filters set: (filter id, column, value) each, as a link to a filtered view."""
+    from urllib.parse import quote
+
+    def text(value: str) -> str:
+        return "'" + value.replace("!", "!!").replace("'", "!'") + "'"
+
+    parts = [
+        f"{fid}:(extraFormData:(filters:!((col:{column},op:IN,val:!({text(value)})))),"
+        f"filterState:(label:{text(value)},value:!({text(value)})),id:{fid},ownState:())"
+        for fid, column, value in selections
+    ]
+    return "native_filters=" + quote("(" + ",".join(parts) + ")")
+
+
 def not_drawn(states: dict[str, dict]) -> dict[str, dict]:
     """The charts that show an error, nothing, or no content."""
     return {n: s for n, s in states.items() if s["error"] or s["empty"] or not s["content"]}

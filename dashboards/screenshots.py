@@ -26,7 +26,16 @@ from pathlib import Path
 
 import httpx
 
-from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, logged_in, not_drawn, render_dashboard
+from dashboards.browser import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    SLUGS,
+    logged_in,
+    native_filters_param,
+    not_drawn,
+    render_dashboard,
+    settle,
+)
 from groundfloor.settings import PROJECT, Settings, quality_paths, sharing_settings
 
 SUPERSET_PYTHON = PROJECT / ".venv-superset" / "bin" / "python"
@@ -93,6 +102,42 @@ def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 180) -
     raise SystemExit(f"superset did not answer on {url}")
 
 
+def busiest_district(operations: Path) -> str | None:
+    """The name of the district with the most K2 decisions in K2's latest month."""
+    import duckdb
+
+    with duckdb.connect(str(operations), read_only=True) as conn:
+        found = conn.execute(
+            "select region_name from kpi_monthly_as_reported where kpi_id = 'K2' "
+            "and region_code not in ('ALL', 'unknown') and month = "
+            "(select max(month) from kpi_monthly_as_reported where kpi_id = 'K2') "
+            "group by region_name order by sum(denominator) desc limit 1"
+        ).fetchone()
+    return found[0] if found else None
+
+
+def drill_down(page, url: str, shots: Path, district: str) -> str:
+    """The 政务服务效能看板 with its 区县 filter set to `district` (a leader's drill-down)."""
+    import yaml
+
+    from dashboards.bundle import BUNDLE
+
+    dashboard = yaml.safe_load((BUNDLE / "dashboards" / "effectiveness.yaml").read_text("utf-8"))
+    (region,) = [
+        f["id"] for f in dashboard["metadata"]["native_filter_configuration"] if f["name"] == "区县"
+    ]
+    query = native_filters_param([(region, "region_name", district)])
+    page.goto(f"{url}/superset/dashboard/effectiveness/?{query}")
+    page.wait_for_selector('[data-test="chart-grid-component"]', timeout=60_000)
+    # a tile may be empty here (the item KPIs K15–K18 have no district; a district may have
+    # no row of a KPI), never in error
+    if bad := [c["name"] for c in settle(page) if c["error"]]:
+        raise SystemExit(f"drill-down: charts in error: {', '.join(sorted(bad))}")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / "effectiveness-drill.png"), full_page=True)
+    return "effectiveness-drill.png"
+
+
 def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
     """Every dashboard as the leader; the screenshots' names. Fails when a chart has not
     drawn, so that no screenshot of a broken dashboard is kept."""
@@ -107,6 +152,8 @@ def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
             if bad := not_drawn(states):
                 raise SystemExit(f"{slug}: charts not drawn: {', '.join(sorted(bad))}")
             taken += sorted(p.name for p in shots.glob(f"{slug}*.png"))
+        if district := busiest_district(Path(env["PUBLISHED_OPERATIONS"])):
+            taken.append(drill_down(page, url, shots, district))
         browser.close()
     return taken
 

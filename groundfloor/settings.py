@@ -378,3 +378,27 @@ if __name__ == "__main__":
         print(".env: IDENTITY_KEY generated" if ensure_dotenv() else ".env: IDENTITY_KEY present")
     else:
         sys.exit("usage: python -m groundfloor.settings ensure-dotenv")
+
+
+@dataclass(frozen=True)
+class CloseSettings:
+    """The monthly close and the KPI alerts (kpis.md v2, docs/close.md): month M closes on the
+    `close_workday`-th working day of M + 1; after each publish a KPI × region of the latest
+    closed month with a target and a denominator >= `alert_min_denominator` alerts when it
+    misses the target by more than `alert_miss_points` percentage points or moved the wrong
+    way from the previous month by more than `alert_move_points`."""
+
+    close_workday: int
+    alert_miss_points: float
+    alert_move_points: float
+    alert_min_denominator: int
+
+
+def close_settings() -> CloseSettings:
+    env = environment()
+    return CloseSettings(
+        close_workday=_whole_number(env, "CLOSE_WORKDAY", 5),
+        alert_miss_points=float(env.get("KPI_ALERT_MISS_POINTS", "5")),
+        alert_move_points=float(env.get("KPI_ALERT_MOVE_POINTS", "5")),
+        alert_min_denominator=_whole_number(env, "KPI_ALERT_MIN_DENOMINATOR", 30),
+    )

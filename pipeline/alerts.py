@@ -69,6 +69,17 @@ def record(alert: Alert, store: Path, delivered_via: str, error: str | None) -> 
         conn.close()
 
 
+def ensure_table(store: Path) -> None:
+    """The alert table exists even before the first alert (the quality dashboard lists it)."""
+    from groundfloor.warehouse import open_operations_store
+
+    conn = open_operations_store(store)
+    try:
+        conn.execute(ALERTS_DDL)
+    finally:
+        conn.close()
+
+
 def post_webhook(alert: Alert, url: str) -> None:
     import httpx
 

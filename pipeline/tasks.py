@@ -50,6 +50,54 @@ def publish(as_of: dt.date) -> dict[str, Any]:
     return {"snapshot_id": snapshot.snapshot_id, "tables": snapshot.tables, "rows": snapshot.rows}
 
 
+def close_months(day: dt.date) -> dict[str, Any]:
+    """The monthly close after publish (kpis.md v2): every month whose close day is on or
+    before the run's logical date and that has not closed is recorded at the published values;
+    the restatements are refreshed; the operations store is published for the dashboards."""
+    from closing.ledger import close
+    from groundfloor.settings import Settings, close_settings, quality_paths
+    from quality.runner import publish_operations
+
+    store, published_operations, _ = quality_paths()
+    closed = close(store, Settings.load().published, day, close_settings().close_workday)
+    publish_operations(store, published_operations)
+    return {
+        "day": day.isoformat(),
+        "closed": [
+            {"month": f"{c.month:%Y-%m}", "due_on": c.due_on.isoformat(), "rows": c.kpi_rows}
+            for c in closed
+        ],
+    }
+
+
+def kpi_alerts(day: dt.date) -> dict[str, Any]:
+    """KPI alerts of the latest closed month (kpis.md v2), each (KPI, region, month, reason)
+    once, through the alert channel (recorded in task_alerts, shown on the quality
+    dashboard's alert list)."""
+    from closing.kpi_alerts import raise_new
+    from groundfloor.settings import close_settings, quality_paths
+    from pipeline.alerts import Alert, ensure_table, raise_alert
+    from quality.runner import publish_operations
+
+    store, published_operations, _ = quality_paths()
+    ensure_table(store)
+    new = raise_new(store, day, close_settings())
+    for alert in new:
+        raise_alert(
+            Alert(
+                "warning",
+                "warehouse",
+                "kpi_alerts",
+                f"kpi:{alert.kpi_id}:{alert.region_code}:{alert.month:%Y-%m}:{alert.reason}",
+                day.isoformat(),
+                1,
+                alert.message,
+            )
+        )
+    publish_operations(store, published_operations)
+    return {"day": day.isoformat(), "raised": [a.message for a in new]}
+
+
 def dbt_target() -> str:
     from groundfloor.settings import environment
 

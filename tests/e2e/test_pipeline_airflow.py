@@ -312,3 +312,41 @@ def test_the_catch_up_run_loses_nothing(story):
             )
         }
         assert source_keys <= landed | quarantined, table
+
+
+def test_the_first_run_closed_every_due_month_once_at_its_published_values(story, tmp_path):
+    """The monthly close on the real city: the first run closes every month whose close day
+    has passed (catch-up), at the values of the snapshot it published; its re-run and the
+    later dates record none of them again."""
+    from closing.ledger import close_day
+
+    store, first = Path(story["env"]["OPERATIONS_STORE"]), story["first_date"]
+    snapshot = tmp_path / "first.duckdb"
+    snapshot.write_bytes(story["published_first"])
+    months = query(
+        snapshot,
+        "SELECT DISTINCT month FROM main_marts.kpi_monthly WHERE month < ? ORDER BY 1",
+        [first.replace(day=1)],
+    )
+    due = [m for (m,) in months if close_day(m, 5) <= first]
+    assert due
+    closes = query(store, "SELECT month, close_no, closed_on FROM kpi_closes ORDER BY month")
+    assert [(m, n) for m, n, on in closes if on == first] == [(m, 1) for m in due]
+    assert len({m for m, _, _ in closes}) == len(closes)  # no month twice
+    (snapshot_id,) = query(snapshot, "SELECT snapshot_id FROM main_reference.snapshot_info")
+    for month in due:
+        published = query(
+            snapshot,
+            "SELECT kpi_id, region_code, department, item_code, channel, numerator, denominator"
+            " FROM main_marts.kpi_monthly WHERE month = ? ORDER BY ALL",
+            [month],
+        )
+        reported = query(
+            store,
+            "SELECT kpi_id, region_code, department, item_code, channel, numerator, denominator"
+            " FROM kpi_reported WHERE month = ? AND close_no = 1 ORDER BY ALL",
+            [month],
+        )
+        assert reported == published, month
+    assert query(store, "SELECT DISTINCT snapshot_id FROM kpi_reported WHERE closed_on = ?",
+                 [first]) == [snapshot_id]  # fmt: skip

@@ -10,6 +10,7 @@ import and export commands, and `python -m dashboards serve` on a free port.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import subprocess
 import threading
@@ -23,7 +24,15 @@ import httpx
 import pytest
 
 from dashboards import bundle
-from dashboards.browser import BROWSER_ARGS, CHROMIUM, SLUGS, not_drawn, render_dashboard, settle
+from dashboards.browser import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    SLUGS,
+    native_filters_param,
+    not_drawn,
+    render_dashboard,
+    settle,
+)
 from dashboards.browser import logged_in as browser_logged_in
 from dashboards.screenshots import superset_env, wait_for_health
 from matching.engine import evaluate
@@ -165,9 +174,26 @@ def site(ingested, tmp_path_factory) -> Site:
     for day in (as_of - dt.timedelta(days=1), as_of):
         run_quality(warehouse, day, operations_store=tmp / "operations.duckdb",
                     published_operations=operations, docs_dir=tmp / "quality")  # fmt: skip
+    close_and_alert(tmp, published, operations, as_of + dt.timedelta(days=1))
     usage = sharing_usage(tmp)
     env = superset_env(tmp, published, operations, usage.published)
     return Site(env, warehouse, published, usage, tmp / "superset.db", as_of, tmp)
+
+
+def close_and_alert(tmp: Path, published: Path, operations: Path, day: dt.date) -> None:
+    """The warehouse DAG's last two tasks after publish, for the run of `day`: the monthly
+    close (every month whose close day has passed) and the KPI alerts, both publishing the
+    operations store."""
+    from pipeline import tasks
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUBLISHED_WAREHOUSE", str(published))
+        patch.setenv("OPERATIONS_STORE", str(tmp / "operations.duckdb"))
+        patch.setenv("PUBLISHED_OPERATIONS", str(operations))
+        for name in ("ALERT_WEBHOOK_URL", "ALERT_SMTP_HOST", "CLOSE_WORKDAY"):
+            patch.delenv(name, raising=False)
+        tasks.close_months(day)
+        tasks.kpi_alerts(day)
 
 
 def run_dashboards(site: Site, *args: str) -> str:
@@ -367,6 +393,66 @@ def test_leaders_tiles_equal_the_kpi_mart(site, server):
             met = latest <= target if better == "lower" else latest >= target
             state = "met" if met else "missed"
         assert row["target_state"] == state, kpi
+        # 环比 in words: "—" with the reason when a month has no denominator (K9 often)
+        if previous is None:
+            assert row["change_text"] == "—（上月无分母，无法比较）", kpi
+        elif latest is None:
+            assert row["change_text"] == "—（本月无分母，无法比较）", kpi
+        else:
+            assert row["change_text"] == f"{round(100 * latest - 100 * previous, 1)} 个百分点"
+        # the latest month is 未结账 unless the close has recorded it
+        latest_month = kpi_latest_month(site.published, kpi)
+        closed = latest_month in closed_months(site)
+        assert row["close_mark"] == ("已结账" if closed else "未结账"), kpi
+
+
+def kpi_latest_month(published: Path, kpi: str) -> dt.date:
+    with duckdb.connect(str(published), read_only=True) as conn:
+        sql = "select max(month) from main_marts.kpi_monthly where kpi_id = ?"
+        return conn.execute(sql, [kpi]).fetchone()[0]
+
+
+def closed_months(site: Site) -> set[dt.date]:
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        return {m for (m,) in conn.execute("select month from kpi_closes").fetchall()}
+
+
+def test_the_close_charts_show_the_reported_values_and_the_open_month(site, server):
+    """结账与重述: each closed month at the values recorded on its close (city: the sum over
+    regions of the store's reported rows), marked 已结账; the latest month 未结账."""
+    leader = api(site, "leader")
+    charts = leader.charts()
+    ops = site.tmp / "operations.duckdb"
+    with duckdb.connect(str(ops), read_only=True) as conn:
+        closed = dict(conn.execute("select month, closed_on from kpi_closes").fetchall())
+        reported = {
+            (month, label): num / den if den else None
+            for month, label, num, den in conn.execute(
+                "select strftime(month, '%Y年%m月'), kpi_id || ' ' || kpi_name_zh, "
+                "sum(numerator), sum(denominator) from kpi_reported "
+                "where region_code = 'ALL' group by all"
+            ).fetchall()
+        }
+    assert closed
+    status = {r["month_text"]: (r["close_status"], r["closed_on_text"])
+              for r in leader.rows(charts["结账状态（按月）"])}  # fmt: skip
+    assert {m for m, (s, _) in status.items() if s == "已结账"} == {f"{m:%Y年%m月}" for m in closed}
+    assert {s for m, (s, _) in status.items() if f"{site.as_of:%Y年%m月}" == m} == {"未结账"}
+    rows = leader.rows(charts["重述对照：报告值与当前值（全市）"])
+    shown = {(r["month_text"], r["kpi_label"]): r["reported_rate"] for r in rows}
+    assert set(shown) == set(reported)
+    for key, value in reported.items():
+        assert shown[key] == (None if value is None else pytest.approx(value)), key
+    assert {r["restated_mark"] for r in rows} == {"—"}  # nothing moved since the close
+
+
+def test_the_quality_dashboard_lists_the_kpi_alerts(site, server):
+    officer = api(site, "data_officer")
+    rows = officer.rows(officer.charts()["告警列表"])
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        raised = [m for (m,) in conn.execute("select message from kpi_alerts").fetchall()]
+    assert raised
+    assert sorted(r["message"] for r in rows if r["kind"] == "KPI 告警") == sorted(raised)
 
 
 def has_chinese(text: str) -> bool:
@@ -645,4 +731,162 @@ def test_a_district_sees_only_its_district_in_the_browser_and_no_sql_lab(site, s
     assert district.name in ranking
     assert [name for name in others if name in ranking] == []
     assert page.goto(f"{site.url}/sqllab/").status == 403
+    page.close()
+
+
+# ------------------------------------------------------------------ drill-down (native filters)
+FILTERS = {"月份": "month_text", "区县": "region_name", "部门": "department_name",
+           "事项": "item_code", "渠道": "channel_name"}  # fmt: skip
+
+
+def dataset_ids(client: Api) -> dict[str, int]:
+    found = client.client.get("/api/v1/dataset/", params={"q": "(page_size:100)"}).json()
+    return {d["table_name"]: d["id"] for d in found["result"]}
+
+
+def native_filters(client: Api, slug: str) -> list[dict]:
+    dashboard = client.client.get(f"/api/v1/dashboard/{slug}").json()["result"]
+    return json.loads(dashboard["json_metadata"])["native_filter_configuration"]
+
+
+def k2_drill_target(site: Site) -> tuple[str, str, str, str]:
+    """(district code, its name, department code, its name): the busiest district and, in it,
+    the department with the most K2 decisions in K2's latest month."""
+    district = busiest_district(site)
+    with duckdb.connect(str(site.published), read_only=True) as conn:
+        department, name = conn.execute(
+            "select k.department, coalesce(d.department_name, k.department) "
+            "from main_marts.kpi_monthly as k "
+            "left join main_marts.departments as d on d.department_code = k.department "
+            "where k.kpi_id = 'K2' and k.region_code = ? "
+            "and k.month = (select max(month) from main_marts.kpi_monthly where kpi_id = 'K2') "
+            "group by all order by sum(k.denominator) desc, 1 limit 1",
+            [district.code],
+        ).fetchone()
+    return district.code, district.name, department, name
+
+
+def k2_latest(published: Path, region: str, department: str | None = None) -> float:
+    with duckdb.connect(str(published), read_only=True) as conn:
+        return conn.execute(
+            "select sum(numerator) / sum(denominator) from main_marts.kpi_monthly "
+            "where kpi_id = 'K2' and region_code = ? and (? is null or department = ?) "
+            "and month = (select max(month) from main_marts.kpi_monthly where kpi_id = 'K2')",
+            [region, department, department],
+        ).fetchone()[0]
+
+
+def test_the_effectiveness_dashboard_filters_by_month_region_department_item_and_channel(
+    site, server
+):
+    admin = api(site, "admin")
+    reported = dataset_ids(admin)["kpi_as_reported"]
+    filters = native_filters(admin, "effectiveness")
+    assert {f["name"]: f["targets"][0]["column"]["name"] for f in filters} == FILTERS
+    assert {f["targets"][0]["datasetId"] for f in filters} == {reported}
+    dashboard = admin.client.get("/api/v1/dashboard/effectiveness").json()["result"]
+    assert json.loads(dashboard["json_metadata"])["cross_filters_enabled"] is True
+
+
+def column_values(client: Api, dataset_id: int, column: str) -> set[str]:
+    """The values a native select filter offers: the dashboard asks the chart data API for
+    the column's distinct values of the filter's dataset (row-level security applies)."""
+    body = {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": False,
+        "form_data": {"datasource": f"{dataset_id}__table", "viz_type": "filter_select"},
+        "queries": [
+            {"columns": [column], "metrics": [], "filters": [], "orderby": [[column, True]],
+             "row_limit": 1000, "extras": {}}
+        ],
+        "result_format": "json",
+        "result_type": "full",
+    }  # fmt: skip
+    response = client.client.post("/api/v1/chart/data", json=body)
+    assert response.status_code == 200, response.text[:300]
+    return {r[column] for r in response.json()["result"][0]["data"] if r[column] is not None}
+
+
+def test_a_district_sees_only_its_district_in_every_filter(site, server):
+    code, name, _, _ = k2_drill_target(site)
+    district = next(d for d in access_districts(site.published) if d.code == code)
+    client = api(site, district.username)
+    reported = dataset_ids(api(site, "admin"))["kpi_as_reported"]
+    assert column_values(client, reported, "region_name") == {name}
+    with duckdb.connect(str(site.tmp / "operations.duckdb"), read_only=True) as conn:
+        own = {
+            column: {
+                v
+                for (v,) in conn.execute(
+                    f"select distinct {column} from kpi_monthly_as_reported "
+                    f"where region_code = ? and {column} is not null",
+                    [code],
+                ).fetchall()
+            }
+            for column in ("department_name", "item_code", "month_text")
+        }
+    for column, values in own.items():
+        assert column_values(client, reported, column) == values, column
+    every = column_values(api(site, "admin"), reported, "department_name")
+    assert own["department_name"] < every  # other districts' departments are not offered
+
+
+def filtered_tile(client: Api, chart_id: int, filters: list[dict]) -> dict:
+    """The tile's row with the dashboard's native filters applied (as the dashboard sends
+    them: extra filters in the chart's query)."""
+    chart = client.client.get(f"/api/v1/chart/{chart_id}").json()["result"]
+    context = json.loads(chart["query_context"])
+    for query in context["queries"]:
+        query["filters"] = [*query["filters"], *filters]
+    response = client.client.post("/api/v1/chart/data", json=context)
+    assert response.status_code == 200, response.text[:500]
+    (row,) = response.json()["result"][0]["data"]
+    return row
+
+
+def test_the_k2_tile_drills_from_the_city_to_a_district_and_a_department(site, server):
+    code, name, department, department_name = k2_drill_target(site)
+    leader = api(site, "leader")
+    tile = leader.charts()["K2 首办成功率"]
+    city = filtered_tile(leader, tile, [])
+    assert city["latest_rate"] == pytest.approx(k2_latest(site.published, "ALL"))
+    by_region = [{"col": "region_name", "op": "IN", "val": [name]}]
+    district = filtered_tile(leader, tile, by_region)
+    assert district["latest_rate"] == pytest.approx(k2_latest(site.published, code))
+    by_department = [*by_region, {"col": "department_name", "op": "IN", "val": [department_name]}]
+    both = filtered_tile(leader, tile, by_department)
+    assert both["latest_rate"] == pytest.approx(k2_latest(site.published, code, department))
+
+
+def tile_percent(page, url: str) -> float:
+    """The K2 tile's value as the page shows it (one decimal, "%")."""
+    page.goto(url)
+    page.wait_for_selector('[data-test-chart-name="K2 首办成功率"] .kpi-value', timeout=60_000)
+    settle(page)
+    text = page.locator('[data-test-chart-name="K2 首办成功率"] .kpi-value').inner_text()
+    assert text.endswith("%"), text
+    return float(text[:-1])
+
+
+def shows(percent: float, rate: float) -> bool:
+    """`percent`, shown to one decimal, is `rate`."""
+    return abs(percent - 100 * rate) <= 0.05 + 1e-9
+
+
+def test_the_leader_drills_the_k2_tile_to_a_district_and_a_department_in_the_browser(
+    site, server, browser
+):
+    code, name, department, department_name = k2_drill_target(site)
+    ids = {f["name"]: f["id"] for f in native_filters(api(site, "admin"), "effectiveness")}
+    page = logged_in(browser, site, "leader")
+    base = f"{site.url}/superset/dashboard/effectiveness/"
+    assert shows(tile_percent(page, base), k2_latest(site.published, "ALL"))
+    region = (ids["区县"], "region_name", name)
+    shown = tile_percent(page, f"{base}?{native_filters_param([region])}")
+    assert shows(shown, k2_latest(site.published, code))
+    page.screenshot(path=str(site.tmp / "drill-district.png"), full_page=True)
+    both = [region, (ids["部门"], "department_name", department_name)]
+    shown = tile_percent(page, f"{base}?{native_filters_param(both)}")
+    assert shows(shown, k2_latest(site.published, code, department))
+    page.screenshot(path=str(site.tmp / "drill-department.png"), full_page=True)
     page.close()

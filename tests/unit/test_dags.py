@@ -55,12 +55,18 @@ def test_ingestion_tasks_write_through_the_writer_pool_with_backoff_and_alerts(b
         assert task.on_failure_callback
 
 
-def test_warehouse_dag_runs_on_any_source_asset_build_then_gate_then_publish(bag):
+def test_warehouse_dag_runs_on_any_source_asset_build_gate_publish_close_alerts(bag):
     dag = bag.dags["warehouse"]
     condition = dag.timetable.asset_condition
     assert type(condition).__name__ == "AssetAny"
     assert set(condition.objects) == set(RAW_ASSETS.values())
-    assert [t.task_id for t in dag.topological_sort()] == ["dbt_build", "quality_gate", "publish"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "dbt_build",
+        "quality_gate",
+        "publish",
+        "kpi_close",
+        "kpi_alerts",
+    ]
     assert all(t.pool == WAREHOUSE_WRITER_POOL for t in dag.tasks)
     assert all(t.on_failure_callback for t in dag.tasks)
     assert dag.get_task("publish").outlets == [THEMES_ASSET]

@@ -349,3 +349,27 @@ def test_the_usage_columns_are_the_ones_sharing_usage_publishes():
     derived = {"day_text", "is_refused", "is_answered_verification"}
     assert selected - derived <= published
     assert not [c for c in published if IDENTIFYING.search(c)]
+
+
+def test_the_effectiveness_dashboard_has_native_filters_and_cross_filters():
+    """月份, 区县, 部门, 事项, 渠道 on the KPI-as-reported dataset (部门 narrowed by 区县, 事项 by
+    部门), cross-filtering on; the month only on the close tab (the tiles compare each KPI's
+    latest month with the one before)."""
+    dashboard = DASHBOARDS["dashboards/effectiveness.yaml"]
+    metadata = dashboard["metadata"]
+    assert metadata["cross_filters_enabled"] is True
+    reported = DATASETS["datasets/kpi_as_reported.yaml"]
+    columns = {c["column_name"] for c in reported["columns"]}
+    filters = {f["name"]: f for f in metadata["native_filter_configuration"]}
+    wanted = {"月份": "month_text", "区县": "region_name", "部门": "department_name",
+              "事项": "item_code", "渠道": "channel_name"}  # fmt: skip
+    assert {n: f["targets"][0]["column"]["name"] for n, f in filters.items()} == wanted
+    assert set(wanted.values()) <= columns
+    assert {f["targets"][0]["datasetUuid"] for f in filters.values()} == {reported["uuid"]}
+    assert filters["部门"]["cascadeParentIds"] == [filters["区县"]["id"]]
+    assert filters["事项"]["cascadeParentIds"] == [filters["部门"]["id"]]
+    tabs = {k for k, node in dashboard["position"].items() if isinstance(node, dict)
+            and node.get("type") == "TAB"}  # fmt: skip
+    for name, native in filters.items():
+        assert set(native["scope"]["rootPath"]) <= tabs, name
+    assert filters["月份"]["scope"]["rootPath"] == ["TAB-5"]

@@ -2,7 +2,7 @@
 
 - `contract/` (the city's specification) imports nothing of the project.
 - `groundfloor/` (settings, connections, the writer lock, masking) stands on `contract` only.
-- The rooms (ingestion, transform, quality, matching, dashboards, sharing) stand on the
+- The rooms (ingestion, transform, quality, matching, dashboards, sharing, closing) stand on the
   ground floor and the contract; they never import one another.
 - The simulator imports only the contract, and nothing of the pipeline imports it.
 - `pipeline/` (orchestration) may import the rooms; only `dags/` and `bench/` import it.
@@ -17,7 +17,7 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
 BASE = {"contract", "groundfloor"}
-ROOMS = {"ingestion", "transform", "quality", "matching", "dashboards", "sharing"}
+ROOMS = {"ingestion", "transform", "quality", "matching", "dashboards", "sharing", "closing"}
 # What each top folder may import of the project's own packages.
 ALLOWED: dict[str, set[str]] = {
     "contract": set(),

@@ -1,0 +1,5 @@
+import sys
+
+from closing.cli import main
+
+sys.exit(main())
