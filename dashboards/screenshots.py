@@ -93,7 +93,7 @@ def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 180) -
     raise SystemExit(f"superset did not answer on {url}")
 
 
-def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
+def take(url: str, env: dict[str, str], shots: Path, slugs=tuple(SLUGS)) -> list[str]:
     """Every dashboard as the leader; the screenshots' names. Fails when a chart has not
     drawn, so that no screenshot of a broken dashboard is kept."""
     from playwright import sync_api
@@ -102,7 +102,7 @@ def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = logged_in(browser, url, "leader", env["SUPERSET_DEMO_PASSWORD"])
-        for slug in SLUGS:
+        for slug in slugs:
             states = render_dashboard(page, url, slug, shots)
             if bad := not_drawn(states):
                 raise SystemExit(f"{slug}: charts not drawn: {', '.join(sorted(bad))}")
@@ -111,8 +111,13 @@ def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
     return taken
 
 
-def screenshots(out: Path) -> list[str]:
-    warehouse, operations, usage = published_files()
+def screenshots(
+    out: Path, operations: Path | None = None, slugs=tuple(SLUGS), suffix: str = ""
+) -> list[str]:
+    """The dashboards `slugs` into `out`; `operations` in place of the published operations
+    store (the officer's payout views, pipeline/screenshots.py), `suffix` added to the names."""
+    warehouse, published_operations, usage = published_files()
+    operations = operations or published_operations
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is missing: run `make browser`")
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
@@ -129,15 +134,16 @@ def screenshots(out: Path) -> list[str]:
                 wait_for_health(url, server)
                 shots = tmp_path / "shots"
                 shots.mkdir()
-                taken = take(url, env, shots)
+                taken = take(url, env, shots, slugs)
             finally:
                 server.terminate()
                 server.wait(timeout=60)
         # only a complete, checked set replaces the old one
         out.mkdir(parents=True, exist_ok=True)
-        for name in taken:
-            shutil.copyfile(shots / name, out / name)
-    return taken
+        named = [name.replace(".png", f"{suffix}.png") for name in taken]
+        for name, kept in zip(taken, named, strict=True):
+            shutil.copyfile(shots / name, out / kept)
+    return named
 
 
 def main(argv: list[str] | None = None) -> int:
