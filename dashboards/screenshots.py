@@ -102,11 +102,11 @@ def take(url: str, env: dict[str, str], shots: Path, slugs=tuple(SLUGS)) -> list
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = logged_in(browser, url, "leader", env["SUPERSET_DEMO_PASSWORD"])
+        # a cold server's first dashboard on a busy machine may take minutes to show its grid
+        page.goto(f"{url}/superset/dashboard/{slugs[0]}/")
+        page.wait_for_selector('[data-test="chart-grid-component"]', timeout=300_000)
         for slug in slugs:
-            try:
-                states = render_dashboard(page, url, slug, shots)
-            except sync_api.TimeoutError:  # a cold server's first dashboard on a busy machine
-                states = render_dashboard(page, url, slug, shots)
+            states = render_dashboard(page, url, slug, shots)
             if bad := not_drawn(states):
                 raise SystemExit(f"{slug}: charts not drawn: {', '.join(sorted(bad))}")
             taken += sorted(p.name for p in shots.glob(f"{slug}*.png"))
