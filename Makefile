@@ -129,6 +129,10 @@ dashboards-export: install ## Superset: export the dashboards back into dashboar
 dashboards-screenshots: install browser ## the README's screenshots, from what `make demo` published, into docs/screenshots/
 	$(VENV)/bin/python -m dashboards.screenshots
 
+.PHONY: officer-screenshots
+officer-screenshots: install browser ## issue 35: the approval step in Airflow's UI and the payout views, into docs/screenshots/
+	$(VENV)/bin/python -m pipeline.screenshots
+
 # The browser tests drive Debian's chromium (never a browser downloaded by Playwright); the CJK font makes the
 # Chinese dashboards render as text, not boxes. Installed with apt when missing.
 BROWSER_PACKAGES := chromium fonts-wqy-zenhei

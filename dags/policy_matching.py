@@ -59,10 +59,14 @@ with DAG(
         subject="免申即享 审批：{{ " + EVALUATED + "['run_id'] }}",
         body="{{ " + EVALUATED + "['approval_body'] }}",
         options=["Approve", "Reject"],
+        # nullable: Airflow's form marks a non-null field required and greys out the buttons
+        # until it is filled, and both may be left empty (all policies; no reason on approval)
         params={
-            "reason": Param("", type="string", description="驳回原因（驳回时必填）"),
+            "reason": Param(None, type=["null", "string"], description="驳回原因（驳回时必填）"),
             "policies": Param(
-                "", type="string", description="只审批这些政策（如 GLJT,CJLB；留空为全部）"
+                None,
+                type=["null", "string"],
+                description="只审批这些政策（如 GLJT,CJLB；留空为全部）",
             ),
         },
         on_failure_callback=on_task_failure,

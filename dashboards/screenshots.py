@@ -138,7 +138,7 @@ def drill_down(page, url: str, shots: Path, district: str) -> str:
     return "effectiveness-drill.png"
 
 
-def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
+def take(url: str, env: dict[str, str], shots: Path, slugs=tuple(SLUGS)) -> list[str]:
     """Every dashboard as the leader; the screenshots' names. Fails when a chart has not
     drawn, so that no screenshot of a broken dashboard is kept."""
     from playwright import sync_api
@@ -147,19 +147,28 @@ def take(url: str, env: dict[str, str], shots: Path) -> list[str]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = logged_in(browser, url, "leader", env["SUPERSET_DEMO_PASSWORD"])
-        for slug in SLUGS:
+        # a cold server's first dashboard on a busy machine may take minutes to show its grid
+        page.goto(f"{url}/superset/dashboard/{slugs[0]}/")
+        page.wait_for_selector('[data-test="chart-grid-component"]', timeout=300_000)
+        for slug in slugs:
             states = render_dashboard(page, url, slug, shots)
             if bad := not_drawn(states):
                 raise SystemExit(f"{slug}: charts not drawn: {', '.join(sorted(bad))}")
             taken += sorted(p.name for p in shots.glob(f"{slug}*.png"))
-        if district := busiest_district(Path(env["PUBLISHED_OPERATIONS"])):
+        district = busiest_district(Path(env["PUBLISHED_OPERATIONS"]))
+        if "effectiveness" in slugs and district:
             taken.append(drill_down(page, url, shots, district))
         browser.close()
     return taken
 
 
-def screenshots(out: Path) -> list[str]:
-    warehouse, operations, usage = published_files()
+def screenshots(
+    out: Path, operations: Path | None = None, slugs=tuple(SLUGS), suffix: str = ""
+) -> list[str]:
+    """The dashboards `slugs` into `out`; `operations` in place of the published operations
+    store (the officer's payout views, pipeline/screenshots.py), `suffix` added to the names."""
+    warehouse, published_operations, usage = published_files()
+    operations = operations or published_operations
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is missing: run `make browser`")
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
@@ -176,15 +185,16 @@ def screenshots(out: Path) -> list[str]:
                 wait_for_health(url, server)
                 shots = tmp_path / "shots"
                 shots.mkdir()
-                taken = take(url, env, shots)
+                taken = take(url, env, shots, slugs)
             finally:
                 server.terminate()
                 server.wait(timeout=60)
         # only a complete, checked set replaces the old one
         out.mkdir(parents=True, exist_ok=True)
-        for name in taken:
-            shutil.copyfile(shots / name, out / name)
-    return taken
+        named = [name.replace(".png", f"{suffix}.png") for name in taken]
+        for name, kept in zip(taken, named, strict=True):
+            shutil.copyfile(shots / name, out / kept)
+    return named
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -212,14 +212,14 @@ def record_decision(evaluated: dict[str, Any], response: dict[str, Any]) -> dict
 
     operations, _ = matching_paths()
     params = response.get("params_input") or {}
-    codes = tuple(c.strip().upper() for c in params.get("policies", "").split(",") if c.strip())
+    codes = tuple(c.strip().upper() for c in (params.get("policies") or "").split(",") if c.strip())
     selection = approval.Selection(evaluated["run_id"], codes)
     officer = approval.Officer(response["responded_by_user"]["name"], "airflow")
     chosen = response["chosen_options"][0]
     if chosen == "Approve":
         count = approval.approve(operations, selection, officer)
     else:
-        reason = params.get("reason", "").strip() or "在审批步骤中驳回（未填写原因）"
+        reason = (params.get("reason") or "").strip() or "在审批步骤中驳回（未填写原因）"
         count = approval.reject(operations, selection, officer, reason)
     return {"decision": chosen, "by": officer.name, "rows": count, "policies": list(codes)}
 

@@ -94,6 +94,10 @@ def test_matching_dag_runs_on_the_themes_asset_and_waits_for_an_officer(bag):
     approve = dag.get_task("approve_run")
     assert isinstance(approve, HITLOperator) and approve.options == ["Approve", "Reject"]
     assert set(approve.params) == {"reason", "policies"}
+    # both may be left empty in Airflow's form (a non-null field is required there)
+    for name in ("reason", "policies"):
+        param = approve.params.get_param(name)
+        assert "null" in param.schema["type"] and param.resolve(None) is None, name
 
 
 def test_sharing_dag_runs_on_the_themes_asset_snapshot_then_backflow(bag):
