@@ -41,6 +41,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from transform.project import node_times
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 RESULTS = ROOT / "bench" / "results"
@@ -58,7 +60,6 @@ SETTINGS_SQL = (
     "version() as duckdb_version"
 )
 
-OK_STATUSES = ("success", "pass", "no-op")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
@@ -257,7 +258,7 @@ def dbt(
     }
     run_results = target_path / "run_results.json"
     if run_results.exists() and command[0] in ("build", "run", "seed", "test"):
-        result.update(_node_times(json.loads(run_results.read_text(encoding="utf-8"))))
+        result.update(node_times(json.loads(run_results.read_text(encoding="utf-8"))))
     if child.returncode != 0:
         errors = [ln for ln in text.splitlines() if "ERROR" in ln or "FAIL" in ln]
         result["errors"] = errors[-30:]
@@ -300,30 +301,6 @@ class TreeSampler:
             return None
         self.thread.join()
         return round(self.peak / 2**20)
-
-
-def _node_times(run_results: dict) -> dict:
-    by_type: dict[str, dict] = {}
-    nodes = []
-    for r in run_results["results"]:
-        kind = r["unique_id"].split(".")[0]
-        entry = by_type.setdefault(kind, {"nodes": 0, "seconds": 0.0, "not_ok": 0})
-        entry["nodes"] += 1
-        entry["seconds"] += r.get("execution_time") or 0.0
-        entry["not_ok"] += r["status"] not in OK_STATUSES
-        nodes.append((r.get("execution_time") or 0.0, r["unique_id"], r["status"]))
-    for entry in by_type.values():
-        entry["seconds"] = round(entry["seconds"], 1)
-    nodes.sort(reverse=True)
-    return {
-        "dbt_elapsed_seconds": round(run_results.get("elapsed_time", 0.0), 1),
-        "node_seconds_by_type": by_type,
-        "slowest_nodes": [
-            {"node": uid.split(".", 2)[-1], "type": uid.split(".")[0], "seconds": round(s, 1)}
-            | ({"status": st} if st not in OK_STATUSES else {})
-            for s, uid, st in nodes[:12]
-        ],
-    }
 
 
 def duckdb_settings(warehouse: Path, env: dict, as_of: dt.date, target: str) -> dict:

@@ -12,8 +12,9 @@ DuckDB) in a child process and times it: wall seconds and the dbt process's peak
 PostgreSQL server's own processes are not in that RSS.
 
 The SQL differs from DuckDB's only through the adapter-dispatched macros (`postgres__*` in
-dbt_project/macros; `overrides()` lists them, the report must show them) and dbt's
-cross-database macros. docs/warehouse.md ("The build on PostgreSQL") describes the port.
+dbt_project/macros; `transform.project.adapter_overrides` lists them, the report must show
+them) and dbt's cross-database macros. docs/warehouse.md ("The build on PostgreSQL") describes
+the port.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 from transform.dbt import DBT_PROJECT, dbt_environment, dbt_executable
+from transform.project import adapter_overrides, node_times, source_tables
 
 ROWS_PER_CHUNK = 200_000
 # Settings of the peer database (ALTER DATABASE ... SET: no restart, every new session).
@@ -77,25 +77,6 @@ def connect(database: str, autocommit: bool = False):
 
 
 # ── what the project reads and what it overrides ───────────────────────────────────────────
-
-
-def source_tables(project: Path = DBT_PROJECT) -> list[tuple[str, str]]:
-    """(schema, table) of every table the dbt sources declare, from the sources' yml."""
-    tables = set()
-    for path in sorted((project / "models").rglob("*.yml")):
-        for source in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("sources", []):
-            schema = source.get("schema", source["name"])
-            for table in source.get("tables", []):
-                tables.add((schema, table.get("identifier", table["name"])))
-    return sorted(tables)
-
-
-def overrides(project: Path = DBT_PROJECT) -> list[str]:
-    """The macros with a PostgreSQL variant (postgres__NAME): the SQL that differs."""
-    names = set()
-    for path in sorted((project / "macros").glob("*.sql")):
-        names |= set(re.findall(r"\{%-?\s*macro\s+postgres__(\w+)\s*\(", path.read_text()))
-    return sorted(names)
 
 
 # ── the copy ──────────────────────────────────────────────────────────────────────────────────
@@ -260,7 +241,6 @@ def run_build(
     """`dbt build --target pg` in a child process: wall seconds, peak RSS, exit code and the
     node timings of run_results.json. Its target and log folders are `work`'s, so a DuckDB
     build of the same project can run meanwhile."""
-    from bench.dbt import _node_times
 
     target_path, log_path = work / "target", work / "logs"
     argv = [dbt_executable(), "build", "--target", "pg", "--project-dir", str(DBT_PROJECT)]
@@ -284,7 +264,7 @@ def run_build(
     }
     run_results = target_path / "run_results.json"
     if run_results.exists():
-        result["dbt"] = _node_times(json.loads(run_results.read_text(encoding="utf-8")))
+        result["dbt"] = node_times(json.loads(run_results.read_text(encoding="utf-8")))
     return result
 
 
@@ -324,7 +304,7 @@ def build_on_postgres(
             "indexes": loaded["indexes"],
             "analyze": True,
         },
-        "overrides": overrides(),
+        "overrides": adapter_overrides("postgres"),
         "cross_database_macros": ["dbt.dateadd", "dbt.listagg"],
     }
     if check and built["dbt_exit_code"] != 0:

@@ -67,12 +67,12 @@ def ingest(as_of: dt.date) -> dict:
 def build(as_of: dt.date) -> dict:
     """dbt build as the pipeline runs it; what limits it: time per node type, slowest nodes
     (dbt's run_results.json)."""
-    from bench.dbt import _node_times
     from pipeline.tasks import build as dbt_build
     from transform.dbt import DBT_PROJECT
+    from transform.project import node_times
 
     dbt_build(as_of)
-    times = _node_times(json.loads((DBT_PROJECT / "target" / "run_results.json").read_text()))
+    times = node_times(json.loads((DBT_PROJECT / "target" / "run_results.json").read_text()))
     times["slowest_nodes"] = times["slowest_nodes"][:5]
     return {"rows": raw_rows(), **times}
 

@@ -36,10 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from groundfloor.settings import identity_key
 from transform.dbt import DBT_PROJECT, DbtFailed, dbt_environment, dbt_executable
+from transform.project import adapter_overrides, node_times, source_tables
 
 # The partition column of a table: the load that wrote the row.
 LOAD_COLUMNS = ("_load_id", "load_id")
@@ -71,25 +70,6 @@ def spark_type(duckdb_type: str) -> str:
     if duckdb_type not in _SPARK_TYPES:
         raise ValueError(f"no Spark type for the DuckDB type {duckdb_type}")
     return _SPARK_TYPES[duckdb_type]
-
-
-def source_tables(project: Path = DBT_PROJECT) -> list[tuple[str, str]]:
-    """(schema, table) of every table the dbt sources declare, from the sources' yml."""
-    tables = set()
-    for path in sorted((project / "models").rglob("*.yml")):
-        for source in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("sources", []):
-            schema = source.get("schema", source["name"])
-            for table in source.get("tables", []):
-                tables.add((schema, table.get("identifier", table["name"])))
-    return sorted(tables)
-
-
-def overrides(project: Path = DBT_PROJECT) -> list[str]:
-    """The macros with a Spark variant (spark__NAME): the SQL that differs from DuckDB's."""
-    names = set()
-    for path in sorted((project / "macros").glob("*.sql")):
-        names |= set(re.findall(r"\{%-?\s*macro\s+spark__(\w+)\s*\(", path.read_text()))
-    return sorted(names)
 
 
 def _quote(name: str) -> str:
@@ -264,23 +244,8 @@ def run_dbt_on_spark(
     }
     run_results = target_path / "run_results.json"
     if run_results.exists():
-        result["dbt"] = _node_times(json.loads(run_results.read_text(encoding="utf-8")))
+        result["dbt"] = node_times(json.loads(run_results.read_text(encoding="utf-8")))
     return result
-
-
-def _node_times(run_results: dict) -> dict:
-    """Nodes, seconds and failures by resource type, and the ten slowest nodes."""
-    by_type: dict[str, dict] = {}
-    nodes = []
-    for r in run_results["results"]:
-        kind = r["unique_id"].split(".")[0]
-        entry = by_type.setdefault(kind, {"nodes": 0, "seconds": 0.0, "not_ok": 0})
-        entry["nodes"] += 1
-        entry["seconds"] = round(entry["seconds"] + (r.get("execution_time") or 0.0), 1)
-        entry["not_ok"] += r["status"] not in ("success", "pass", "no-op")
-        nodes.append((round(r.get("execution_time") or 0.0, 2), r["unique_id"], r["status"]))
-    nodes.sort(reverse=True)
-    return {"node_seconds_by_type": by_type, "slowest_nodes": nodes[:10]}
 
 
 def build_on_spark(
@@ -317,7 +282,7 @@ def build_on_spark(
         "register": registered,
         **built,
         "session": session_settings(env),
-        "overrides": overrides(),
+        "overrides": adapter_overrides("spark"),
     }
     if check and built["dbt_exit_code"] != 0:
         tail = Path(built["dbt_log"]).read_text(encoding="utf-8")[-6000:]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transform.spark import overrides, session_settings, spark_environment, spark_type
+from transform.project import adapter_overrides
+from transform.spark import session_settings, spark_environment, spark_type
 
 MACROS = Path("dbt_project/macros")
 
@@ -102,7 +103,7 @@ def test_every_construct_the_models_use_has_a_spark_variant_or_runs_as_is():
         "dateadd",
         "schema_relations",
         "release_replaced_blocks",
-    } <= set(overrides())
+    } <= set(adapter_overrides("spark"))
 
 
 def test_the_raw_tables_are_declared_partitioned_by_load(tmp_path):
