@@ -135,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": GOAL,
         "machine": machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"quality-{args.people}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    console.print(f"written {out.relative_to(ROOT)}")
-    return 0
+    return write_result(result, f"quality-{args.people}.json")
 
 
 def ab_runs(copy: Path, as_of: dt.date, env: dict, args, build: dict) -> list[dict]:
@@ -189,8 +185,12 @@ def write_ab(args, as_of: dt.date, build: dict, runs: list[dict]) -> int:
         "goal": GOAL,
         "machine": machine(),
     }
+    return write_result(result, f"quality-{args.people}-ab.json")
+
+
+def write_result(result: dict, name: str) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"quality-{args.people}-ab.json"
+    out = RESULTS / name
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     console.print(f"written {out.relative_to(ROOT)}")
     return 0

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import duckdb
 
-from groundfloor.warehouse import writer_lock
-from matching.compiler import compile_policy, sql_text
+from matching.compiler import compile_policy
 from matching.policy import Policy, field_label, load_policies
-from matching.store import open_store
+from matching.store import WAREHOUSE_ALIAS, store_beside_warehouse
 
 DEFAULT_POLICIES = Path(__file__).resolve().parent / "policies"
-WAREHOUSE_ALIAS = "wh"
 
 
 @dataclass
@@ -87,29 +85,22 @@ def evaluate(
     run.push_dir = push_root / run.run_id
     unknown = sorted(set(only or []) - {p.code for p in loaded.policies})
     run.errors += [f"policy {code}: no valid policy file defines it" for code in unknown]
-    with writer_lock(warehouse, "policy matching"):
-        _evaluate_locked(run, loaded, warehouse, operations, on)
+    with store_beside_warehouse(warehouse, operations, "policy matching") as store:
+        _evaluate_in(store, run, loaded, on)
     return run
 
 
-def _evaluate_locked(run: RunResult, loaded, warehouse: Path, operations: Path, on) -> None:
-    """The run itself, under the warehouse's lock (the file must be free of writers)."""
-    store = open_store(operations)
-    try:
-        store.execute(
-            f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
-        )
-        store.execute(
-            "insert into matching_runs values (?, ?, ?, now(), null)",
-            [run.run_id, on, run.snapshot_id],
-        )
-        for error in run.errors:
-            _record(store, run, PolicySummary(_code_in(error), "", None, "refused", message=error))
-        for policy in loaded.policies:
-            run.summaries.append(_run_policy(store, run, policy))
-        store.execute("update matching_runs set finished_at = now() where run_id = ?", [run.run_id])
-    finally:
-        store.close()
+def _evaluate_in(store: duckdb.DuckDBPyConnection, run: RunResult, loaded, on) -> None:
+    """The run itself, in the operations store beside the locked warehouse."""
+    store.execute(
+        "insert into matching_runs values (?, ?, ?, now(), null)",
+        [run.run_id, on, run.snapshot_id],
+    )
+    for error in run.errors:
+        _record(store, run, PolicySummary(_code_in(error), "", None, "refused", message=error))
+    for policy in loaded.policies:
+        run.summaries.append(_run_policy(store, run, policy))
+    store.execute("update matching_runs set finished_at = now() where run_id = ?", [run.run_id])
 
 
 def _code_in(error: str) -> str:

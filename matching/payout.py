@@ -21,10 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundfloor.warehouse import writer_lock
-from matching.compiler import sql_text
-from matching.engine import WAREHOUSE_ALIAS
-from matching.store import open_store
+from matching.store import WAREHOUSE_ALIAS, replace_evaluation, store_beside_warehouse
 
 WINDOW_DAYS = 30
 
@@ -86,16 +83,9 @@ class PayoutRow:
 
 def payout(warehouse: Path, operations: Path, on: dt.date) -> list[PayoutRow]:
     """K23 and the median days to pay as of the logical date `on`, by policy, region, month."""
-    with writer_lock(warehouse, "policy matching: payout"):
-        store = open_store(operations)
-        try:
-            store.execute(
-                f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
-            )
-            store.execute(f"create or replace temp table followed as {FOLLOWED}", [on])
-            rows = store.execute(K23).fetchall()
-        finally:
-            store.close()
+    with store_beside_warehouse(warehouse, operations, "policy matching: payout") as store:
+        store.execute(f"create or replace temp table followed as {FOLLOWED}", [on])
+        rows = store.execute(K23).fetchall()
     return [
         PayoutRow(code, region, month, int(ok), int(n), int(ever),
                   None if median is None else float(median))
@@ -117,28 +107,15 @@ def record_payout(warehouse: Path, operations: Path, on: dt.date) -> int:
     dashboard shows; a region None row is the policy over all regions), replacing the rows
     of an earlier record for the same date. Returns the number of rows."""
     rows = payout(warehouse, operations, on)
-    with writer_lock(warehouse, "policy matching: payout"):
-        store = open_store(operations)
-        try:
-            store.execute(PAYOUT_DDL)
-            store.execute(
-                f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
-            )
-            names = region_names(store)
-            store.begin()
-            store.execute("delete from payout_monthly where evaluation_date = ?", [on])
-            values = [
-                (on, r.policy_code, r.region_code, region_name(r.region_code, names), r.month,
-                 r.paid_within_30_days, r.approved, r.paid_ever, r.median_days_to_pay)
-                for r in rows
-            ]  # fmt: skip
-            if values:  # duckdb refuses an executemany without rows (no approval old enough)
-                store.executemany(
-                    "insert into payout_monthly values (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
-                )
-            store.commit()
-        finally:
-            store.close()
+    with store_beside_warehouse(warehouse, operations, "policy matching: payout") as store:
+        store.execute(PAYOUT_DDL)
+        names = region_names(store)
+        values = [
+            (on, r.policy_code, r.region_code, region_name(r.region_code, names), r.month,
+             r.paid_within_30_days, r.approved, r.paid_ever, r.median_days_to_pay)
+            for r in rows
+        ]  # fmt: skip
+        replace_evaluation(store, "payout_monthly", on, values)
     return len(rows)
 
 

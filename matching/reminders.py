@@ -20,11 +20,10 @@ from typing import Any
 
 import yaml
 
-from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
-from matching.engine import WAREHOUSE_ALIAS, new_run_id
+from matching.engine import new_run_id
 from matching.policy import Fault, Fixed, Policy, PolicyError, parse_condition
-from matching.store import open_store
+from matching.store import WAREHOUSE_ALIAS, store_beside_warehouse
 
 DEFAULT_REMINDERS = Path(__file__).resolve().parent / "reminders"
 REQUIRED = {"code", "name", "subject", "message", "conditions", "occasion"}
@@ -112,17 +111,11 @@ def remind(
     """Record each reminder's new (subject, occasion) pairs for E and write their lists."""
     reminders, run_id = load_reminders(directory), new_run_id()
     run = ReminderRun(run_id, {}, [])
-    with writer_lock(warehouse, "policy matching: reminders"):
-        store = open_store(operations)
-        try:
-            store.execute(DDL)
-            store.execute(f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS}"
-                          " (read_only)")  # fmt: skip
-            for reminder in reminders:
-                run.new[reminder.code] = _record(store, reminder, on, run_id)
-                run.lists += _write_list(store, reminder, push_root / run_id, run_id)
-        finally:
-            store.close()
+    with store_beside_warehouse(warehouse, operations, "policy matching: reminders") as store:
+        store.execute(DDL)
+        for reminder in reminders:
+            run.new[reminder.code] = _record(store, reminder, on, run_id)
+            run.lists += _write_list(store, reminder, push_root / run_id, run_id)
     return run
 
 

@@ -6,11 +6,16 @@ must persist across builds: it is the memory of who has already been notified.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
-from groundfloor.warehouse import open_operations_store
+from groundfloor.warehouse import open_operations_store, writer_lock
+
+# The name under which a matching step sees the warehouse from the operations store.
+WAREHOUSE_ALIAS = "wh"
 
 DDL = """
 create table if not exists matching_runs (
@@ -145,3 +150,31 @@ def upgrade_ledger(connection: duckdb.DuckDBPyConnection) -> None:
             " decided_at = recorded_at, pushed_at = recorded_at",
             [V1_APPROVER],
         )
+
+
+@contextmanager
+def store_beside_warehouse(
+    warehouse: Path, operations: Path, purpose: str
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The operations store with the warehouse attached read-only as WAREHOUSE_ALIAS, under the
+    warehouse's writer lock (`purpose` names the holder): the one way a matching step reads the
+    warehouse and writes its own records."""
+    with writer_lock(warehouse, purpose):
+        store = open_store(operations)
+        try:
+            quoted = "'" + str(warehouse.resolve()).replace("'", "''") + "'"
+            store.execute(f"attach {quoted} as {WAREHOUSE_ALIAS} (read_only)")
+            yield store
+        finally:
+            store.close()
+
+
+def replace_evaluation(store: duckdb.DuckDBPyConnection, table: str, on, values: list) -> None:
+    """Replace `table`'s rows of evaluation date `on` with `values` in one transaction, so that
+    a re-run for the same date leaves one record of it."""
+    store.begin()
+    store.execute(f"delete from {table} where evaluation_date = ?", [on])
+    if values:  # duckdb refuses an executemany without rows
+        marks = ", ".join("?" * len(values[0]))
+        store.executemany(f"insert into {table} values ({marks})", values)
+    store.commit()

@@ -19,12 +19,15 @@ from pathlib import Path
 
 import yaml
 
-from groundfloor.warehouse import writer_lock
-from matching.compiler import compile_policy, sql_text
-from matching.engine import WAREHOUSE_ALIAS
+from matching.compiler import compile_policy
 from matching.payout import region_name, region_names
 from matching.policy import Fault, Fixed, Policy, PolicyError, parse_condition
-from matching.store import open_store
+from matching.store import (
+    WAREHOUSE_ALIAS,
+    open_store,
+    replace_evaluation,
+    store_beside_warehouse,
+)
 
 DEFAULT_TAGS = Path(__file__).resolve().parent / "tags"
 FIELDS = {"code", "name", "subject", "definition", "conditions"}
@@ -103,27 +106,14 @@ def evaluate_tags(
 ) -> dict[str, int]:
     """Tag every subject as of E; a re-run for the same E replaces that E's rows."""
     tags = load_tags(directory)
-    with writer_lock(warehouse, "policy matching: tags"):
-        store = open_store(operations)
-        try:
-            store.execute(DDL)
-            store.execute(
-                f"attach {sql_text(str(warehouse.resolve()))} as {WAREHOUSE_ALIAS} (read_only)"
-            )
-            counts = {tag.code: _tag(store, tag, on) for tag in tags}
-            names = region_names(store)
-            counted = store.execute(TAG_COUNTS, [on]).fetchall()
-            store.begin()
-            store.execute("delete from tag_counts where evaluation_date = ?", [on])
-            if counted:  # duckdb refuses an executemany without rows
-                store.executemany(
-                    "insert into tag_counts values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*row[:7], region_name(row[6], names), row[7]) for row in counted],
-                )
-            store.commit()
-            return counts
-        finally:
-            store.close()
+    with store_beside_warehouse(warehouse, operations, "policy matching: tags") as store:
+        store.execute(DDL)
+        counts = {tag.code: _tag(store, tag, on) for tag in tags}
+        names = region_names(store)
+        counted = store.execute(TAG_COUNTS, [on]).fetchall()
+        values = [(*row[:7], region_name(row[6], names), row[7]) for row in counted]
+        replace_evaluation(store, "tag_counts", on, values)
+        return counts
 
 
 def _tag(store, tag: Tag, on: dt.date) -> int:

@@ -19,8 +19,9 @@ import duckdb
 from contract.regions import all_regions
 from groundfloor.warehouse import writer_lock
 from matching.compiler import compile_policy, sql_text
-from matching.engine import DEFAULT_POLICIES, WAREHOUSE_ALIAS, scored_sql
+from matching.engine import DEFAULT_POLICIES, scored_sql
 from matching.policy import Policy, load_policies, load_policy
+from matching.store import WAREHOUSE_ALIAS
 
 WH = f"{WAREHOUSE_ALIAS}.main_marts"
 
