@@ -160,7 +160,7 @@ test-spark: install java ## the Spark build against DuckDB's, mart by mart, alon
 
 .PHONY: test
 test: install browser java ## run every test (unit, integration against local services, end to end, browser)
-	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest tests -q -p no:cacheprovider --durations=30
 
 .PHONY: test-unit
 test-unit: install ## run the fast tests only
