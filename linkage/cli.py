@@ -1,0 +1,81 @@
+"""`python -m linkage run | train | review list | review accept | review reject`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from groundfloor.process import exit_quietly
+from groundfloor.settings import Settings, linkage_settings
+from groundfloor.warehouse import connect_for_writing, open_operations_store, writer_lock
+from linkage import decisions, model, run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    warehouse = Path(args.warehouse or Settings.load().warehouse)
+    config = linkage_settings()
+    if args.command == "review" and args.action in ("accept", "reject"):
+        store = open_operations_store(config.operations)
+        decision = decisions.Decision(args.kind, args.record, args.person, args.action)
+        decisions.record(store, decision, args.by, args.note)
+        store.close()
+        print(f"{args.action}: {args.record} → {args.person} (applied on the next run)")
+        exit_quietly(0)
+    with writer_lock(warehouse, f"linkage {args.command}"):
+        conn = connect_for_writing(warehouse)
+        if args.command == "run":
+            store = open_operations_store(config.operations)
+            in_force = decisions.load(store)
+            store.close()
+            run.prepare(conn)
+            outcomes = run.decide(conn, in_force, (config.review_low, config.review_high))
+            for outcome, count in sorted(_tally(outcomes).items()):
+                print(f"{outcome}: {count}")
+        elif args.command == "train":
+            run.prepare(conn)
+            model.train(conn)
+            print(f"model written to {model.MODEL_PATH}")
+        else:
+            _list(conn, args.limit)
+        conn.close()
+    exit_quietly(0)
+
+
+def _tally(outcomes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        label = o.outcome + (f" ({o.method})" if o.method else "")
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def _list(conn, limit: int) -> None:
+    rows = conn.execute(
+        "select q.record_key, q.rank, q.person_id, round(q.probability, 3), r.name, r.phone "
+        "from linkage.review_queue q join linkage.records r on r.unique_id = q.record_key "
+        "order by q.record_key, q.rank limit ?",
+        [limit],
+    ).fetchall()
+    for key, rank, person, probability, name, phone in rows:
+        print(f"{key}\t#{rank}\t{person}\t{probability}\t{name or '-'}\t{phone or '-'}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m linkage", description=__doc__)
+    parser.add_argument("--warehouse", help="default: the WAREHOUSE setting")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="link every record (decisions, rules, model)")
+    sub.add_parser("train", help="estimate the model on this warehouse; writes model/person.json")
+    review = sub.add_parser("review", help="the review queue and officers' decisions")
+    actions = review.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="records for review with their top candidates")
+    listing.add_argument("--limit", type=int, default=50)
+    for action in ("accept", "reject"):
+        p = actions.add_parser(action, help=f"{action} one candidate person for one record")
+        p.add_argument("record", help="the record's key (a work order's gdbh)")
+        p.add_argument("person", help="the candidate's identity number")
+        p.add_argument("--by", required=True, help="the officer deciding")
+        p.add_argument("--note", default="")
+        p.add_argument("--kind", default=run.KIND)
+    return parser

@@ -1,0 +1,54 @@
+"""Officers' decisions as data: accept or reject one candidate person for one record. They
+live in the operations store (not the warehouse), so a rebuild of the warehouse keeps them,
+and every later run applies them before the rules and the model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+TABLE = """
+create table if not exists linkage_decisions (
+    record_kind varchar, record_key varchar, person_id varchar, decision varchar,
+    decided_by varchar, decided_at timestamp, note varchar
+)
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    record_kind: str
+    record_key: str
+    person_id: str
+    decision: str  # 'accept' or 'reject'
+
+
+def record(store: duckdb.DuckDBPyConnection, decision: Decision, by: str, note: str = "") -> None:
+    if decision.decision not in ("accept", "reject"):
+        raise ValueError(f"a decision is accept or reject, not {decision.decision!r}")
+    store.execute(TABLE)
+    store.execute(
+        "insert into linkage_decisions values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            decision.record_kind,
+            decision.record_key,
+            decision.person_id,
+            decision.decision,
+            by,
+            dt.datetime.now(),
+            note,
+        ],
+    )
+
+
+def load(store: duckdb.DuckDBPyConnection) -> list[Decision]:
+    """The decisions in force: the latest per (record, person)."""
+    store.execute(TABLE)
+    rows = store.execute(
+        "select record_kind, record_key, person_id, decision from linkage_decisions "
+        "qualify row_number() over (partition by record_kind, record_key, person_id "
+        "order by decided_at desc) = 1"
+    ).fetchall()
+    return [Decision(*row) for row in rows]

@@ -1,0 +1,134 @@
+"""One linkage run on the warehouse: decisions, then the exact and written rules, then the
+model; one outcome per record (linked to one person, for review, or unlinked) in
+`linkage.outcomes` and the review queue's top candidates in `linkage.review_queue`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from linkage import inputs, model, rules
+from linkage.decisions import Decision
+
+KIND = "work_order"  # the record kind of this first slice: 12345 work orders
+TOP_CANDIDATES = 3
+
+OUTCOMES = """
+create or replace table linkage.outcomes (
+    record_kind varchar, record_key varchar, outcome varchar, person_id varchar,
+    method varchar, probability double, linked_at timestamp
+)
+"""
+QUEUE = """
+create or replace table linkage.review_queue (
+    record_kind varchar, record_key varchar, rank integer, person_id varchar,
+    probability double, queued_at timestamp
+)
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record_key: str
+    outcome: str  # linked, review, unlinked
+    person_id: str | None
+    method: str | None  # exact, rule, probabilistic, reviewed
+    probability: float | None
+
+
+def prepare(conn: duckdb.DuckDBPyConnection) -> None:
+    """`linkage.persons` and `linkage.records` from the raw layer."""
+    conn.execute("create schema if not exists linkage")
+    for table, frame in (
+        ("persons", inputs.person_frame(conn)),
+        ("records", inputs.record_frame(conn)),
+    ):
+        conn.register("frame", frame)
+        columns = ", ".join(
+            f"cast({c} as date) as {c}" if c in ("valid_to", "called_on") else c
+            for c in inputs.COLUMNS
+        )
+        conn.execute(f"create or replace table linkage.{table} as select {columns} from frame")
+        conn.unregister("frame")
+
+
+def decide(
+    conn: duckdb.DuckDBPyConnection,
+    decisions: list[Decision],
+    band: tuple[float, float],
+    model_path: Path = model.MODEL_PATH,
+) -> list[Outcome]:
+    """Every record's outcome, in the order decisions → exact → rule → model."""
+    low, high = band
+    accepted = {d.record_key: d.person_id for d in decisions if d.decision == "accept"}
+    rejected = {(d.record_key, d.person_id) for d in decisions if d.decision == "reject"}
+    residents = _residents(conn)
+    outcomes: dict[str, Outcome] = {}
+    records = conn.execute(
+        "select unique_id, id_normalised, id_valid, name, surname, sex from linkage.records"
+    ).fetchall()
+    for key, number, valid, name, surname, sex in records:
+        said = name or ((surname or "") + {"1": "先生", "2": "女士"}.get(sex, ""))
+        if key in accepted:
+            outcomes[key] = Outcome(key, "linked", accepted[key], "reviewed", 1.0)
+        elif valid and number in residents and (key, number) not in rejected:
+            outcomes[key] = Outcome(key, "linked", number, "exact", 1.0)
+        elif (hit := rules.id_near_name(number, said, residents)) and (key, hit) not in rejected:
+            outcomes[key] = Outcome(key, "linked", hit, "rule", 1.0)
+    candidates: dict[str, dict[str, float]] = {}
+    for key, person, probability in model.predict(conn, min(low, 0.5), model_path):
+        if key in outcomes or (key, person) in rejected:
+            continue
+        best = candidates.setdefault(key, {})
+        best[person] = max(best.get(person, 0.0), probability)
+    queue = []
+    for key, *_ in records:
+        if key in outcomes:
+            continue
+        ranked = sorted(candidates.get(key, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        outcomes[key], top = _judge(key, ranked, low, high)
+        queue += [(key, n, p, prob) for n, (p, prob) in enumerate(top, start=1)]
+    _write(conn, outcomes.values(), queue)
+    return list(outcomes.values())
+
+
+def _judge(key: str, ranked: list, low: float, high: float) -> tuple[Outcome, list]:
+    """Linked when the best candidate clears the band and no other comes near (a phone a
+    household shares is evidence for each member, not proof); for review when the best lies
+    in the band or two clear it; unlinked below."""
+    if not ranked or ranked[0][1] < low:
+        return Outcome(key, "unlinked", None, None, ranked[0][1] if ranked else None), []
+    person, probability = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    if probability >= high and runner_up < low:
+        return Outcome(key, "linked", person, "probabilistic", probability), []
+    return Outcome(key, "review", None, None, probability), ranked[:TOP_CANDIDATES]
+
+
+def _residents(conn) -> dict[str, tuple[str, str]]:
+    """number → (name, sex) of each resident, as the latest version gives them."""
+    rows = conn.execute(
+        "select person_id, name, sex from linkage.persons "
+        "qualify row_number() over (partition by person_id order by valid_to desc nulls first) = 1"
+    ).fetchall()
+    return {number: (name, sex) for number, name, sex in rows}
+
+
+def _write(conn, outcomes, queue) -> None:
+    now = dt.datetime.now().replace(microsecond=0)
+    conn.execute(OUTCOMES)
+    conn.execute(QUEUE)
+    conn.executemany(
+        "insert into linkage.outcomes values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (KIND, o.record_key, o.outcome, o.person_id, o.method, o.probability, now)
+            for o in outcomes
+        ],
+    )
+    conn.executemany(
+        "insert into linkage.review_queue values (?, ?, ?, ?, ?, ?)",
+        [(KIND, key, rank, person, p, now) for key, rank, person, p in queue],
+    )
