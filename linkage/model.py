@@ -20,11 +20,19 @@ NAME_LEVELS = [
         "sql_condition": "name_l is null and surname_l is null or "
         "name_r is null and surname_r is null",
     },
-    {"sql_condition": "name_l = name_r", "label_for_charts": "same characters"},
+    {
+        "sql_condition": "name_l = name_r",
+        "label_for_charts": "same characters",
+        # a rare name says more than a common one (term-frequency adjustment)
+        "tf_adjustment_column": "name",
+        "tf_adjustment_weight": 1.0,
+    },
     {"sql_condition": "name_pinyin_l = name_pinyin_r", "label_for_charts": "same pinyin"},
     {
-        "sql_condition": "surname_l = surname_r and length(name_l) = length(name_r) "
-        "and levenshtein(name_l, name_r) = 1",
+        # by characters: DuckDB's levenshtein counts bytes (three per Chinese character)
+        "sql_condition": "surname_l = surname_r and length(name_l) = length(name_r) and "
+        "len(list_filter(range(length(name_l)), "
+        "lambda i: substr(name_l, i + 1, 1) <> substr(name_r, i + 1, 1))) = 1",
         "label_for_charts": "one character different",
     },
     {
