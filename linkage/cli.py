@@ -1,4 +1,4 @@
-"""`python -m linkage run | train | review list | review accept | review reject`."""
+"""`python -m linkage run | train | weights | review list | review accept | review reject`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     warehouse = Path(args.warehouse or Settings.load().warehouse)
     config = linkage_settings()
+    if args.command == "weights":
+        print(model.weights_table())
+        exit_quietly(0)
     if args.command == "review" and args.action in ("accept", "reject"):
         store = open_operations_store(config.operations)
         decision = decisions.Decision(args.kind, args.record, args.person, args.action)
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="link every record (decisions, rules, model)")
     sub.add_parser("train", help="estimate the model on this warehouse; writes model/person.json")
+    sub.add_parser("weights", help="the trained model's match weights (Markdown)")
     review = sub.add_parser("review", help="the review queue and officers' decisions")
     actions = review.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="records for review with their top candidates")
