@@ -3,6 +3,7 @@ training and scoring. The trained parameters are data: `linkage/model/person.jso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -90,11 +91,26 @@ def settings(prior: float = 1e-4) -> SettingsCreator:
     )
 
 
+# Splink's working tables go here and the schema is dropped after each use, so the
+# warehouse keeps none of them and a second run in one connection starts clean.
+WORK_SCHEMA = "linkage_splink"
+
+
 def _linker(conn: duckdb.DuckDBPyConnection, model) -> Linker:
-    api = DuckDBAPI(conn)
+    _clean(conn)
+    conn.execute(f"create schema {WORK_SCHEMA}")
+    api = DuckDBAPI(conn, output_schema=WORK_SCHEMA)
     records = api.register(conn.table("linkage.records"), dataset_display_name="records")
     persons = api.register(conn.table("linkage.persons"), dataset_display_name="persons")
     return Linker([records, persons], model, log_level=30)
+
+
+def _clean(conn: duckdb.DuckDBPyConnection) -> None:
+    """Splink's working schema dropped, the two inputs it registered by name released."""
+    conn.execute(f"drop schema if exists {WORK_SCHEMA} cascade")
+    for name in ("records", "persons"):
+        with contextlib.suppress(duckdb.Error):  # not registered: the first run here
+            conn.unregister(name)
 
 
 def _residents(conn: duckdb.DuckDBPyConnection) -> int:
@@ -115,6 +131,7 @@ def train(conn: duckdb.DuckDBPyConnection, out: Path = MODEL_PATH) -> dict:
         "l.name = r.name and l.region = r.region"
     )
     model = linker.misc.save_model_to_json()
+    _clean(conn)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return model
@@ -127,11 +144,12 @@ def predict(conn: duckdb.DuckDBPyConnection, floor: float, model_path: Path = MO
     model["probability_two_random_records_match"] = 1 / _residents(conn)
     linker = _linker(conn, model)
     scored = linker.inference.predict(threshold_match_probability=floor)
-    table = scored.physical_name
-    return conn.execute(
+    pairs = conn.execute(
         f"select case when source_dataset_l = 'records' then unique_id_l else unique_id_r end,"
-        f" coalesce(person_id_l, person_id_r), match_probability from {table}"
+        f" coalesce(person_id_l, person_id_r), match_probability from {scored.physical_name}"
     ).fetchall()
+    _clean(conn)
+    return pairs
 
 
 def weights_table(model_path: Path = MODEL_PATH) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from linkage import inputs, model, rules
 from linkage.decisions import Decision
@@ -118,17 +119,19 @@ def _residents(conn) -> dict[str, tuple[str, str]]:
 
 
 def _write(conn, outcomes, queue) -> None:
+    """Both tables replaced, through data frames (DuckDB's executemany is row by row)."""
     now = dt.datetime.now().replace(microsecond=0)
+    outcome_rows = pd.DataFrame(
+        [(KIND, o.record_key, o.outcome, o.person_id, o.method, o.probability) for o in outcomes],
+        columns=["record_kind", "record_key", "outcome", "person_id", "method", "probability"],
+    )
+    queue_rows = pd.DataFrame(
+        [(KIND, *row) for row in queue],
+        columns=["record_kind", "record_key", "rank", "person_id", "probability"],
+    )
     conn.execute(OUTCOMES)
     conn.execute(QUEUE)
-    conn.executemany(
-        "insert into linkage.outcomes values (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (KIND, o.record_key, o.outcome, o.person_id, o.method, o.probability, now)
-            for o in outcomes
-        ],
-    )
-    conn.executemany(
-        "insert into linkage.review_queue values (?, ?, ?, ?, ?, ?)",
-        [(KIND, key, rank, person, p, now) for key, rank, person, p in queue],
-    )
+    for table, frame in (("outcomes", outcome_rows), ("review_queue", queue_rows)):
+        conn.register("frame", frame)
+        conn.execute(f"insert into linkage.{table} select *, ? from frame", [now])
+        conn.unregister("frame")

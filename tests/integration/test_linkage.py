@@ -57,8 +57,13 @@ def test_each_record_has_one_outcome_and_at_most_one_person(linked):
         "select count(*) from linkage.outcomes "
         "where (outcome = 'linked') <> (person_id is not null)"
     ).fetchall()[0][0]
+    leftovers = conn.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like '%splink%' or table_schema like '%splink%'"
+    ).fetchall()
     conn.close()
     assert rows == [] and linked_without_person == 0
+    assert leftovers == []  # Splink's working tables are not left in the warehouse
 
 
 def _planted(linked, kind):
