@@ -54,14 +54,22 @@ def _tally(outcomes) -> dict[str, int]:
 
 
 def _list(conn, limit: int) -> None:
+    """Record, rank, candidate, probability; what the record says (name, phone) beside what
+    the candidate's latest version holds."""
     rows = conn.execute(
-        "select q.record_key, q.rank, q.person_id, round(q.probability, 3), r.name, r.phone "
+        "with held as (select person_id, name, phone from linkage.persons qualify row_number() "
+        "over (partition by person_id order by valid_to desc nulls first) = 1) "
+        "select q.record_key, q.rank, q.person_id, round(q.probability, 3), "
+        "coalesce(r.name, r.surname || case r.sex when '1' then '先生' when '2' then '女士' end), "
+        "r.phone, h.name, h.phone "
         "from linkage.review_queue q join linkage.records r on r.unique_id = q.record_key "
+        "left join held h on h.person_id = q.person_id "
         "order by q.record_key, q.rank limit ?",
         [limit],
     ).fetchall()
-    for key, rank, person, probability, name, phone in rows:
-        print(f"{key}\t#{rank}\t{person}\t{probability}\t{name or '-'}\t{phone or '-'}")
+    print("record\trank\tcandidate\tprobability\tname given\tphone\tcandidate's name\tphone")
+    for row in rows:
+        print("\t".join("-" if value is None else str(value) for value in row))
 
 
 def _parser() -> argparse.ArgumentParser:
