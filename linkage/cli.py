@@ -8,7 +8,7 @@ from pathlib import Path
 from groundfloor.process import exit_quietly
 from groundfloor.settings import Settings, linkage_settings
 from groundfloor.warehouse import connect_for_writing, open_operations_store, writer_lock
-from linkage import decisions, model, run
+from linkage import decisions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     warehouse = Path(args.warehouse or Settings.load().warehouse)
     config = linkage_settings()
     if args.command == "weights":
+        from linkage import model
+
         print(model.weights_table())
         exit_quietly(0)
     if args.command == "review" and args.action in ("accept", "reject"):
@@ -27,22 +29,29 @@ def main(argv: list[str] | None = None) -> None:
         exit_quietly(0)
     with writer_lock(warehouse, f"linkage {args.command}"):
         conn = connect_for_writing(warehouse)
-        if args.command == "run":
-            store = open_operations_store(config.operations)
-            in_force = decisions.load(store)
-            store.close()
-            run.prepare(conn)
-            outcomes = run.decide(conn, in_force, (config.review_low, config.review_high))
-            for outcome, count in sorted(_tally(outcomes).items()):
-                print(f"{outcome}: {count}")
-        elif args.command == "train":
-            run.prepare(conn)
-            model.train(conn)
-            print(f"model written to {model.MODEL_PATH}")
-        else:
+        if args.command == "review":
             _list(conn, args.limit)
+        else:
+            _link_or_train(conn, args.command, config)
         conn.close()
     exit_quietly(0)
+
+
+def _link_or_train(conn, command: str, config) -> None:
+    # Splink and pandas are imported only here: the review commands start in a moment.
+    from linkage import model, run
+
+    run.prepare(conn)
+    if command == "train":
+        model.train(conn)
+        print(f"model written to {model.MODEL_PATH}")
+        return
+    store = open_operations_store(config.operations)
+    in_force = decisions.load(store)
+    store.close()
+    outcomes = run.decide(conn, in_force, (config.review_low, config.review_high))
+    for outcome, count in sorted(_tally(outcomes).items()):
+        print(f"{outcome}: {count}")
 
 
 def _tally(outcomes) -> dict[str, int]:
@@ -89,5 +98,5 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("person", help="the candidate's identity number")
         p.add_argument("--by", required=True, help="the officer deciding")
         p.add_argument("--note", default="")
-        p.add_argument("--kind", default=run.KIND)
+        p.add_argument("--kind", default=decisions.WORK_ORDER)
     return parser

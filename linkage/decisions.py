@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+WORK_ORDER = "work_order"  # the record kind of the first slice: a 12345 work order
+
 TABLE = """
 create table if not exists linkage_decisions (
     record_kind varchar, record_key varchar, person_id varchar, decision varchar,

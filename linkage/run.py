@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 
 from linkage import inputs, model, rules
-from linkage.decisions import Decision
+from linkage.decisions import WORK_ORDER, Decision
 
-KIND = "work_order"  # the record kind of this first slice: 12345 work orders
+KIND = WORK_ORDER  # the record kind of this first slice
 TOP_CANDIDATES = 3
 
 OUTCOMES = """

@@ -4,7 +4,10 @@ and survive a rebuild, and precision against the simulator's truth stays at 0.99
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import defaultdict
 
 import duckdb
@@ -114,3 +117,29 @@ def test_decisions_override_the_model_and_survive_a_rebuild(linked, ingested, tm
     assert again[rejected].person_id != outcomes[rejected].person_id
     assert (again[accepted].outcome, again[accepted].method) == ("linked", "reviewed")
     assert again[accepted].person_id == truth[accepted]
+
+
+def test_the_review_command_lists_the_queue_and_records_a_decision(linked, tmp_path):
+    """`python -m linkage review list` shows a record waiting with its candidate; `review
+    accept` writes the decision into the operations store, where the next run finds it."""
+    *_, warehouse = linked
+    store = tmp_path / "operations.duckdb"
+    env = {**os.environ, "OPERATIONS_STORE": str(store)}
+    listing = _linkage(env, "--warehouse", str(warehouse), "review", "list", "--limit", "1")
+    record, rank, person = listing.splitlines()[1].split("\t")[:3]
+    assert rank == "1"
+    _linkage(
+        env, "--warehouse", str(warehouse), "review", "accept", record, person, "--by", "测试员"
+    )
+    conn = duckdb.connect(str(store))
+    in_force = decisions.load(conn)
+    conn.close()
+    assert in_force == [decisions.Decision(run.KIND, record, person, "accept")]
+
+
+def _linkage(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "linkage", *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
