@@ -45,25 +45,38 @@ def link_in_child(warehouse: Path) -> dict:
     return {"seconds": round(seconds, 1), "peak_rss_gib": round(peak_kib / 2**20, 2)}
 
 
-def truth_of(city: Path) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """(caller by work order, the hard-case kinds planted in each)."""
+TABLES = {"work_orders": "work_order", "bj_jbxx": "case"}
+
+
+def truth_of(city: Path) -> tuple[dict[tuple, str], dict[tuple, set[str]]]:
+    """(the true person of each (record kind, key), the hard-case kinds planted in each)."""
     manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
-    truth = dict(
-        manifest.execute("select key, true_id from identity_truth where table_name = 'work_orders'")
-    )
-    kinds: dict[str, set[str]] = defaultdict(set)
+    truth = {
+        (TABLES[table], key): true_id
+        for table, key, true_id in manifest.execute(
+            "select table_name, key, true_id from identity_truth "
+            "where table_name in ('work_orders', 'bj_jbxx')"
+        )
+    }
+    kinds: dict[tuple, set[str]] = defaultdict(set)
     for key, kind in manifest.execute("select key, kind from linkage_cases"):
-        kinds[key].add(kind)
+        kinds["work_order", key].add(kind)
     manifest.close()
     return truth, kinds
 
 
 def score(outcomes: list[tuple], truth: dict, kinds: dict) -> dict:
-    """Per kind (a record with two kinds counts in both; 'all' once) and method: records,
-    links, correct links, precision, recall; and the outcome counts."""
+    """Per kind (a work order with two hard cases counts in both; 'all' once; cases of an
+    invalid number on their own row) and method: records, links, correct links, precision,
+    recall; and the outcome counts."""
     tally: dict[str, Counter] = defaultdict(Counter)
-    for key, outcome, method, person in outcomes:
-        for kind in ["all", *(sorted(kinds.get(key, ())) or ["plain"])]:
+    for record_kind, record_key, outcome, method, person in outcomes:
+        key = (record_kind, record_key)
+        planted = sorted(kinds.get(key, ())) or ["plain"]
+        for kind in [
+            "all",
+            *(planted if record_kind == "work_order" else ["case: invalid number"]),
+        ]:
             row = tally[kind]
             row["records"] += 1
             row[outcome] += 1
@@ -91,7 +104,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Identity linkage at {report['people']:,} people ({report['started']})",
         "",
-        f"{report['records']:,} work orders; linkage {report['timing']['seconds']} s, peak RSS "
+        f"{report['records']:,} records (every 12345 work order, the persons' cases of an "
+        f"invalid number); linkage {report['timing']['seconds']} s, peak RSS "
         f"{report['timing']['peak_rss_gib']} GiB. Peer: exact-number linkage only.",
         "",
         "| kind | records | linked | precision | recall | exact-only links | exact-only recall"
@@ -129,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     timing = link_in_child(copy)
     conn = duckdb.connect(str(copy), read_only=True)
     outcomes = conn.execute(
-        "select record_key, outcome, method, person_id from linkage.outcomes"
+        "select record_kind, record_key, outcome, method, person_id from linkage.outcomes"
     ).fetchall()
     conn.close()
     truth, kinds = truth_of(city)

@@ -68,15 +68,16 @@ def _list(conn, limit: int) -> None:
     rows = conn.execute(
         "with held as (select person_id, name, phone from linkage.persons qualify row_number() "
         "over (partition by person_id order by valid_to desc nulls first) = 1) "
-        "select q.record_key, q.rank, q.person_id, round(q.probability, 3), "
+        "select q.record_kind, q.record_key, q.rank, q.person_id, round(q.probability, 3), "
         "coalesce(r.name, r.surname || case r.sex when '1' then '先生' when '2' then '女士' end), "
         "r.phone, h.name, h.phone "
-        "from linkage.review_queue q join linkage.records r on r.unique_id = q.record_key "
+        "from linkage.review_queue q join linkage.records r "
+        "on r.record_kind = q.record_kind and r.record_key = q.record_key "
         "left join held h on h.person_id = q.person_id "
-        "order by q.record_key, q.rank limit ?",
+        "order by q.record_kind, q.record_key, q.rank limit ?",
         [limit],
     ).fetchall()
-    print("record\trank\tcandidate\tprobability\tname given\tphone\tcandidate's name\tphone")
+    print("kind\trecord\trank\tcandidate\tprobability\tname given\tphone\tcandidate's name\tphone")
     for row in rows:
         print("\t".join("-" if value is None else str(value) for value in row))
 
@@ -94,9 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     for action in ("accept", "reject"):
         p = actions.add_parser(action, help=f"{action} one candidate person for one record")
-        p.add_argument("record", help="the record's key (a work order's gdbh)")
+        p.add_argument("record", help="the record's key (a work order's gdbh, a case's SBLSH)")
         p.add_argument("person", help="the candidate's identity number")
         p.add_argument("--by", required=True, help="the officer deciding")
         p.add_argument("--note", default="")
-        p.add_argument("--kind", default=decisions.WORK_ORDER)
+        p.add_argument("--kind", default=decisions.WORK_ORDER, help="work_order or case")
     return parser

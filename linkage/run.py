@@ -14,7 +14,7 @@ import pandas as pd
 from linkage import inputs, model, rules
 from linkage.decisions import WORK_ORDER, Decision
 
-KIND = WORK_ORDER  # the record kind of this first slice
+KIND = WORK_ORDER  # the kind the review command defaults to
 TOP_CANDIDATES = 3
 
 OUTCOMES = """
@@ -33,6 +33,7 @@ create or replace table linkage.review_queue (
 
 @dataclass(frozen=True)
 class Outcome:
+    record_kind: str
     record_key: str
     outcome: str  # linked, review, unlinked
     person_id: str | None
@@ -64,49 +65,60 @@ def decide(
 ) -> list[Outcome]:
     """Every record's outcome, in the order decisions → exact → rule → model."""
     low, high = band
-    accepted = {d.record_key: d.person_id for d in decisions if d.decision == "accept"}
-    rejected = {(d.record_key, d.person_id) for d in decisions if d.decision == "reject"}
+    accepted = {
+        (d.record_kind, d.record_key): d.person_id for d in decisions if d.decision == "accept"
+    }
+    rejected = {
+        (d.record_kind, d.record_key, d.person_id) for d in decisions if d.decision == "reject"
+    }
     residents = _residents(conn)
-    outcomes: dict[str, Outcome] = {}
+    decided: dict[str, tuple] = {}  # unique_id → (outcome, person, method, probability)
     records = conn.execute(
-        "select unique_id, id_normalised, id_valid, name, surname, sex from linkage.records"
+        "select unique_id, record_kind, record_key, id_normalised, id_valid, name, surname, sex "
+        "from linkage.records"
     ).fetchall()
-    for key, number, valid, name, surname, sex in records:
+    for uid, kind, key, number, valid, name, surname, sex in records:
         said = name or ((surname or "") + {"1": "先生", "2": "女士"}.get(sex, ""))
-        if key in accepted:
-            outcomes[key] = Outcome(key, "linked", accepted[key], "reviewed", 1.0)
-        elif valid and number in residents and (key, number) not in rejected:
-            outcomes[key] = Outcome(key, "linked", number, "exact", 1.0)
-        elif (hit := rules.id_near_name(number, said, residents)) and (key, hit) not in rejected:
-            outcomes[key] = Outcome(key, "linked", hit, "rule", 1.0)
+        if (kind, key) in accepted:
+            decided[uid] = ("linked", accepted[kind, key], "reviewed", 1.0)
+        elif valid and number in residents and (kind, key, number) not in rejected:
+            decided[uid] = ("linked", number, "exact", 1.0)
+        elif (hit := rules.id_near_name(number, said, residents)) and (
+            kind,
+            key,
+            hit,
+        ) not in rejected:
+            decided[uid] = ("linked", hit, "rule", 1.0)
+    kinds = {uid: (kind, key) for uid, kind, key, *_ in records}
     candidates: dict[str, dict[str, float]] = {}
-    for key, person, probability in model.predict(conn, min(low, 0.5), model_path):
-        if key in outcomes or (key, person) in rejected:
+    for uid, person, probability in model.predict(conn, min(low, 0.5), model_path):
+        if uid in decided or (*kinds[uid], person) in rejected:
             continue
-        best = candidates.setdefault(key, {})
+        best = candidates.setdefault(uid, {})
         best[person] = max(best.get(person, 0.0), probability)
     queue = []
-    for key, *_ in records:
-        if key in outcomes:
+    for uid in kinds:
+        if uid in decided:
             continue
-        ranked = sorted(candidates.get(key, {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        outcomes[key], top = _judge(key, ranked, low, high)
-        queue += [(key, n, p, prob) for n, (p, prob) in enumerate(top, start=1)]
-    _write(conn, outcomes.values(), queue)
-    return list(outcomes.values())
+        ranked = sorted(candidates.get(uid, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        decided[uid], top = _judge(ranked, low, high)
+        queue += [(*kinds[uid], n, p, prob) for n, (p, prob) in enumerate(top, start=1)]
+    outcomes = [Outcome(*kinds[uid], *outcome) for uid, outcome in decided.items()]
+    _write(conn, outcomes, queue)
+    return outcomes
 
 
-def _judge(key: str, ranked: list, low: float, high: float) -> tuple[Outcome, list]:
+def _judge(ranked: list, low: float, high: float) -> tuple[tuple, list]:
     """Linked when the best candidate clears the band and no other comes near (a phone a
     household shares is evidence for each member, not proof); for review when the best lies
     in the band or two clear it; unlinked below."""
     if not ranked or ranked[0][1] < low:
-        return Outcome(key, "unlinked", None, None, ranked[0][1] if ranked else None), []
+        return ("unlinked", None, None, ranked[0][1] if ranked else None), []
     person, probability = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
     if probability >= high and runner_up < low:
-        return Outcome(key, "linked", person, "probabilistic", probability), []
-    return Outcome(key, "review", None, None, probability), ranked[:TOP_CANDIDATES]
+        return ("linked", person, "probabilistic", probability), []
+    return ("review", None, None, probability), ranked[:TOP_CANDIDATES]
 
 
 def _residents(conn) -> dict[str, tuple[str, str]]:
@@ -122,11 +134,14 @@ def _write(conn, outcomes, queue) -> None:
     """Both tables replaced, through data frames (DuckDB's executemany is row by row)."""
     now = dt.datetime.now().replace(microsecond=0)
     outcome_rows = pd.DataFrame(
-        [(KIND, o.record_key, o.outcome, o.person_id, o.method, o.probability) for o in outcomes],
+        [
+            (o.record_kind, o.record_key, o.outcome, o.person_id, o.method, o.probability)
+            for o in outcomes
+        ],
         columns=["record_kind", "record_key", "outcome", "person_id", "method", "probability"],
     )
     queue_rows = pd.DataFrame(
-        [(KIND, *row) for row in queue],
+        queue,
         columns=["record_kind", "record_key", "rank", "person_id", "probability"],
     )
     conn.execute(OUTCOMES)

@@ -17,6 +17,7 @@ from linkage import decisions, run
 from tests.integration.dbt_city import warehouse_copy
 
 BAND = (0.80, 0.99)
+TABLES = {"work_orders": "work_order", "bj_jbxx": "case"}
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,19 @@ def linked(ingested, tmp_path_factory):
     copy = warehouse_copy(warehouse, tmp_path_factory.mktemp("linkage"))
     conn = duckdb.connect(str(copy))
     run.prepare(conn)
-    outcomes = {o.record_key: o for o in run.decide(conn, [], BAND)}
+    outcomes = {(o.record_kind, o.record_key): o for o in run.decide(conn, [], BAND)}
     conn.close()
     manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
-    truth = dict(
-        manifest.execute("select key, true_id from identity_truth where table_name = 'work_orders'")
-    )
+    truth = {
+        (TABLES[table], key): true_id
+        for table, key, true_id in manifest.execute(
+            "select table_name, key, true_id from identity_truth "
+            "where table_name in ('work_orders', 'bj_jbxx')"
+        )
+    }
     cases = defaultdict(dict)
     for key, kind, detail in manifest.execute("select key, kind, detail from linkage_cases"):
-        cases[key][kind] = detail
+        cases["work_order", key][kind] = detail
     manifest.close()
     return outcomes, truth, cases, copy
 
@@ -42,9 +47,10 @@ def linked(ingested, tmp_path_factory):
 def test_precision_against_the_truth_is_at_least_099(linked):
     outcomes, truth, _, _ = linked
     links = [o for o in outcomes.values() if o.outcome == "linked"]
-    correct = sum(o.person_id == truth[o.record_key] for o in links)
+    correct = sum(o.person_id == truth[o.record_kind, o.record_key] for o in links)
     exact = sum(o.method == "exact" for o in links)
     assert set(outcomes) <= set(truth)  # (a quarantined order is not in raw)
+    assert {kind for kind, _ in outcomes} == {"work_order", "case"}
     assert correct / len(links) >= 0.99
     assert len(links) > 1.5 * exact  # the rules and the model link more than numbers alone
 
@@ -53,8 +59,8 @@ def test_each_record_has_one_outcome_and_at_most_one_person(linked):
     *_, warehouse = linked
     conn = duckdb.connect(str(warehouse), read_only=True)
     rows = conn.execute(
-        "select record_key, count(*), count(distinct person_id) from linkage.outcomes "
-        "group by record_key having count(*) > 1 or count(distinct person_id) > 1"
+        "select record_kind, record_key, count(*), count(distinct person_id) "
+        "from linkage.outcomes group by all having count(*) > 1 or count(distinct person_id) > 1"
     ).fetchall()
     linked_without_person = conn.execute(
         "select count(*) from linkage.outcomes "
@@ -100,19 +106,20 @@ def test_decisions_override_the_model_and_survive_a_rebuild(linked, ingested, tm
     outcomes, truth, _, _ = linked
     modelled = sorted(k for k, o in outcomes.items() if o.method == "probabilistic")
     waiting = sorted(k for k, o in outcomes.items() if o.outcome == "review")
+    assert modelled and waiting
     rejected, accepted = modelled[0], waiting[0]
     store = duckdb.connect(str(tmp_path / "operations.duckdb"))
     for key, person, action in (
         (rejected, outcomes[rejected].person_id, "reject"),
         (accepted, truth[accepted], "accept"),
     ):
-        decisions.record(store, decisions.Decision(run.KIND, key, person, action), "测试员")
+        decisions.record(store, decisions.Decision(*key, person, action), "测试员")
     in_force = decisions.load(store)
     store.close()
     rebuilt = warehouse_copy(ingested[1], tmp_path)  # a warehouse built again from raw
     conn = duckdb.connect(str(rebuilt))
     run.prepare(conn)
-    again = {o.record_key: o for o in run.decide(conn, in_force, BAND)}
+    again = {(o.record_kind, o.record_key): o for o in run.decide(conn, in_force, BAND)}
     conn.close()
     assert again[rejected].person_id != outcomes[rejected].person_id
     assert (again[accepted].outcome, again[accepted].method) == ("linked", "reviewed")
@@ -126,15 +133,14 @@ def test_the_review_command_lists_the_queue_and_records_a_decision(linked, tmp_p
     store = tmp_path / "operations.duckdb"
     env = {**os.environ, "OPERATIONS_STORE": str(store)}
     listing = _linkage(env, "--warehouse", str(warehouse), "review", "list", "--limit", "1")
-    record, rank, person = listing.splitlines()[1].split("\t")[:3]
+    kind, record, rank, person = listing.splitlines()[1].split("\t")[:4]
     assert rank == "1"
-    _linkage(
-        env, "--warehouse", str(warehouse), "review", "accept", record, person, "--by", "测试员"
-    )
+    accept = ["review", "accept", record, person, "--by", "测试员", "--kind", kind]
+    _linkage(env, "--warehouse", str(warehouse), *accept)
     conn = duckdb.connect(str(store))
     in_force = decisions.load(conn)
     conn.close()
-    assert in_force == [decisions.Decision(run.KIND, record, person, "accept")]
+    assert in_force == [decisions.Decision(kind, record, person, "accept")]
 
 
 def _linkage(env: dict, *args: str) -> str:
