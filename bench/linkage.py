@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -32,16 +31,24 @@ BAND = (0.80, 0.99)
 
 
 def link_in_child(warehouse: Path) -> dict:
-    """`prepare` and `decide` in a child process: its wall seconds and peak RSS."""
+    """`prepare` and `decide` in a child process: its wall seconds and its own peak RSS (the
+    child prints it: the parent's RUSAGE_CHILDREN would keep the generating child's)."""
     code = (
-        "import duckdb, sys; from linkage import run; "
+        "import duckdb, resource, sys; from linkage import run; "
         "c = duckdb.connect(sys.argv[1]); run.prepare(c); "
-        f"run.decide(c, [], {BAND!r}); c.close()"
+        f"run.decide(c, [], {BAND!r}); c.close(); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     start = time.monotonic()
-    subprocess.run([sys.executable, "-c", code, str(warehouse)], check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(warehouse)],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     seconds = time.monotonic() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = int(done.stdout.split()[-1])
     return {"seconds": round(seconds, 1), "peak_rss_gib": round(peak_kib / 2**20, 2)}
 
 
