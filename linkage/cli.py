@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 from groundfloor.process import exit_quietly
@@ -30,7 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     with writer_lock(warehouse, f"linkage {args.command}"):
         conn = connect_for_writing(warehouse)
         if args.command == "review":
-            _list(conn, args.limit)
+            store = open_operations_store(config.operations)
+            since = decisions.queue_age(store)
+            store.close()
+            _list(conn, args.limit, since)
         else:
             _link_or_train(conn, args.command, config)
         conn.close()
@@ -50,6 +54,10 @@ def _link_or_train(conn, command: str, config) -> None:
     in_force = decisions.load(store)
     store.close()
     outcomes = run.decide(conn, in_force, (config.review_low, config.review_high))
+    waiting = [(o.record_kind, o.record_key) for o in outcomes if o.outcome == "review"]
+    store = open_operations_store(config.operations)
+    decisions.note_queued(store, waiting, dt.date.today())
+    store.close()
     for outcome, count in sorted(_tally(outcomes).items()):
         print(f"{outcome}: {count}")
 
@@ -62,9 +70,9 @@ def _tally(outcomes) -> dict[str, int]:
     return counts
 
 
-def _list(conn, limit: int) -> None:
+def _list(conn, limit: int, since: dict) -> None:
     """Record, rank, candidate, probability; what the record says (name, phone) beside what
-    the candidate's latest version holds."""
+    the candidate's latest version holds; the day the record was first queued."""
     rows = conn.execute(
         "with held as (select person_id, name, phone from linkage.persons qualify row_number() "
         "over (partition by person_id order by valid_to desc nulls first) = 1) "
@@ -77,8 +85,10 @@ def _list(conn, limit: int) -> None:
         "order by q.record_kind, q.record_key, q.rank limit ?",
         [limit],
     ).fetchall()
-    print("kind\trecord\trank\tcandidate\tprobability\tname given\tphone\tcandidate's name\tphone")
+    header = ["kind", "record", "rank", "candidate", "probability", "name given", "phone"]
+    print("\t".join([*header, "candidate's name", "phone", "queued since"]))
     for row in rows:
+        row = (*row, since.get((row[0], row[1])))
         print("\t".join("-" if value is None else str(value) for value in row))
 
 

@@ -54,3 +54,36 @@ def load(store: duckdb.DuckDBPyConnection) -> list[Decision]:
         "order by decided_at desc) = 1"
     ).fetchall()
     return [Decision(*row) for row in rows]
+
+
+QUEUED = """
+create table if not exists linkage_queue_seen (
+    record_kind varchar, record_key varchar, first_queued date, last_queued date,
+    primary key (record_kind, record_key)
+)
+"""
+
+
+def note_queued(store: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]], on: dt.date):
+    """Remember when each record now in the review queue was first queued (the queue's age,
+    which a rebuilt warehouse would forget); `last_queued` says it is still there."""
+    store.execute(QUEUED)
+    if not keys:
+        return
+    kinds, records = [k for k, _ in keys], [r for _, r in keys]
+    # two lists unnested side by side: one statement, not a row-by-row executemany
+    store.execute(
+        "insert into linkage_queue_seen "
+        "select unnest(?::varchar[]), unnest(?::varchar[]), ?::date, ?::date "
+        "on conflict do update set last_queued = excluded.last_queued",
+        [kinds, records, on, on],
+    )
+
+
+def queue_age(store: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dt.date]:
+    """(record kind, key) → the day it was first queued."""
+    store.execute(QUEUED)
+    rows = store.execute(
+        "select record_kind, record_key, first_queued from linkage_queue_seen"
+    ).fetchall()
+    return {(kind, key): first for kind, key, first in rows}

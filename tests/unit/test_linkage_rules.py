@@ -1,7 +1,12 @@
-"""Identity linkage's pure parts: names as callers give them, the number rule."""
+"""Identity linkage's parts that need no warehouse: names as callers give them, the number
+rule, the review queue's memory (an in-memory DuckDB)."""
+
+import datetime as dt
+
+import duckdb
 
 from contract.identity import ric_check_char
-from linkage import names, rules
+from linkage import decisions, names, rules
 
 
 def _number(body17: str) -> str:
@@ -42,3 +47,15 @@ def test_two_residents_one_slip_away_is_no_rule():
     residents = {a: ("刘德福", "1"), b: ("刘德福", "1")}
     assert {a, b} <= rules.near_numbers(wrong_check)
     assert rules.id_near_name(wrong_check, "刘德福", residents) is None
+
+
+def test_the_queue_keeps_the_day_a_record_was_first_queued():
+    store = duckdb.connect()
+    decisions.note_queued(store, [("work_order", "A"), ("case", "B")], dt.date(2026, 12, 1))
+    decisions.note_queued(store, [("work_order", "A")], dt.date(2026, 12, 7))
+    assert decisions.queue_age(store) == {
+        ("work_order", "A"): dt.date(2026, 12, 1),
+        ("case", "B"): dt.date(2026, 12, 1),
+    }
+    last = store.execute("select record_key, last_queued from linkage_queue_seen order by 1")
+    assert last.fetchall() == [("A", dt.date(2026, 12, 7)), ("B", dt.date(2026, 12, 1))]
