@@ -62,6 +62,16 @@ PHONE_LEVELS = [
     },
     {"sql_condition": "else", "label_for_charts": "different"},
 ]
+# The birth date inside a dirty number: a mistyped month or day still keeps the year.
+BIRTH_LEVELS = [
+    {**NULL, "sql_condition": "birth_l is null or birth_r is null"},
+    {"sql_condition": "birth_l = birth_r", "label_for_charts": "same date"},
+    {
+        "sql_condition": "substr(birth_l, 1, 4) = substr(birth_r, 1, 4)",
+        "label_for_charts": "same year",
+    },
+    {"sql_condition": "else", "label_for_charts": "different"},
+]
 # Candidate pairs: the same phone (or its last 8 digits), the same name in the same
 # district, the birth date a dirty number still carries with the surname. Each is narrow
 # (a phone is held by a household, a name by a few in a district): within tier L.
@@ -82,7 +92,7 @@ def settings(prior: float = 1e-4) -> SettingsCreator:
         comparisons=[
             cl.CustomComparison(NAME_LEVELS, output_column_name="name"),
             cl.CustomComparison(PHONE_LEVELS, output_column_name="phone"),
-            cl.ExactMatch("birth"),
+            cl.CustomComparison(BIRTH_LEVELS, output_column_name="birth"),
             cl.ExactMatch("region"),
         ],
         blocking_rules_to_generate_predictions=BLOCKING,

@@ -74,10 +74,13 @@ def decide(
     residents = _residents(conn)
     decided: dict[str, tuple] = {}  # unique_id → (outcome, person, method, probability)
     records = conn.execute(
-        "select unique_id, record_kind, record_key, id_normalised, id_valid, name, surname, sex "
-        "from linkage.records"
+        "select unique_id, record_kind, record_key, id_normalised, id_valid, name, surname, sex, "
+        "birth from linkage.records"
     ).fetchall()
-    for uid, kind, key, number, valid, name, surname, sex in records:
+    # A phone (and a district) alone never links: a household's phone is evidence for each
+    # member, not proof (the spec); such a record goes to review at most.
+    phone_only = {uid for uid, *_, surname, _, birth in records if not (surname or birth)}
+    for uid, kind, key, number, valid, name, surname, sex, _ in records:
         said = name or ((surname or "") + {"1": "先生", "2": "女士"}.get(sex, ""))
         if (kind, key) in accepted:
             decided[uid] = ("linked", accepted[kind, key], "reviewed", 1.0)
@@ -101,22 +104,23 @@ def decide(
         if uid in decided:
             continue
         ranked = sorted(candidates.get(uid, {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        decided[uid], top = _judge(ranked, low, high)
+        decided[uid], top = _judge(ranked, low, high, uid in phone_only)
         queue += [(*kinds[uid], n, p, prob) for n, (p, prob) in enumerate(top, start=1)]
     outcomes = [Outcome(*kinds[uid], *outcome) for uid, outcome in decided.items()]
     _write(conn, outcomes, queue)
     return outcomes
 
 
-def _judge(ranked: list, low: float, high: float) -> tuple[tuple, list]:
-    """Linked when the best candidate clears the band and no other comes near (a phone a
-    household shares is evidence for each member, not proof); for review when the best lies
-    in the band or two clear it; unlinked below."""
+def _judge(ranked: list, low: float, high: float, phone_only: bool) -> tuple[tuple, list]:
+    """Linked when the best candidate clears the band, no other comes near (a phone a
+    household shares is evidence for each member, not proof) and the record says more than
+    a phone; for review when the best lies in the band, or two clear it, or it is the phone's
+    holder alone; unlinked below."""
     if not ranked or ranked[0][1] < low:
         return ("unlinked", None, None, ranked[0][1] if ranked else None), []
     person, probability = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-    if probability >= high and runner_up < low:
+    if probability >= high and runner_up < low and not phone_only:
         return ("linked", person, "probabilistic", probability), []
     return ("review", None, None, probability), ranked[:TOP_CANDIDATES]
 
