@@ -177,6 +177,26 @@ def matching_paths() -> tuple[Path, Path]:
 
 
 @dataclass(frozen=True)
+class LinkageSettings:
+    """Identity linkage (docs/linkage.md): where officers' decisions are kept (the operations
+    store) and the grey band of match probabilities that goes to review."""
+
+    operations: Path
+    review_low: float
+    review_high: float
+
+
+def linkage_settings() -> LinkageSettings:
+    env = environment()
+    low, high = (float(x) for x in env.get("LINKAGE_REVIEW_BAND", "0.80,0.99").split(","))
+    if not 0 < low < high <= 1:
+        raise ValueError(f"LINKAGE_REVIEW_BAND {low},{high}: want 0 < low < high <= 1")
+    return LinkageSettings(
+        Path(env.get("OPERATIONS_STORE", "data/operations/operations.duckdb")), low, high
+    )
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """Where alerts go: a webhook (JSON POST), e-mail through SMTP, or both; neither is fine
     (alerts are still recorded in the operations store)."""

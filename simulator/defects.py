@@ -100,12 +100,14 @@ class Manifest:
         "annual_reports": ANNUAL_REPORT_COLUMNS,
         # what the city shows on purpose for the handbook's v2 (simulator/v2_cases.py)
         "planted": "kind TEXT, system TEXT, table_name TEXT, key TEXT, detail TEXT, expected TEXT",
+        # the hard cases of identity linkage planted in a record (simulator/linkage_cases.py)
+        "linkage_cases": "system TEXT, table_name TEXT, key TEXT, kind TEXT, detail TEXT",
     }
 
     # What `truth` False leaves out (identity_columns only numbers identity_records' columns).
     RECORD_TRUTH = frozenset(
         {"defects", "identity_records", "data_gaps", "non_residents", "payouts", "annual_reports"}
-        | {"planted"}
+        | {"planted", "linkage_cases"}
     )
 
     def __init__(self, path: Path, create: bool = False, truth: bool = True):
@@ -167,6 +169,9 @@ class Manifest:
     def planted(self, system, table, key, kind, detail, expected):
         self._add("planted", (kind, system, table, key, detail, expected))
 
+    def linkage_case(self, system, table, key, kind, detail):
+        self._add("linkage_cases", (system, table, key, kind, detail))
+
     def delivery(self, file_name, month, delivered_at, rows, in_force):
         self._add("hcp_deliveries", (file_name, month, delivered_at, rows, in_force))
 
@@ -209,7 +214,7 @@ class ManifestJournal:
     in order, for the first process to replay into the one manifest file (`replay`)."""
 
     RECORDED = ("defect", "identity", "gap", "non_resident", "payout", "annual_report")
-    RECORDED += ("delivery", "change", "planted")
+    RECORDED += ("delivery", "change", "planted", "linkage_case")
     RECORDED += ("forget_defects", "flush")
 
     def __init__(self):

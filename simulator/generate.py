@@ -352,6 +352,9 @@ class Projection:
         self._identity(
             "work_orders", key, "ldrzjhm", "111", self.city.people.id_number(order.person)
         )
+        if self._new_record:
+            for kind, detail in order.hard_cases:
+                self.manifest.linkage_case("hotline_12345", "work_orders", key, kind, detail)
         if order.id_raw != order.id_true:
             normalised = _normalised(order.id_raw, order.id_true)
             self._defect("work_orders", key, "D4", "ldrzjhm", order.id_raw, normalised)

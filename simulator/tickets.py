@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from contract.workdays import calendar
-from simulator import v2_cases
+from simulator import linkage_cases, v2_cases
 from simulator.catalogue import HOTLINE_TOPIC_DEPT, HOTLINE_TOPICS
 from simulator.config import CityConfig, substream
 from simulator.defects import maybe_dirty_identity
@@ -55,6 +55,7 @@ class WorkOrder:
     d7: str | None = None
     person: int = -1  # the caller, for the identity ground truth
     planted: tuple | None = None  # (kind, detail, expected) of a v2 case (simulator/v2_cases)
+    hard_cases: tuple = ()  # (kind, detail) of each linkage case (simulator/linkage_cases)
 
     def row(self, clock: dt.datetime) -> tuple | None:
         if self.called > clock:
@@ -104,6 +105,8 @@ class TicketFactory:
         rate = self.config.people * TICKETS_PER_PERSON_YEAR / 365
         count = max(0, round(rng.gauss(rate, rate**0.5)))
         orders = [self._order(rng, day, n) for n in range(count)]
+        for order in orders:
+            order.hard_cases = tuple(linkage_cases.plant(order, self.people, self.config, day))
         return orders + v2_cases.planted_orders(self, day, count)
 
     def _order(

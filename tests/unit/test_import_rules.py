@@ -18,6 +18,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 BASE = {"contract", "groundfloor"}
 ROOMS = {"ingestion", "transform", "quality", "matching", "dashboards", "sharing", "closing"}
+ROOMS |= {"linkage"}
 # What each top folder may import of the project's own packages.
 ALLOWED: dict[str, set[str]] = {
     "contract": set(),

@@ -1,0 +1,1 @@
+"""Identity linkage: tie records without a valid identity number to a person (docs/linkage.md)."""
