@@ -210,9 +210,19 @@ bench-matching: install ## matching: SQL vs row-wise Python, s per million peopl
 SHARING_WAREHOUSE ?= bench/cache/refresh-M/warehouse/warehouse.duckdb
 SHARING_SECONDS ?= 60
 
+SHARING_STORES ?= sqlite postgresql
+
 .PHONY: bench-sharing
-bench-sharing: install ## sharing service: verification and query req/s, p50/p95/p99 vs a DuckDB-per-request peer (SHARING_WAREHOUSE)
-	$(VENV)/bin/python -m bench.sharing --warehouse $(SHARING_WAREHOUSE) --seconds $(SHARING_SECONDS) --name $(TIER)
+bench-sharing: install wrk ## sharing service: verification and query req/s, p50/p95/p99 vs a DuckDB-per-request peer (SHARING_WAREHOUSE; both stores)
+	$(VENV)/bin/python -m bench.sharing --warehouse $(SHARING_WAREHOUSE) --seconds $(SHARING_SECONDS) --name $(TIER) $(foreach s,$(SHARING_STORES),--store $(s))
+
+# The sharing benchmark's load generator: Debian's wrk (C, epoll), far cheaper per request than
+# a Python client on the 2 cores the service shares with it.
+.PHONY: wrk
+wrk: ## wrk, the sharing benchmark's load generator (apt, when missing)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk with apt"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends wrk >/dev/null; }
 
 .PHONY: clean
 clean: ## remove generated cities and caches (keeps the environments)

@@ -39,7 +39,14 @@ from sharing.limits import RateLimiter
 from sharing.pseudonyms import enterprise_key, person_key
 from sharing.registry import Consumer
 from sharing.snapshot import SnapshotReader, name_digest, table_name
-from sharing.store import AuditWriteFailed, AuditWriter, Store, now_text
+from sharing.store import (
+    REGISTRY_VERSION_FIELD,
+    AuditWriteFailed,
+    AuditWriter,
+    RegistryChanged,
+    Store,
+    now_text,
+)
 
 LOG = logging.getLogger("sharing.service")
 CITY_TIME = ZoneInfo("Asia/Shanghai")
@@ -70,6 +77,7 @@ class Caller:
 
 
 CACHED_CALLERS = 10_000  # keys held in memory per worker at most (then the cache starts over)
+DECIDE_AGAIN = 5  # a call decided on a registry that changed meanwhile: at most so many times
 
 
 # --- request bodies (the OpenAPI schema; validated in the handler so that a 422 is audited) ---
@@ -132,6 +140,44 @@ class SharingService:
     # --- the frame every call goes through ------------------------------------------------
 
     def handle(self, call: str, api_key: str | None, work: Callable) -> JSONResponse:
+        """A call from a thread (the access log, which reads the audit log)."""
+        for _ in range(DECIDE_AGAIN):
+            audit, answer = self._outcome(call, api_key, work)
+            try:
+                audit["seq"] = self.audit_writer.append(audit)
+            except RegistryChanged as changed:
+                self._registry_changed(changed.version)
+                continue
+            except AuditWriteFailed as error:
+                return _audit_failed(call, error)
+            return self._answer(call, audit, answer)
+        return _audit_failed(call, RuntimeError("the registry kept changing"))
+
+    async def handle_async(self, call: str, api_key: str | None, work: Callable) -> JSONResponse:
+        """A call in the event loop: its work is point look-ups in the snapshot (microseconds),
+        done inline; only the audit commit is awaited, so that a worker holds many requests
+        at once without a thread each. Decided on the keys and grants cached at the registry
+        version last seen; when the commit finds the store's version has moved on, the record
+        is not written and the call is decided again on the store's registry."""
+        for _ in range(DECIDE_AGAIN):
+            audit, answer = self._outcome(call, api_key, work)
+            try:
+                audit["seq"] = await self.audit_writer.append_async(audit)
+            except RegistryChanged as changed:
+                self._registry_changed(changed.version)
+                continue
+            except AuditWriteFailed as error:
+                return _audit_failed(call, error)
+            return self._answer(call, audit, answer)
+        return _audit_failed(call, RuntimeError("the registry kept changing"))
+
+    def _registry_changed(self, version: int | None) -> None:
+        if version != self._registry_version:
+            self._callers = {}
+            self._registry_version = version
+
+    def _outcome(self, call: str, api_key: str | None, work: Callable) -> tuple[dict, tuple]:
+        """The call's answer (status, body, headers) and its audit record, not yet written."""
         started = time.perf_counter()
         audit: dict = {"call": call}
         headers: dict[str, str] = {}
@@ -148,13 +194,11 @@ class SharingService:
             audit["detail"] = "internal"
         audit.update(status=status, result=result_of(status))
         audit["latency_us"] = int((time.perf_counter() - started) * 1e6)
-        try:
-            audit["seq"] = self.audit_writer.append(audit)
-        except AuditWriteFailed as error:
-            LOG.error("audit write failed, request %s not answered: %s", call, error)
-            return JSONResponse(
-                {"error": "audit_unavailable", "message": "审计记录写入失败，请求未执行"}, 500
-            )
+        return audit, (status, body, headers)
+
+    @staticmethod
+    def _answer(call: str, audit: dict, answer: tuple) -> JSONResponse:
+        status, body, headers = answer
         LOG.info(
             "call=%s consumer=%s status=%s result=%s subject=%s latency_us=%s audit=%s",
             call,
@@ -168,10 +212,10 @@ class SharingService:
         return JSONResponse(body, status, headers=headers)
 
     def _authenticate(self, api_key: str | None, audit: dict) -> Caller:
-        version = self.store.registry_version()
-        if version is None or version != self._registry_version:
-            self._callers = {}
-            self._registry_version = version
+        if self._registry_version is None:  # first request, or a store without the version
+            self._registry_changed(self.store.registry_version())
+        version = self._registry_version
+        audit[REGISTRY_VERSION_FIELD] = version  # checked when the record is committed
         caller = self._callers.get(api_key) if api_key and version is not None else None
         if caller is not None and caller.expires is not None and caller.expires <= now_text():
             caller = None  # rotated out since it was cached: asked again below
@@ -385,6 +429,13 @@ class SharingService:
         return {"entries": entries}
 
 
+def _audit_failed(call: str, error: Exception) -> JSONResponse:
+    LOG.error("audit write failed, request %s not answered: %s", call, error)
+    return JSONResponse(
+        {"error": "audit_unavailable", "message": "审计记录写入失败，请求未执行"}, 500
+    )
+
+
 def shape_record(row, fields: tuple[tuple[str, bool], ...]) -> dict:
     """The granted fields of a snapshot row: the unmasked value where the grant names it."""
     keys = set(row.keys())
@@ -513,8 +564,8 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_identity(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(
-            service.handle, "verify_identity", key, lambda c, a: service.verify_identity(c, a, raw)
+        return await service.handle_async(
+            "verify_identity", key, lambda c, a: service.verify_identity(c, a, raw)
         )
 
     @app.post(
@@ -528,8 +579,7 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_certificate(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(
-            service.handle,
+        return await service.handle_async(
             "verify_certificate",
             key,
             lambda c, a: service.verify_certificate(c, a, raw),
@@ -546,8 +596,7 @@ def build_app(service: SharingService) -> FastAPI:
     async def verify_enterprise(request: Request):
         raw = await read_body(request, limit)
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(
-            service.handle,
+        return await service.handle_async(
             "verify_enterprise",
             key,
             lambda c, a: service.verify_enterprise(c, a, raw),
@@ -567,8 +616,7 @@ def build_app(service: SharingService) -> FastAPI:
         fields: str | None = Query(None, description="字段，逗号分隔（默认：全部授权字段）"),
     ):
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(
-            service.handle,
+        return await service.handle_async(
             "query_person",
             key,
             lambda c, a: service.query(c, a, "person", identity_number, resource, fields),
@@ -588,8 +636,7 @@ def build_app(service: SharingService) -> FastAPI:
         fields: str | None = Query(None, description="字段，逗号分隔（默认：全部授权字段）"),
     ):
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(
-            service.handle,
+        return await service.handle_async(
             "query_enterprise",
             key,
             lambda c, a: service.query(c, a, "enterprise", uscc, resource, fields),
@@ -604,7 +651,7 @@ def build_app(service: SharingService) -> FastAPI:
     )
     async def catalogue(request: Request):
         key = request.headers.get(KEY_HEADER)
-        return await run_in_threadpool(service.handle, "catalogue", key, service.catalogue_for)
+        return await service.handle_async("catalogue", key, service.catalogue_for)
 
     @app.get(
         "/v1/persons/{identity_number}/access-log",

@@ -20,7 +20,10 @@ or the grants are loaded again, whichever process did it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import json
@@ -89,6 +92,8 @@ AUDIT_CONTENT = (
     "detail",
 )
 
+AUDIT_COLUMNS = (*AUDIT_CONTENT, "prev_hash", "hash")
+
 audit_table = sa.Table(
     "sharing_audit",
     metadata,
@@ -130,6 +135,19 @@ registry_table = sa.Table(
 
 class AuditWriteFailed(RuntimeError):
     """The audit record could not be written: the request it records must fail."""
+
+
+class RegistryChanged(RuntimeError):
+    """Keys or grants changed after the request was decided on what the service had cached:
+    its record is not written, and the request is decided again on the store's registry."""
+
+    def __init__(self, version: int | None):
+        super().__init__(f"registry version is now {version}")
+        self.version = version
+
+
+STALE = None  # the sequence number append_audits gives a record decided on an old registry
+REGISTRY_VERSION_FIELD = "_registry_version"  # in a record: the registry it was decided on
 
 
 @dataclass(frozen=True)
@@ -210,6 +228,11 @@ class Store:
         self.engine, self.reader = make_engines(url)
         self._version_lock = threading.Lock()
         self._version_conn = None  # one DBAPI connection kept for `registry_version`
+        self._audit_lock = threading.Lock()
+        self._audit_conn = None  # one DBAPI connection kept for `append_audits`
+        self.last_registry_version: int | None = None  # as the last append read it
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self._lock_path = f"{database}.audit-lock" if database and database != ":memory:" else None
 
     def create(self) -> None:
         metadata.create_all(self.engine)
@@ -228,6 +251,10 @@ class Store:
             if self._version_conn is not None:
                 self._version_conn.close()
                 self._version_conn = None
+        with self._audit_lock:
+            if self._audit_conn is not None:
+                self._audit_conn.close()
+                self._audit_conn = None
         self.engine.dispose()
         self.reader.dispose()
 
@@ -393,30 +420,99 @@ class Store:
         """Append one record to the chain; its sequence number. Raises AuditWriteFailed."""
         return self.append_audits([record])[0]
 
-    def append_audits(self, records: list[dict]) -> list[int]:
+    def append_audits(self, records: list[dict]) -> list[int | None]:
         """Append the records to the chain in order, in one transaction; their sequence
-        numbers. Raises AuditWriteFailed (and none of them is written)."""
+        numbers. Raises AuditWriteFailed (and none of them is written).
+
+        A record carrying the registry version its request was decided on (the service's
+        cached keys and grants) is written only if that is still the store's version, read in
+        the same transaction: otherwise its number is STALE and the request must be decided
+        again. So a key revoked, rotated out or a grant changed by any process is honoured from
+        the first request committed after the change, without a query per request.
+
+        On one DBAPI connection kept for it, with one multi-row INSERT: this runs for every
+        request the service answers, and SQLAlchemy's per-statement work and a pool checkout
+        cost more than the commit. Across processes the head row's lock orders the appends;
+        on SQLite a lock file is taken first, so that a worker waiting for another's commit
+        is woken when it ends instead of polling SQLite's busy handler (1, 2, 5 … ms)."""
+        with self._audit_lock:
+            try:
+                if self._audit_conn is None:
+                    self._audit_conn = self.engine.raw_connection()
+                with self._cross_process_lock():
+                    return self._append_on(self._audit_conn, records)
+            except Exception as error:  # any failure: the callers must not answer
+                if self._audit_conn is not None:
+                    with contextlib.suppress(Exception):
+                        self._audit_conn.invalidate()
+                    self._audit_conn = None
+                raise AuditWriteFailed(str(error)) from error
+
+    def _append_on(self, conn, records: list[dict]) -> list[int | None]:
+        sqlite = self.engine.dialect.name == "sqlite"
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        cursor = conn.cursor()
         try:
-            with self.engine.begin() as conn:
-                head = conn.execute(
-                    sa.select(head_table).where(head_table.c.id == 1).with_for_update()
-                ).one()
-                seq, prev, rows = head.seq, head.hash, []
-                for record in records:
-                    row = {name: record.get(name) for name in AUDIT_CONTENT}
-                    seq += 1
-                    row["seq"] = seq
-                    row["at"] = row["at"] or now_text()
-                    row["prev_hash"] = prev
-                    row["hash"] = prev = record_hash(prev, row)
-                    rows.append(row)
-                conn.execute(audit_table.insert(), rows)
-                conn.execute(
-                    head_table.update().where(head_table.c.id == 1).values(seq=seq, hash=prev)
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(
+                "SELECT seq, hash, (SELECT version FROM sharing_registry_version WHERE id = 1) "
+                "FROM sharing_audit_head WHERE id = 1" + ("" if sqlite else " FOR UPDATE")
+            )
+            seq, prev, version = cursor.fetchone()
+            self.last_registry_version = version
+            values: list = []
+            seqs: list[int | None] = []
+            for record in records:
+                if record.get(REGISTRY_VERSION_FIELD, version) != version:
+                    seqs.append(STALE)  # decided on keys or grants that have changed since
+                    continue
+                row = {name: record.get(name) for name in AUDIT_CONTENT}
+                seq += 1
+                row["seq"] = seq
+                row["at"] = row["at"] or now_text()
+                row["prev_hash"] = prev
+                row["hash"] = prev = record_hash(prev, row)
+                values.extend(row[name] for name in AUDIT_COLUMNS)
+                seqs.append(seq)
+            if values:
+                rows = len(values) // len(AUDIT_COLUMNS)
+                one = "(" + ", ".join([mark] * len(AUDIT_COLUMNS)) + ")"
+                columns = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
+                cursor.execute(
+                    f"INSERT INTO sharing_audit ({columns}) VALUES " + ", ".join([one] * rows),
+                    values,
                 )
-            return [row["seq"] for row in rows]
-        except Exception as error:  # any failure: the callers must not answer
-            raise AuditWriteFailed(str(error)) from error
+                cursor.execute(
+                    f"UPDATE sharing_audit_head SET seq = {mark}, hash = {mark} WHERE id = 1",
+                    (seq, prev),
+                )
+            if sqlite:
+                cursor.execute("COMMIT")
+            else:
+                conn.commit()
+            return seqs
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if sqlite:
+                    cursor.execute("ROLLBACK")
+                else:
+                    conn.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    @contextlib.contextmanager
+    def _cross_process_lock(self):
+        if self._lock_path is None:
+            yield
+            return
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def audit_records(self, subject: str | None = None) -> list[dict]:
         query = sa.select(audit_table).order_by(audit_table.c.seq)
@@ -451,37 +547,87 @@ class Store:
 
 
 class _Pending:
-    __slots__ = ("done", "error", "record", "seq")
+    """One record waiting for its commit: a thread waits on `done`, a coroutine on `future`."""
 
-    def __init__(self, record: dict):
-        self.record, self.done = record, threading.Event()
+    __slots__ = ("done", "error", "future", "record", "seq")
+
+    def __init__(self, record: dict, future: asyncio.Future | None = None):
+        self.record, self.future = record, future
+        self.done = threading.Event() if future is None else None
         self.seq: int | None = None
-        self.error: str | None = None
+        self.error: Exception | None = None
+
+    def settle(self) -> None:
+        if self.future is None:
+            self.done.set()  # type: ignore[union-attr]
+        elif not self.future.done():
+            if self.error is None:
+                self.future.set_result(self.seq)
+            else:
+                self.future.set_exception(self.error)
 
 
 class AuditWriter:
     """Group commit of the audit chain for one process (the service's worker).
 
-    `append` hands the record to one writer thread and waits until the transaction holding it
-    has committed (its sequence number) or failed (AuditWriteFailed). The writer takes every
-    record queued meanwhile into its next transaction: no waiting window, so a lone request
-    is committed at once and a busy worker commits many records per transaction. Across
-    worker processes the head lock still orders the transactions into one chain."""
+    A request is answered only once the transaction holding its record has committed (its
+    sequence number) and fails with AuditWriteFailed when that transaction fails. Records
+    that arrive while a transaction commits go together into the next one: no waiting
+    window, so a lone request is committed at once and a busy worker commits many records per
+    transaction. Across worker processes the head lock orders the transactions into one chain.
+
+    `append_async` (the calls, in the worker's event loop): the loop itself commits, once it
+    has run every request ready; `append` (from a thread: the access log) hands the record to
+    a writer thread."""
 
     def __init__(self, store: Store, max_batch: int = 512):
         self.store, self.max_batch = store, max_batch
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._in_loop: list[_Pending] = []  # the event loop's records awaiting their commit
 
     def append(self, record: dict) -> int:
+        """From a thread: wait for the commit holding `record`; its sequence number. Raises
+        AuditWriteFailed, or RegistryChanged (decide the request again)."""
         pending = _Pending(record)
         self._start()
         self._queue.put(pending)
-        pending.done.wait()
+        pending.done.wait()  # type: ignore[union-attr]
         if pending.error is not None:
-            raise AuditWriteFailed(pending.error)
+            raise pending.error
         return pending.seq  # type: ignore[return-value]
+
+    async def append_async(self, record: dict) -> int:
+        """From the event loop: the same, committed by the loop once nothing else is ready
+        (`call_soon`), with the records of every request it ran meanwhile. No thread is woken
+        and none wakes the loop: on a busy machine a wake-up waits for a core, and costs more
+        than the commit."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(record, loop.create_future())
+        self._in_loop.append(pending)
+        if len(self._in_loop) == 1:
+            loop.call_soon(self._commit_in_loop)
+        return await pending.future  # type: ignore[misc]
+
+    def _commit_in_loop(self) -> None:
+        batch, self._in_loop = self._in_loop, []
+        for start in range(0, len(batch), self.max_batch):
+            part = batch[start : start + self.max_batch]
+            self._commit(part)
+            for pending in part:
+                pending.settle()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            seqs = self.store.append_audits([p.record for p in batch])
+            for pending, seq in zip(batch, seqs, strict=True):
+                pending.seq = seq
+                if seq is STALE:
+                    pending.error = RegistryChanged(self.store.last_registry_version)
+        except Exception as error:  # AuditWriteFailed or worse: none is answered
+            for pending in batch:
+                pending.error = AuditWriteFailed(str(error))
 
     def _start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -500,15 +646,10 @@ class AuditWriter:
                 except queue.Empty:
                     break
             try:
-                seqs = self.store.append_audits([p.record for p in batch])
-                for pending, seq in zip(batch, seqs, strict=True):
-                    pending.seq = seq
-            except Exception as error:  # AuditWriteFailed or worse: none is answered
-                for pending in batch:
-                    pending.error = str(error)
+                self._commit(batch)
             finally:
                 for pending in batch:
-                    pending.done.set()
+                    pending.settle()
 
 
 def _consumer(row) -> Consumer:
