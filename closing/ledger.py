@@ -267,7 +267,10 @@ def refresh_as_reported(conn) -> None:
         f"""
         create or replace table kpi_monthly_as_reported as
         with reported as ({LATEST_REPORTED}),
-        closes as (select distinct month from kpi_closes),
+        closes as (
+            select month, closed_on from kpi_closes
+            qualify close_no = max(close_no) over (partition by month)
+        ),
         restated as (
             select distinct s.month, s.kpi_id, s.region_code
             from kpi_restatements as s
@@ -276,18 +279,34 @@ def refresh_as_reported(conn) -> None:
             where s.still_differs
         ),
         current_rows as (select * from published.main_marts.kpi_monthly),
+        -- a closed month's grains as reported, and those that appeared after the close (a late
+        -- case of a new district, item or channel): reported 0 of 0, their current values
+        -- beside, so that a month's current figure is the sum of every grain
         closed_rows as (
-            select r.kpi_id, r.kpi_name_zh, r.month, r.region_code, r.department, r.item_code,
-                r.channel, r.numerator, r.denominator,
+            select coalesce(r.kpi_id, c.kpi_id) as kpi_id,
+                coalesce(r.kpi_name_zh, c.kpi_name_zh) as kpi_name_zh,
+                coalesce(r.month, c.month) as month,
+                coalesce(r.region_code, c.region_code) as region_code,
+                coalesce(r.department, c.department) as department,
+                coalesce(r.item_code, c.item_code) as item_code,
+                coalesce(r.channel, c.channel) as channel,
+                coalesce(r.numerator, 0) as numerator,
+                coalesce(r.denominator, 0) as denominator,
                 coalesce(c.numerator, 0) as current_numerator,
                 coalesce(c.denominator, 0) as current_denominator,
-                r.target, r.better, '已结账' as close_status, r.closed_on
+                coalesce(r.target, c.target) as target,
+                coalesce(r.better, c.better) as better,
+                '已结账' as close_status,
+                coalesce(r.closed_on, k.closed_on) as closed_on
             from reported as r
-            left join current_rows as c
+            full outer join (
+                select * from current_rows where month in (select month from closes)
+            ) as c
                 on r.kpi_id = c.kpi_id and r.month = c.month
                 and r.region_code = c.region_code and r.department = c.department
                 and r.item_code is not distinct from c.item_code
                 and r.channel is not distinct from c.channel
+            left join closes as k on k.month = coalesce(r.month, c.month)
         ),
         open_rows as (
             select kpi_id, kpi_name_zh, month, region_code, department, item_code, channel,

@@ -101,6 +101,13 @@ def marts_digest(warehouse: Path) -> dict[str, str]:
         conn.close()
 
 
+def advance_city(city: Path, urls: dict[str, str], days: int) -> None:
+    """`simulator advance`: the city's next days, delivered into its exchange databases."""
+    targets = [f"--target={s}={u}" for s, u in urls.items()]
+    command = [sys.executable, "-m", "simulator", "advance", "--out", str(city), "--days"]
+    subprocess.run([*command, str(days), *targets], check=True, capture_output=True)
+
+
 def local_midnight(day: dt.date):
     return pendulum.datetime(day.year, day.month, day.day, tz="Asia/Shanghai")
 
@@ -113,7 +120,9 @@ def story(tmp_path_factory, servers):
 
     tmp = tmp_path_factory.mktemp("e2e")
     city = tmp / "city"
-    generate_city(small_config(people=600, seed=61, months=6), city)
+    # D9 (late arrival) raised from 5 % so that a June case of this seed arrives after June's
+    # close day (test_a_month_closes_through_airflow_and_a_late_case_restates_it)
+    generate_city(small_config(people=600, seed=61, months=6, rates={"D9": 0.3}), city)
     pg, my = servers
     urls = {
         "case_platform": pg,
@@ -151,7 +160,7 @@ def story(tmp_path_factory, servers):
         "PIPELINE_SOURCE_RETRIES": "1",
         "DBT_TARGET": "ci",
     }
-    record: dict = {"city": city, "env": env}
+    record: dict = {"city": city, "env": env, "urls": urls}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -166,22 +175,7 @@ def story(tmp_path_factory, servers):
         record["rerun"] = run_chain(local_midnight(first), announce=lambda _: None)
         record["digest_rerun"] = marts_digest(warehouse)
 
-        targets = [f"--target={s}={u}" for s, u in urls.items()]
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "advance",
-                "--out",
-                str(city),
-                "--days",
-                "1",
-                *targets,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        advance_city(city, urls, 1)
         second = scan.clock(city).date()
         # the fault run: hotline down for more requests than one task try makes, MariaDB away
         hotline.faults = FaultInjector(0.0, 0.0, 0, outage_requests=HOTLINE_ATTEMPTS + 1)
@@ -350,3 +344,141 @@ def test_the_first_run_closed_every_due_month_once_at_its_published_values(story
         assert reported == published, month
     assert query(store, "SELECT DISTINCT snapshot_id FROM kpi_reported WHERE closed_on = ?",
                  [first]) == [snapshot_id]  # fmt: skip
+
+
+STORE_TABLES = ("kpi_closes", "kpi_reported", "kpi_restatements", "kpi_alerts")
+GRAIN_VALUES = "kpi_id, region_code, department, item_code, channel, numerator, denominator"
+
+
+def month_cases(city: Path, month: dt.date) -> dict[str, str]:
+    """The live cases (not deleted, no D7 duplicate) the case platform holds now whose
+    application (SQSJ) falls in `month`: case number -> region."""
+    duplicates = scan.defect_keys(city, "D7", "bj_jbxx")
+    return {
+        r["SBLSH"]: r["XZQHDM"]
+        for r in scan.rows(city, "case_platform", "bj_jbxx")
+        if r["SFSC"] != "1"
+        and r["SBLSH"] not in duplicates
+        and str(r["SQSJ"]).startswith(f"{month:%Y-%m}")
+    }
+
+
+def store_state(store: Path) -> dict[str, list[tuple]]:
+    return {t: query(store, f"SELECT * FROM {t} ORDER BY ALL") for t in STORE_TABLES}
+
+
+@pytest.fixture(scope="module")
+def month_close(story):
+    """After the story (whose dates lie before the close day of the month before theirs):
+    the city advanced to that close day and the chain run on it, so that the month closes
+    through the pipeline; the city advanced until a late (D9) case of the month has arrived
+    and the chain run again; then that date's warehouse DAG re-run."""
+    from closing import ledger
+    from groundfloor.settings import close_settings
+    from pipeline.chain import ChainResult, dag_bag, run_chain, run_dag
+
+    city, env, urls = story["city"], story["env"], story["urls"]
+    month = (story["second"].replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    store, published = Path(env["OPERATIONS_STORE"]), Path(env["PUBLISHED_WAREHOUSE"])
+    record: dict = {"month": month, "closed_before": {c["month"] for c in ledger.closes(store)}}
+    hotline = make_server(store_path(city), port=0, token="e2e-token")
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    serve(hotline)
+    serve(receiver)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setenv("HOTLINE_BASE_URL", f"http://127.0.0.1:{hotline.server_address[1]}")
+        patch.setenv("ALERT_WEBHOOK_URL", f"http://127.0.0.1:{receiver.server_address[1]}/a")
+        due = ledger.close_day(month, close_settings().close_workday)
+        record["due"] = due
+        advance_city(city, urls, (due - story["second"]).days)
+        record["cases_at_close"] = month_cases(city, month)
+        Receiver.received.clear()
+        record["close"] = run_chain(local_midnight(due), announce=lambda _: None)
+        record["alerts_sent"] = [a for a in Receiver.received if a["task_id"] == "kpi_alerts"]
+        record["published_at_close"] = published.read_bytes()
+        # D9 delays a case by up to 10 days: those of the month's last days arrive by then
+        later = due + dt.timedelta(days=4)
+        record["later_date"] = later
+        advance_city(city, urls, (later - due).days)
+        record["cases_later"] = month_cases(city, month)
+        record["later"] = run_chain(local_midnight(later), announce=lambda _: None)
+        record["store_later"] = store_state(store)
+        rerun = ChainResult(local_midnight(later))
+        record["rerun"] = run_dag(dag_bag().dags["warehouse"], local_midnight(later), rerun)
+        record["store_rerun"] = store_state(store)
+    hotline.shutdown()
+    receiver.shutdown()
+    return record
+
+
+def test_a_month_closes_through_airflow_and_a_late_case_restates_it(month_close, story, tmp_path):
+    """The month before the story's dates closes on its close day through the Airflow DAGs at
+    the values that run published; a D9 case of it arriving after the close is listed as a
+    restatement (reported value from the close, current value from the sources and the mart)
+    while the reported value and the dashboards' figure stay; re-running the date records
+    nothing twice."""
+    from closing import ledger
+
+    close, month, due = month_close, month_close["month"], month_close["due"]
+    city, env = story["city"], story["env"]
+    store, operations = Path(env["OPERATIONS_STORE"]), Path(env["PUBLISHED_OPERATIONS"])
+    assert story["second"] < due and month not in close["closed_before"]
+    for run in ("close", "later"):
+        assert close[run].ok, (close[run].states, close[run].failed_tasks)
+    assert close["rerun"] == "success"
+
+    closes = [(c["close_no"], c["due_on"], c["closed_on"], c["closed_by"])
+              for c in ledger.closes(store) if c["month"] == month]  # fmt: skip
+    assert closes == [(1, due, due, "pipeline")]
+    snapshot = tmp_path / "close.duckdb"
+    snapshot.write_bytes(close["published_at_close"])
+    at_close = query(snapshot, f"SELECT {GRAIN_VALUES} FROM main_marts.kpi_monthly "
+                     "WHERE month = ? ORDER BY ALL", [month])  # fmt: skip
+    reported = query(store, f"SELECT {GRAIN_VALUES} FROM kpi_reported "
+                     "WHERE month = ? AND close_no = 1 ORDER BY ALL", [month])  # fmt: skip
+    assert reported == at_close and reported
+
+    # the late case: absent at the close, delivered since, a D9 row of the manifest
+    before, after = close["cases_at_close"], close["cases_later"]
+    late = set(after) - set(before)
+    assert late and late <= scan.defect_keys(city, "D9", "bj_jbxx"), late
+    k1_city = ("SELECT sum(denominator) FROM {} WHERE month = ? AND kpi_id = 'K1' "
+               "AND region_code = 'ALL'")  # fmt: skip
+    assert query(store, k1_city.format("kpi_reported"), [month]) == [(len(before),)]
+    published = Path(env["PUBLISHED_WAREHOUSE"])
+    assert query(published, k1_city.format("main_marts.kpi_monthly"), [month]) == [(len(after),)]
+
+    # listed as a restatement of its region and of the city, reported and current values
+    # those of the close and of the mart now, first seen on the run after the close
+    restated = [r for r in ledger.restatements(store, month) if r["kpi_id"] == "K1"]
+    assert {after[k] for k in late} | {"ALL"} <= {r["region_code"] for r in restated}
+    city_rows = [r for r in restated if r["region_code"] == "ALL"]
+    moved = sum(r["current_denominator"] - r["reported_denominator"] for r in city_rows)
+    assert moved == len(after) - len(before)
+    now = {r[:5]: r[5:] for r in query(published, f"SELECT {GRAIN_VALUES} FROM "
+           "main_marts.kpi_monthly WHERE month = ?", [month])}  # fmt: skip
+    then = {r[:5]: r[5:] for r in reported}
+    for r in restated:  # a grain without a row at the close (or now) counts 0 of 0 there
+        grain = (r["kpi_id"], r["region_code"], r["department"], r["item_code"], r["channel"])
+        assert (r["reported_numerator"], r["reported_denominator"]) == then.get(grain, (0, 0))
+        assert (r["current_numerator"], r["current_denominator"]) == now.get(grain, (0, 0))
+        assert r["first_seen_on"] == close["later_date"]
+
+    # the dashboards keep the month at its reported value, the current one beside it
+    shown = query(
+        operations,
+        "SELECT sum(denominator), sum(current_denominator), bool_or(is_restated), "
+        "any_value(close_status) FROM kpi_monthly_as_reported "
+        "WHERE month = ? AND kpi_id = 'K1' AND region_code = 'ALL'",
+        [month],
+    )
+    assert shown == [(len(before), len(after), True, "已结账")]
+
+    # the close day's KPI alerts are the closed month's, each sent once; the re-run of the
+    # later date records nothing a second time
+    alerts = query(store, "SELECT month, raised_on FROM kpi_alerts WHERE raised_on = ?", [due])
+    assert {m for m, _ in alerts} <= {month}
+    assert len(close["alerts_sent"]) == len(alerts)
+    assert close["store_rerun"] == close["store_later"]

@@ -226,8 +226,10 @@ def test_across_the_october_close_day_through_airflow(warehouse_dag, stores):
     ]
 
     # D9: two late October cases for district 360703 land after the close (one a first-time
-    # success), and 好差评 re-delivers October with one rating of 360702 now bad
+    # success), one for 360702 at the window (a grain that had no row at the close), and
+    # 好差评 re-delivers October with one rating of 360702 now bad
     late = records + record("K2", OCT, "360703", "rsj", 1, 2, "I-01", "window")
+    late += record("K2", OCT, "360702", "rsj", 1, 1, "I-01", "window")
     first_k8 = next(n for n, x in enumerate(late) if x[:3] == ("K8", OCT, "360702"))
     redelivered = [(*x[:6], False) if n == first_k8 else x for n, x in enumerate(late)]
     publish(published, redelivered)
@@ -249,18 +251,22 @@ def test_across_the_october_close_day_through_airflow(warehouse_dag, stores):
     moved = {k for k in now if now[k] != was.get(k)}
     assert {(k[0], k[1], k[3], k[4]) for k in moved} == {
         ("K2", "360703", "I-01", "window"),
+        ("K2", "360702", "I-01", "window"),
         ("K2", "ALL", "I-01", "window"),
         ("K8", "360702", None, None),
         ("K8", "ALL", None, None),
     }
-    assert listed == {(k[0], k[1], k[3], k[4]): (*was[k], *now[k], after) for k in moved}
+    assert ("K2", "360702", "rsj", "I-01", "window") not in was  # a grain new since the close
+    listed_as = {(k[0], k[1], k[3], k[4]): (*was.get(k, (0, 0)), *now[k], after) for k in moved}
+    assert listed == listed_as
     restated = query(
         stores["PUBLISHED_OPERATIONS"],
         "select distinct kpi_id, region_code from kpi_monthly_as_reported "
         "where month = ? and is_restated order by all",
         [OCT],
     )
-    assert restated == [("K2", "360703"), ("K2", "ALL"), ("K8", "360702"), ("K8", "ALL")]
+    assert restated == [("K2", "360702"), ("K2", "360703"), ("K2", "ALL"), ("K8", "360702"),
+                        ("K8", "ALL")]  # fmt: skip
     shown = query(
         stores["PUBLISHED_OPERATIONS"],
         "select sum(numerator), sum(denominator) from kpi_monthly_as_reported "
@@ -276,6 +282,17 @@ def test_across_the_october_close_day_through_airflow(warehouse_dag, stores):
         [OCT],
     )
     assert beside == [("南康区", 36 + 1, 40 + 2)]  # with the current values beside them
+    # the grain that appeared after the close counts in the current figure, reported 0 of 0
+    new_grain = query(
+        stores["PUBLISHED_OPERATIONS"],
+        "select sum(numerator), sum(denominator), sum(current_numerator), "
+        "sum(current_denominator), any_value(close_status) from kpi_monthly_as_reported "
+        "where month = ? and kpi_id = 'K2' and region_code in ('360702', 'ALL') "
+        "group by region_code order by region_code",
+        [OCT],
+    )
+    assert new_grain == [(38, 40, 38 + 1, 40 + 1, "已结账"),
+                         (38 + 36, 80, 38 + 36 + 1 + 1, 80 + 2 + 1, "已结账")]  # fmt: skip
 
     # a later run still lists them as first seen on the day they were found
     run_on(warehouse_dag, after + dt.timedelta(days=1))
