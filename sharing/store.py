@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import os
 import queue
 import secrets
 import threading
@@ -201,8 +202,12 @@ def make_engines(url: str) -> tuple[sa.Engine, sa.Engine]:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
         return engine, engine
     path = sa.engine.make_url(url).database
-    if path:
+    if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Created owner-only before SQLite opens it: SQLite gives its -wal and -shm files the
+        # database file's mode, and they hold audit rows too.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        Path(path).chmod(0o600)
     engines = []
     for immediate in (True, False):
         # isolation_level None: pysqlite's own transaction handling is off

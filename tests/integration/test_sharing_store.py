@@ -8,6 +8,7 @@ import datetime as dt
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -181,3 +182,18 @@ def test_without_the_registry_version_nothing_is_cached_and_keys_still_work(stor
     assert store.authenticate(issued.secret)[1] == issued.key_id
     store.create()
     assert store.registry_version() == 0
+
+
+def test_the_sqlite_store_and_its_wal_files_are_owner_only(tmp_path):
+    """The audit rows sit in the -wal file until a checkpoint: it must be as closed as the
+    database file (SQLite copies the database file's mode to it)."""
+    database = tmp_path / "sharing.db"
+    store = Store(f"sqlite:///{database}")
+    try:
+        store.create()
+        store.append_audit(_record(1))
+        files = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+        assert all(f.exists() for f in files)
+        assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        store.dispose()
