@@ -1,15 +1,20 @@
 """What every engine's build reads off the dbt project and its run: the source tables the
-project declares, the macros an adapter overrides, and dbt's node timings. One copy for the
-DuckDB, PostgreSQL and Spark builds and their benchmarks."""
+project declares, the macros an adapter overrides, a timed dbt run and dbt's node timings. One
+copy for the DuckDB, PostgreSQL and Spark builds and their benchmarks."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import re
+import subprocess
+import time
 from pathlib import Path
 
 import yaml
 
-from transform.dbt import DBT_PROJECT
+from transform.dbt import DBT_PROJECT, dbt_executable
 
 # dbt's statuses of a node that did its work (an exposure is a no-op)
 OK_STATUSES = ("success", "pass", "no-op")
@@ -60,3 +65,38 @@ def node_times(run_results: dict, slowest: int = 12) -> dict:
             for s, uid, st in nodes[:slowest]
         ],
     }
+
+
+def timed_dbt(
+    command: str, target: str, work: Path, env: dict, as_of: dt.date | None, *args: str
+) -> dict:
+    """`dbt <command> --target <target>` in a child process, its target and log folders and
+    its output (dbt-<command>.log) under `work`, so that another build of the project can run
+    meanwhile: wall seconds, peak RSS, exit code, the log and the node timings of
+    run_results.json. The peak RSS is wait4's ru_maxrss: the largest of dbt and the children
+    it waited for (the Spark session's JVM; a database server's processes are not in it)."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    target_path, log_path = work / "target", work / "logs"
+    argv = [dbt_executable(), command, "--target", target, "--project-dir", str(DBT_PROJECT)]
+    argv += ["--profiles-dir", str(DBT_PROJECT), "--target-path", str(target_path)]
+    argv += ["--log-path", str(log_path), *args]
+    if as_of is not None:
+        argv += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    output = work / f"dbt-{command}.log"
+    with output.open("w", encoding="utf-8") as out:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    result = {
+        "build_seconds": round(seconds, 2),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "dbt_exit_code": os.waitstatus_to_exitcode(status),
+        "dbt_log": str(output),
+    }
+    run_results = target_path / "run_results.json"
+    if run_results.exists():
+        result["dbt"] = node_times(json.loads(run_results.read_text(encoding="utf-8")))
+    return result
