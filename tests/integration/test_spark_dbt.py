@@ -2,13 +2,13 @@
 method on a local Spark session) against the same project on DuckDB, on the small simulator
 city of the other dbt tests. The Spark side is built as the platform builds it: the warehouse
 DAG through Airflow (`dag.test`) with DBT_TARGET=spark, its dbt_build task exporting the raw
-layer as Parquet, running `dbt build` (seeds, models, data and unit tests) on Spark and copying
-the built tables back, then the quality gate, publish, close and KPI alerts on them as on a
-DuckDB build. Checked: the Parquet raw layer holds the raw tables' rows, columns and loads;
-the Spark build passes; every mart Spark wrote holds the same rows as DuckDB's: kpi_monthly's
-numerators and denominators per KPI, month and grain, the row counts, the key sets of the
-person and enterprise files, and the whole content of every mart table; and the snapshot the
-DAG published (what the dashboards read) holds the Spark build's KPIs.
+layer as Parquet, running `dbt build` on Spark (seeds and models: the data and unit tests run
+on DuckDB here) and copying the built tables back, then the quality gate, publish, close and
+KPI alerts on them as on a DuckDB build. Checked: the Parquet raw layer holds the raw tables'
+rows, columns and loads; the Spark build passes; every mart Spark wrote holds the same rows as
+DuckDB's: kpi_monthly's numerators and denominators per KPI, month and grain, the row counts,
+the key sets of the person and enterprise files, and the whole content of every mart table;
+and the snapshot the DAG published (what the dashboards read) holds the Spark build's KPIs.
 
 Marked `spark` so that it also runs alone: `make test-spark` (Java 17 installed by `make`).
 """
@@ -69,6 +69,10 @@ def run_warehouse_dag_on_spark(warehouse: Path, as_of: dt.date, outputs: Path) -
     day = as_of + dt.timedelta(days=1)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DBT_TARGET", "spark")
+        # dbt's own setting: the data and unit tests ran on DuckDB over the same raw data in
+        # this module; on Spark they would double the build (1,500 s against about 900 s on
+        # this loaded machine). `make build ENGINE=spark` and the benchmark run them on Spark.
+        env.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
         env.setenv("WAREHOUSE", str(warehouse))
         for name, relative in {
             "PUBLISHED_WAREHOUSE": "published/warehouse.duckdb",
@@ -143,7 +147,7 @@ def test_the_build_passes_on_spark_with_the_overrides_listed(engines):
     report = engines.report
     assert report["dbt_exit_code"] == 0
     by_type = report["dbt"]["node_seconds_by_type"]
-    assert {"model", "seed", "test", "unit_test"} <= set(by_type)
+    assert {"model", "seed"} <= set(by_type) and "test" not in by_type
     assert all(entry["not_ok"] == 0 for entry in by_type.values()), by_type
     assert by_type["model"]["nodes"] >= 40
     assert {"normalise_identity", "is_valid_identity", "keyed_hash", "listagg", "dateadd"} <= set(
