@@ -33,7 +33,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +40,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from transform.project import node_times
+from transform.project import TreeSampler, node_times
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
@@ -244,7 +243,7 @@ def dbt(
         sampler = TreeSampler(child.pid)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
-        sampled = sampler.stop()
+        sampled, cpu_seconds = sampler.stop()
     child.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(encoding="utf-8", errors="replace")
     done = re.findall(r"Done\. (PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+.*TOTAL=\d+)", text)
@@ -254,6 +253,7 @@ def dbt(
         "seconds": round(seconds, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
         "peak_rss_mib_sampled": sampled,
+        "cpu_seconds_sampled": cpu_seconds,
         "summary": done[-1] if done else None,
     }
     run_results = target_path / "run_results.json"
@@ -266,41 +266,6 @@ def dbt(
         for line in errors[-30:]:
             console.print("  " + line)
     return result
-
-
-class TreeSampler:
-    """The largest RSS sum of a process and its descendants, sampled every 0.2 s with psutil
-    (a cross-check of wait4's ru_maxrss, which is exact for one process but can include the
-    parent's RSS at fork time); None when psutil is missing."""
-
-    def __init__(self, pid: int):
-        self.peak = 0
-        self.done = threading.Event()
-        try:
-            import psutil
-
-            self.root = psutil.Process(pid)
-        except Exception:
-            self.root = None
-            return
-        self.thread = threading.Thread(target=self._poll, daemon=True)
-        self.thread.start()
-
-    def _poll(self) -> None:
-        while not self.done.is_set():
-            try:
-                tree = [self.root, *self.root.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
-            except Exception:
-                pass
-            self.done.wait(0.2)
-
-    def stop(self) -> int | None:
-        self.done.set()
-        if self.root is None:
-            return None
-        self.thread.join()
-        return round(self.peak / 2**20)
 
 
 def duckdb_settings(warehouse: Path, env: dict, as_of: dt.date, target: str) -> dict:

@@ -26,14 +26,13 @@ import json
 import os
 import queue
 import re
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from transform.dbt import DBT_PROJECT, dbt_environment, dbt_executable
-from transform.project import adapter_overrides, node_times, source_tables
+from transform.dbt import dbt_environment
+from transform.project import adapter_overrides, source_tables, timed_dbt
 
 ROWS_PER_CHUNK = 200_000
 # Settings of the peer database (ALTER DATABASE ... SET: no restart, every new session).
@@ -238,34 +237,14 @@ def load(warehouse: Path, database: str) -> dict:
 def run_build(
     database: str, as_of: dt.date | None, work: Path, warehouse: Path, *args: str
 ) -> dict:
-    """`dbt build --target pg` in a child process: wall seconds, peak RSS, exit code and the
-    node timings of run_results.json. Its target and log folders are `work`'s, so a DuckDB
-    build of the same project can run meanwhile."""
-
-    target_path, log_path = work / "target", work / "logs"
-    argv = [dbt_executable(), "build", "--target", "pg", "--project-dir", str(DBT_PROJECT)]
-    argv += ["--profiles-dir", str(DBT_PROJECT), "--target-path", str(target_path)]
-    argv += ["--log-path", str(log_path), *args]
-    if as_of is not None:
-        argv += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    """`dbt build --target pg` in a child process (transform.project.timed_dbt): wall
+    seconds, dbt's peak RSS (the server's processes are not in it), exit code and the node
+    timings. Its target and log folders are `work`'s, so a DuckDB build of the same project
+    can run meanwhile."""
     env = {**dbt_environment(warehouse, "pg"), "PG_DBT_DATABASE": database}
-    work.mkdir(parents=True, exist_ok=True)
-    output = work / "dbt-build.log"
-    with output.open("w", encoding="utf-8") as out:
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-    result = {
-        "build_seconds": round(seconds, 2),
-        "dbt_peak_rss_mib": round(usage.ru_maxrss / 1024),
-        "dbt_exit_code": os.waitstatus_to_exitcode(status),
-        "dbt_log": str(output),
-    }
-    run_results = target_path / "run_results.json"
-    if run_results.exists():
-        result["dbt"] = node_times(json.loads(run_results.read_text(encoding="utf-8")))
-    return result
+    built = timed_dbt("build", "pg", work, env, as_of, *args)
+    built["dbt_peak_rss_mib"] = built.pop("peak_rss_mib")
+    return built
 
 
 def server() -> dict:

@@ -31,14 +31,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from groundfloor.settings import identity_key
-from transform.dbt import DBT_PROJECT, DbtFailed, dbt_environment, dbt_executable
-from transform.project import adapter_overrides, node_times, source_tables
+from transform.dbt import DbtFailed, dbt_environment
+from transform.project import adapter_overrides, source_tables, timed_dbt
 
 # The partition column of a table: the load that wrote the row.
 LOAD_COLUMNS = ("_load_id", "load_id")
@@ -217,35 +216,10 @@ def register_sources(lake: Path, env: dict) -> dict:
 def run_dbt_on_spark(
     warehouse: Path, env: dict, as_of: dt.date | None, command: str = "build", *args: str
 ) -> dict:
-    """`dbt <command> --target spark` in a child process: wall seconds, peak RSS of dbt and
-    of its JVM (the session's driver is dbt's child), exit code, node timings."""
-    work = Path(env["SPARK_WORK"])
-    target_path, log_path = work / "target", work / "logs"
-    argv = [dbt_executable(), command, "--target", "spark", "--project-dir", str(DBT_PROJECT)]
-    argv += ["--profiles-dir", str(DBT_PROJECT), "--target-path", str(target_path)]
-    argv += ["--log-path", str(log_path), *args]
-    if as_of is not None:
-        argv += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    """`dbt <command> --target spark` in a child process (transform.project.timed_dbt): its
+    peak RSS is dbt's and its JVM's (the session's driver is dbt's child)."""
     full_env = {**dbt_environment(warehouse, "spark"), **env}
-    output = work / f"dbt-{command}.log"
-    with output.open("w", encoding="utf-8") as out:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            argv, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=str(work)
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-    result = {
-        "build_seconds": round(seconds, 2),
-        # ru_maxrss of wait4 is the largest of dbt and its waited-for children: the JVM
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),
-        "dbt_exit_code": os.waitstatus_to_exitcode(status),
-        "dbt_log": str(output),
-    }
-    run_results = target_path / "run_results.json"
-    if run_results.exists():
-        result["dbt"] = node_times(json.loads(run_results.read_text(encoding="utf-8")))
-    return result
+    return timed_dbt(command, "spark", Path(env["SPARK_WORK"]), full_env, as_of, *args)
 
 
 def build_on_spark(
@@ -297,6 +271,9 @@ def spark_tables(work: Path, schema: str) -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()} if folder.exists() else {}
 
 
+# The report of the last build_into_warehouse, in its work folder.
+REPORT_NAME = "build-report.json"
+
 # The schemas dbt builds (profiles.yml schema `main` plus each folder's +schema).
 BUILT_SCHEMAS = (
     "main_reference",
@@ -338,12 +315,15 @@ def import_results(work: Path, warehouse: Path, schemas: tuple[str, ...] = BUILT
 def build_into_warehouse(warehouse: Path, as_of: dt.date | None, *args: str) -> dict:
     """What `make build ENGINE=spark` and the warehouse DAG (DBT_TARGET=spark) run: export the
     raw layer as Parquet beside the warehouse (lake/), build on Spark (spark/), copy the built
-    tables back into the warehouse."""
+    tables back into the warehouse. The report is kept as spark/build-report.json: what the
+    last Spark build exported, ran and took, for the operator (and the DAG's test)."""
     warehouse = Path(warehouse).resolve()
     if args:
         raise SparkBuildFailed(f"extra dbt arguments are not passed to the Spark build: {args}")
-    report = build_on_spark(warehouse, warehouse.parent / "lake", warehouse.parent / "spark", as_of)
-    report["import"] = import_results(warehouse.parent / "spark", warehouse)
+    work = warehouse.parent / "spark"
+    report = build_on_spark(warehouse, warehouse.parent / "lake", work, as_of)
+    report["import"] = import_results(work, warehouse)
+    (work / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 

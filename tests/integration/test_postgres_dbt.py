@@ -7,22 +7,20 @@ the whole content of every mart table."""
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import secrets
-from collections import Counter
 
-import duckdb
 import psycopg
 import pytest
 
 from bench.postgres_dbt import build_on_postgres, drop_database, source_tables
+from tests.helpers.marts import KPI_COLUMNS, difference, differing_marts, mart_names, row_bag
+from tests.helpers.warehouse import query
 from tests.integration import scan
 from tests.integration.dbt_city import warehouse_copy
 from transform.dbt import build
 
 pytestmark = pytest.mark.integration
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-KPI_GRAIN = "kpi_id, month, region_code, department, item_code, channel"
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +40,9 @@ def engines(ingested, tmp_path_factory):
         drop_database(database)
 
 
-def duck_rows(warehouse, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
 def pg_rows(database: str, sql: str) -> list[tuple]:
     with psycopg.connect(dbname=database, **PG) as conn:
         return conn.execute(sql).fetchall()
-
-
-def comparable(row: tuple) -> tuple:
-    """A row as both engines' drivers return it: numbers to 9 decimals (DuckDB's DOUBLE
-    averages are PostgreSQL's NUMERIC ones)."""
-    return tuple(round(float(v), 9) if isinstance(v, float | decimal.Decimal) else v for v in row)
-
-
-def marts(warehouse) -> list[str]:
-    sql = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main_marts' ORDER BY 1"
-    return [t for (t,) in duck_rows(warehouse, sql)]
 
 
 def test_the_build_passes_on_postgresql_with_the_overrides_listed(engines):
@@ -75,13 +57,13 @@ def test_the_build_passes_on_postgresql_with_the_overrides_listed(engines):
     )
     # every source table copied whole
     for schema, table in source_tables():
-        (count,) = duck_rows(warehouse, f"SELECT count(*) FROM {schema}.{table}")[0]
+        (count,) = query(warehouse, f"SELECT count(*) FROM {schema}.{table}")[0]
         assert report["load"]["rows_by_table"][f"{schema}.{table}"] == count, table
 
 
 def test_every_mart_has_as_many_rows(engines):
     warehouse, database, _ = engines
-    names = marts(warehouse)
+    names = mart_names(warehouse)
     pg_marts = pg_rows(
         database,
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main_marts' "
@@ -90,7 +72,7 @@ def test_every_mart_has_as_many_rows(engines):
     assert [t for (t,) in pg_marts] == names and len(names) >= 14
     counts = {}
     for table in names:
-        duck = duck_rows(warehouse, f"SELECT count(*) FROM main_marts.{table}")[0][0]
+        duck = query(warehouse, f"SELECT count(*) FROM main_marts.{table}")[0][0]
         pg = pg_rows(database, f"SELECT count(*) FROM main_marts.{table}")[0][0]
         counts[table] = (duck, pg)
     assert all(duck == pg for duck, pg in counts.values()), counts
@@ -99,12 +81,11 @@ def test_every_mart_has_as_many_rows(engines):
 
 def test_kpi_numerators_and_denominators_agree(engines):
     warehouse, database, _ = engines
-    sql = f"SELECT {KPI_GRAIN}, numerator, denominator, rate, target FROM main_marts.kpi_monthly"
-    duck = Counter(comparable(r) for r in duck_rows(warehouse, sql))
-    pg = Counter(comparable(r) for r in pg_rows(database, sql))
+    sql = f"SELECT {KPI_COLUMNS} FROM main_marts.kpi_monthly"
+    duck, pg = row_bag(query(warehouse, sql)), row_bag(pg_rows(database, sql))
     assert sum(duck.values()) > 1000
     assert len({r[0] for r in duck}) == 22  # K1-K22
-    assert duck == pg, (list((duck - pg).elements())[:5], list((pg - duck).elements())[:5])
+    assert duck == pg, difference(duck, pg)
 
 
 def test_the_person_and_enterprise_files_hold_the_same_keys(engines):
@@ -114,18 +95,15 @@ def test_the_person_and_enterprise_files_hold_the_same_keys(engines):
         ("enterprise_file", "enterprise_key", "is_registered"),
     ]:
         sql = f"SELECT {key}, {flag} FROM main_marts.{table}"
-        duck, pg = set(duck_rows(warehouse, sql)), set(pg_rows(database, sql))
+        duck, pg = set(query(warehouse, sql)), set(pg_rows(database, sql))
         assert duck == pg, (table, sorted(duck - pg)[:5], sorted(pg - duck)[:5])
         assert len(duck) > 50 and {True, False} <= {f for _, f in duck}, table
 
 
 def test_every_mart_holds_the_same_rows(engines):
     warehouse, database, _ = engines
-    differing = {}
-    for table in marts(warehouse):
-        sql = f"SELECT * FROM main_marts.{table}"
-        duck = Counter(comparable(r) for r in duck_rows(warehouse, sql))
-        pg = Counter(comparable(r) for r in pg_rows(database, sql))
-        if duck != pg:
-            differing[table] = (list((duck - pg).elements())[:2], list((pg - duck).elements())[:2])
+    differing = differing_marts(
+        warehouse,
+        lambda table, columns: pg_rows(database, f"SELECT {columns} FROM main_marts.{table}"),
+    )
     assert not differing, differing
