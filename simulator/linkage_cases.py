@@ -132,7 +132,9 @@ def plant(order, people, config, day: dt.date) -> list[tuple[str, str]]:
             cases.append(("household_phone", people.id_number(relative)))
     if order.name is not None:
         cases += _name_case(order, people, i, rng)
-    if order.id_raw is not None and rng.random() < ID_TRANSPOSED:
+    # A swapped pair that fails the check character is an invalid number (a D4 defect as
+    # the quality suite counts it): a city generated with `--defects off` plants none.
+    if order.id_raw is not None and config.defects and rng.random() < ID_TRANSPOSED:
         swapped = _transposed(order.id_true, rng)
         if swapped is not None:
             order.id_raw = swapped
