@@ -55,21 +55,37 @@ def link_in_child(warehouse: Path) -> dict:
 TABLES = {"work_orders": "work_order", "bj_jbxx": "case"}
 
 
+def true_persons(city: Path) -> dict[tuple, str]:
+    """The true person of each (record kind, key) linkage decides, from the manifest."""
+    manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
+    try:
+        return {
+            (TABLES[table], key): true_id
+            for table, key, true_id in manifest.execute(
+                "select table_name, key, true_id from identity_truth "
+                "where table_name in ('work_orders', 'bj_jbxx')"
+            )
+        }
+    finally:
+        manifest.close()
+
+
+def planted_cases(city: Path) -> dict[tuple, dict[str, str]]:
+    """{(record kind, key): {hard-case kind: detail}} as the simulator planted them."""
+    manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
+    cases: dict[tuple, dict[str, str]] = defaultdict(dict)
+    try:
+        for key, kind, detail in manifest.execute("select key, kind, detail from linkage_cases"):
+            cases["work_order", key][kind] = detail
+    finally:
+        manifest.close()
+    return cases
+
+
 def truth_of(city: Path) -> tuple[dict[tuple, str], dict[tuple, set[str]]]:
     """(the true person of each (record kind, key), the hard-case kinds planted in each)."""
-    manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
-    truth = {
-        (TABLES[table], key): true_id
-        for table, key, true_id in manifest.execute(
-            "select table_name, key, true_id from identity_truth "
-            "where table_name in ('work_orders', 'bj_jbxx')"
-        )
-    }
-    kinds: dict[tuple, set[str]] = defaultdict(set)
-    for key, kind in manifest.execute("select key, kind from linkage_cases"):
-        kinds["work_order", key].add(kind)
-    manifest.close()
-    return truth, kinds
+    kinds = defaultdict(set, {key: set(planted) for key, planted in planted_cases(city).items()})
+    return true_persons(city), kinds
 
 
 def score(outcomes: list[tuple], truth: dict, kinds: dict) -> dict:

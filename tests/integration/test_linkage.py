@@ -5,19 +5,17 @@ and survive a rebuild, and precision against the simulator's truth stays at 0.99
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
-from collections import defaultdict
 
 import duckdb
 import pytest
 
+from bench.linkage import planted_cases, true_persons
 from linkage import decisions, run
 from tests.integration.dbt_city import warehouse_copy
 
 BAND = (0.80, 0.99)
-TABLES = {"work_orders": "work_order", "bj_jbxx": "case"}
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +27,7 @@ def linked(ingested, tmp_path_factory):
     run.prepare(conn)
     outcomes = {(o.record_kind, o.record_key): o for o in run.decide(conn, [], BAND)}
     conn.close()
-    manifest = sqlite3.connect(city / "manifest" / "manifest.sqlite")
-    truth = {
-        (TABLES[table], key): true_id
-        for table, key, true_id in manifest.execute(
-            "select table_name, key, true_id from identity_truth "
-            "where table_name in ('work_orders', 'bj_jbxx')"
-        )
-    }
-    cases = defaultdict(dict)
-    for key, kind, detail in manifest.execute("select key, kind, detail from linkage_cases"):
-        cases["work_order", key][kind] = detail
-    manifest.close()
+    truth, cases = true_persons(city), planted_cases(city)
     return outcomes, truth, cases, copy
 
 
